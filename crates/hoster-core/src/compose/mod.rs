@@ -1,0 +1,17 @@
+//! Docker Compose documents: parsed from YAML into a typed, normalised model.
+//!
+//! Every syntax Compose allows for a supported key (short and long port forms, environment as a
+//! map or a list, ...) becomes one canonical value, so the planner never sees syntax. A key
+//! Hoster would not honour is rejected with its path rather than silently ignored.
+
+mod model;
+mod parse;
+mod render;
+mod units;
+
+pub use model::*;
+pub use parse::{Limits, Located, parse, parse_value};
+pub use units::{format_duration, parse_bytes, parse_duration};
+
+#[cfg(test)]
+mod tests;

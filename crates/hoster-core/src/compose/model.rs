@@ -1,0 +1,182 @@
+//! The normalised compose model the rest of Hoster works with.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compose {
+    /// Services in document order; the order breaks ties in the start order.
+    pub services: Vec<Service>,
+    /// Named volumes declared at the top level; each deployment gets its own copy.
+    pub volumes: Vec<String>,
+    /// Networks declared at the top level. All of a deployment's services share one bridge
+    /// network, so these only name what services may list.
+    pub networks: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Service {
+    pub name: String,
+    pub image: String,
+    pub command: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+    /// `None` values are declared without a value (`- KEY` in the list form).
+    pub environment: BTreeMap<String, Option<String>>,
+    pub ports: Vec<PortMapping>,
+    pub expose: Vec<ExposedPort>,
+    pub depends_on: Vec<Dependency>,
+    pub volumes: Vec<Mount>,
+    pub healthcheck: Option<Healthcheck>,
+    pub restart: RestartPolicy,
+    pub labels: BTreeMap<String, String>,
+    pub working_dir: Option<String>,
+    pub user: Option<String>,
+    pub hostname: Option<String>,
+    pub stop_grace_period: Option<Duration>,
+    pub limits: Resources,
+    pub reservations: Resources,
+    pub networks: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Protocol {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+/// One published port. Ranges in the source are expanded to one mapping per port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortMapping {
+    pub host_ip: Option<IpAddr>,
+    /// `None`: any free host port.
+    pub host_port: Option<u16>,
+    pub container_port: u16,
+    pub protocol: Protocol,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExposedPort {
+    pub port: u16,
+    pub protocol: Protocol,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Condition {
+    #[default]
+    Started,
+    Healthy,
+    CompletedSuccessfully,
+}
+
+impl Condition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::Started => "service_started",
+            Condition::Healthy => "service_healthy",
+            Condition::CompletedSuccessfully => "service_completed_successfully",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependency {
+    pub service: String,
+    pub condition: Condition,
+    /// Compose's `required: false` lets the dependent start when the dependency is absent.
+    pub required: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountSource {
+    /// A volume declared at the top level, private to the deployment.
+    Named(String),
+    /// A fresh volume that lives as long as the container.
+    Anonymous,
+    Tmpfs,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    pub source: MountSource,
+    pub target: String,
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Healthcheck {
+    /// Docker's form: `["CMD", ...]`, `["CMD-SHELL", "..."]`; `None` keeps the image's test.
+    pub test: Option<Vec<String>>,
+    pub interval: Option<Duration>,
+    pub timeout: Option<Duration>,
+    pub start_period: Option<Duration>,
+    pub retries: Option<u32>,
+    /// `disable: true` or `test: ["NONE"]`: turns off the image's own healthcheck.
+    pub disable: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RestartPolicy {
+    #[default]
+    No,
+    Always,
+    OnFailure {
+        max_retries: Option<u32>,
+    },
+    UnlessStopped,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Resources {
+    pub cpus: Option<f64>,
+    pub memory_bytes: Option<u64>,
+    pub pids: Option<i64>,
+}
+
+impl Compose {
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    /// Services grouped into start waves: each wave depends only on earlier waves, so its
+    /// services can start in parallel. Within a wave, document order. `Err` names a cycle.
+    pub fn start_waves(&self) -> Result<Vec<Vec<&Service>>, Vec<String>> {
+        let mut placed: Vec<Option<usize>> = vec![None; self.services.len()];
+        let mut waves: Vec<Vec<&Service>> = Vec::new();
+        let index_of = |name: &str| self.services.iter().position(|s| s.name == name);
+        loop {
+            let wave: Vec<usize> = (0..self.services.len())
+                .filter(|&i| placed[i].is_none())
+                .filter(|&i| {
+                    self.services[i]
+                        .depends_on
+                        .iter()
+                        .filter_map(|d| index_of(&d.service))
+                        .all(|j| placed[j].is_some())
+                })
+                .collect();
+            if wave.is_empty() {
+                break;
+            }
+            for &i in &wave {
+                placed[i] = Some(waves.len());
+            }
+            waves.push(wave.into_iter().map(|i| &self.services[i]).collect());
+        }
+        let stuck: Vec<String> = (0..self.services.len())
+            .filter(|&i| placed[i].is_none())
+            .map(|i| self.services[i].name.clone())
+            .collect();
+        if stuck.is_empty() { Ok(waves) } else { Err(stuck) }
+    }
+}

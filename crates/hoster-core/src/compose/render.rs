@@ -1,0 +1,145 @@
+//! The canonical form of a parsed document: long syntax everywhere, one way to write each
+//! value. Parsing it again gives the same model, which is what "normalised" means here.
+
+use serde_json::{Map, Value, json};
+
+use super::model::*;
+use super::units::format_duration;
+
+impl Compose {
+    pub fn to_canonical(&self) -> Value {
+        let services: Map<String, Value> = self
+            .services
+            .iter()
+            .map(|s| (s.name.clone(), s.to_canonical()))
+            .collect();
+        let names =
+            |names: &[String]| -> Map<String, Value> { names.iter().map(|n| (n.clone(), Value::Null)).collect() };
+        json!({
+            "services": services,
+            "volumes": names(&self.volumes),
+            "networks": names(&self.networks),
+        })
+    }
+}
+
+fn resources(r: &Resources) -> Map<String, Value> {
+    let mut m = Map::new();
+    if let Some(cpus) = r.cpus {
+        m.insert("cpus".into(), json!(cpus));
+    }
+    if let Some(memory) = r.memory_bytes {
+        m.insert("memory".into(), json!(memory.to_string()));
+    }
+    if let Some(pids) = r.pids {
+        m.insert("pids".into(), json!(pids));
+    }
+    m
+}
+
+impl Service {
+    fn to_canonical(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("image".into(), json!(self.image));
+        if let Some(c) = &self.command {
+            m.insert("command".into(), json!(c));
+        }
+        if let Some(e) = &self.entrypoint {
+            m.insert("entrypoint".into(), json!(e));
+        }
+        m.insert("environment".into(), json!(self.environment));
+        let ports: Vec<Value> = self
+            .ports
+            .iter()
+            .map(|p| {
+                let mut port = Map::new();
+                port.insert("target".into(), json!(p.container_port));
+                if let Some(h) = p.host_port {
+                    port.insert("published".into(), json!(h));
+                }
+                if let Some(ip) = p.host_ip {
+                    port.insert("host_ip".into(), json!(ip.to_string()));
+                }
+                port.insert("protocol".into(), json!(p.protocol.as_str()));
+                Value::Object(port)
+            })
+            .collect();
+        m.insert("ports".into(), Value::Array(ports));
+        let expose: Vec<String> = self
+            .expose
+            .iter()
+            .map(|e| format!("{}/{}", e.port, e.protocol.as_str()))
+            .collect();
+        m.insert("expose".into(), json!(expose));
+        let deps: Map<String, Value> = self
+            .depends_on
+            .iter()
+            .map(|d| {
+                (
+                    d.service.clone(),
+                    json!({"condition": d.condition.as_str(), "required": d.required}),
+                )
+            })
+            .collect();
+        m.insert("depends_on".into(), Value::Object(deps));
+        let volumes: Vec<Value> = self
+            .volumes
+            .iter()
+            .map(|v| match &v.source {
+                MountSource::Named(n) => {
+                    json!({"type": "volume", "source": n, "target": v.target, "read_only": v.read_only})
+                }
+                MountSource::Anonymous => json!({"type": "volume", "target": v.target, "read_only": v.read_only}),
+                MountSource::Tmpfs => json!({"type": "tmpfs", "target": v.target, "read_only": v.read_only}),
+            })
+            .collect();
+        m.insert("volumes".into(), Value::Array(volumes));
+        if let Some(h) = &self.healthcheck {
+            let mut hc = Map::new();
+            if let Some(t) = &h.test {
+                hc.insert("test".into(), json!(t));
+            }
+            for (key, d) in [
+                ("interval", h.interval),
+                ("timeout", h.timeout),
+                ("start_period", h.start_period),
+            ] {
+                if let Some(d) = d {
+                    hc.insert(key.into(), json!(format_duration(d)));
+                }
+            }
+            if let Some(r) = h.retries {
+                hc.insert("retries".into(), json!(r));
+            }
+            hc.insert("disable".into(), json!(h.disable));
+            m.insert("healthcheck".into(), Value::Object(hc));
+        }
+        let restart = match self.restart {
+            RestartPolicy::No => "no".to_string(),
+            RestartPolicy::Always => "always".into(),
+            RestartPolicy::UnlessStopped => "unless-stopped".into(),
+            RestartPolicy::OnFailure { max_retries: None } => "on-failure".into(),
+            RestartPolicy::OnFailure { max_retries: Some(n) } => format!("on-failure:{n}"),
+        };
+        m.insert("restart".into(), json!(restart));
+        m.insert("labels".into(), json!(self.labels));
+        for (key, value) in [
+            ("working_dir", &self.working_dir),
+            ("user", &self.user),
+            ("hostname", &self.hostname),
+        ] {
+            if let Some(v) = value {
+                m.insert(key.into(), json!(v));
+            }
+        }
+        if let Some(d) = self.stop_grace_period {
+            m.insert("stop_grace_period".into(), json!(format_duration(d)));
+        }
+        m.insert(
+            "deploy".into(),
+            json!({"resources": {"limits": resources(&self.limits), "reservations": resources(&self.reservations)}}),
+        );
+        m.insert("networks".into(), json!(self.networks));
+        Value::Object(m)
+    }
+}

@@ -1,0 +1,625 @@
+use std::net::IpAddr;
+use std::time::Duration;
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn ok(yaml: &str) -> Compose {
+    parse(yaml, &Limits::default()).unwrap_or_else(|e| panic!("{yaml}\n{e:?}"))
+}
+
+fn one(yaml: &str) -> Service {
+    ok(yaml).services.remove(0)
+}
+
+fn errors(yaml: &str) -> Vec<String> {
+    match parse(yaml, &Limits::default()) {
+        Ok(c) => panic!("accepted: {c:?}"),
+        Err(errs) => errs.into_iter().map(|e| format!("{}: {}", e.path, e.message)).collect(),
+    }
+}
+
+fn has_error(yaml: &str, expected: &str) {
+    let errs = errors(yaml);
+    assert!(errs.iter().any(|e| e == expected), "wanted `{expected}` in {errs:#?}");
+}
+
+fn port(host_ip: Option<&str>, host: Option<u16>, container: u16, protocol: Protocol) -> PortMapping {
+    PortMapping {
+        host_ip: host_ip.map(|ip| ip.parse::<IpAddr>().unwrap()),
+        host_port: host,
+        container_port: container,
+        protocol,
+    }
+}
+
+#[test]
+fn the_spec_examples_all_parse() {
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/examples")).unwrap() {
+        let path = entry.unwrap().path();
+        let body: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let compose = ok(body["compose_spec"].as_str().unwrap());
+        assert!(!compose.services.is_empty(), "{path:?}");
+    }
+}
+
+#[test]
+fn image_and_service_order() {
+    let c = ok("services:\n  web:\n    image: nginx:alpine\n  db:\n    image: postgres:15-alpine\n");
+    let names: Vec<_> = c.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["web", "db"]);
+    assert_eq!(c.services[1].image, "postgres:15-alpine");
+}
+
+#[test]
+fn ports_in_every_short_form() {
+    let s = one(r#"services:
+  web:
+    image: x
+    ports:
+      - "8080:80"
+      - "127.0.0.1:8081:81/udp"
+      - "9000-9001:9000-9001"
+      - "3000"
+      - 3001
+      - "127.0.0.1::82"
+      - "[::1]:8443:443"
+"#);
+    assert_eq!(
+        s.ports,
+        vec![
+            port(None, Some(8080), 80, Protocol::Tcp),
+            port(Some("127.0.0.1"), Some(8081), 81, Protocol::Udp),
+            port(None, Some(9000), 9000, Protocol::Tcp),
+            port(None, Some(9001), 9001, Protocol::Tcp),
+            port(None, None, 3000, Protocol::Tcp),
+            port(None, None, 3001, Protocol::Tcp),
+            port(Some("127.0.0.1"), None, 82, Protocol::Tcp),
+            port(Some("::1"), Some(8443), 443, Protocol::Tcp),
+        ]
+    );
+}
+
+#[test]
+fn ports_in_the_long_form() {
+    let s = one(
+        "services:\n  web:\n    image: x\n    ports:\n      - target: 80\n        published: \"8080\"\n        host_ip: 127.0.0.1\n        protocol: udp\n      - target: 81\n",
+    );
+    assert_eq!(
+        s.ports,
+        vec![
+            port(Some("127.0.0.1"), Some(8080), 80, Protocol::Udp),
+            port(None, None, 81, Protocol::Tcp)
+        ]
+    );
+}
+
+#[test]
+fn bad_ports_are_named() {
+    has_error(
+        "services:\n  web:\n    image: x\n    ports:\n      - \"70000:80\"\n",
+        "services.web.ports[0]: `70000` is not a port number (1-65535)",
+    );
+    has_error(
+        "services:\n  web:\n    image: x\n    ports:\n      - \"80/sctp\"\n",
+        "services.web.ports[0]: protocol `sctp` is not supported; use tcp or udp",
+    );
+    has_error(
+        "services:\n  web:\n    image: x\n    ports:\n      - \"9000-9002:80-81\"\n",
+        "services.web.ports[0]: the host and container ranges must have the same length",
+    );
+    has_error(
+        "services:\n  web:\n    image: x\n    ports:\n      - \"1-65535\"\n",
+        "services.web.ports[0]: ranges are limited to 100 ports",
+    );
+    has_error(
+        "services:\n  web:\n    image: x\n    ports:\n      - \"a:b:c:d\"\n",
+        "services.web.ports[0]: `a:b:c:d` is not [IP:][HOST:]CONTAINER[/PROTOCOL]",
+    );
+    has_error(
+        "services:\n  web:\n    image: x\n    ports:\n      - published: 80\n",
+        "services.web.ports[0]: target: required",
+    );
+    has_error(
+        "services:\n  web:\n    image: x\n    ports: \"80\"\n",
+        "services.web.ports: expected a list of ports, got a string",
+    );
+}
+
+#[test]
+fn environment_as_map_or_list() {
+    let map = one(
+        "services:\n  a:\n    image: x\n    environment:\n      DEBUG: true\n      MAX: 100\n      EMPTY:\n      NAME: app\n",
+    );
+    let list = one(
+        "services:\n  a:\n    image: x\n    environment:\n      - DEBUG=true\n      - MAX=100\n      - EMPTY\n      - NAME=app\n",
+    );
+    assert_eq!(map.environment, list.environment);
+    assert_eq!(map.environment["DEBUG"].as_deref(), Some("true"));
+    assert_eq!(map.environment["MAX"].as_deref(), Some("100"));
+    assert_eq!(map.environment["EMPTY"], None);
+    has_error(
+        "services:\n  a:\n    image: x\n    environment:\n      - A=1\n      - A=2\n",
+        "services.a.environment[1]: `A` is set twice",
+    );
+    has_error(
+        "services:\n  a:\n    image: x\n    environment: 5\n",
+        "services.a.environment: expected a mapping or a list of KEY=value, got a number",
+    );
+}
+
+#[test]
+fn command_and_entrypoint_as_string_or_list() {
+    let s = one(
+        "services:\n  a:\n    image: x\n    command: sh -c 'echo hi there'\n    entrypoint: [\"/bin/tini\", \"--\"]\n",
+    );
+    assert_eq!(s.command, Some(vec!["sh".into(), "-c".into(), "echo hi there".into()]));
+    assert_eq!(s.entrypoint, Some(vec!["/bin/tini".into(), "--".into()]));
+    has_error(
+        "services:\n  a:\n    image: x\n    command: \"echo 'unclosed\"\n",
+        "services.a.command: cannot split into words: missing closing quote",
+    );
+}
+
+#[test]
+fn depends_on_as_list_or_map_with_conditions() {
+    let c = ok("services:\n  web:\n    image: x\n    depends_on: [db]\n  db:\n    image: y\n");
+    assert_eq!(
+        c.services[0].depends_on,
+        vec![Dependency {
+            service: "db".into(),
+            condition: Condition::Started,
+            required: true
+        }]
+    );
+    let c = ok(
+        "services:\n  web:\n    image: x\n    depends_on:\n      db:\n        condition: service_healthy\n      init:\n        condition: service_completed_successfully\n      cache:\n        condition: service_started\n        required: false\n  db:\n    image: y\n  init:\n    image: z\n",
+    );
+    let conditions: Vec<_> = c.services[0]
+        .depends_on
+        .iter()
+        .map(|d| (d.service.as_str(), d.condition, d.required))
+        .collect();
+    assert_eq!(
+        conditions,
+        [
+            ("db", Condition::Healthy, true),
+            ("init", Condition::CompletedSuccessfully, true),
+            ("cache", Condition::Started, false)
+        ]
+    );
+    has_error(
+        "services:\n  web:\n    image: x\n    depends_on: [nope]\n",
+        "services.web.depends_on.nope: no service named `nope`",
+    );
+    has_error(
+        "services:\n  web:\n    image: x\n    depends_on: [web]\n",
+        "services.web.depends_on.web: a service cannot depend on itself",
+    );
+    has_error(
+        "services:\n  web:\n    image: x\n    depends_on:\n      db:\n        condition: whenever\n  db:\n    image: y\n",
+        "services.web.depends_on.db.condition: expected service_started, service_healthy or service_completed_successfully",
+    );
+}
+
+#[test]
+fn dependency_cycles_are_rejected_and_waves_follow_dependencies() {
+    has_error(
+        "services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [a]\n  c:\n    image: x\n",
+        "services: depends_on forms a cycle among: a, b",
+    );
+    let example: serde_json::Value =
+        serde_json::from_str(include_str!("../../../../testdata/examples/06-three-tier-app.json")).unwrap();
+    let c = ok(example["compose_spec"].as_str().unwrap());
+    let waves: Vec<Vec<&str>> = c
+        .start_waves()
+        .unwrap()
+        .iter()
+        .map(|w| w.iter().map(|s| s.name.as_str()).collect())
+        .collect();
+    assert_eq!(waves, vec![vec!["db"], vec!["api"], vec!["web"]]);
+    let c = ok("services:\n  web:\n    image: x\n    depends_on: [a, b]\n  a:\n    image: x\n  b:\n    image: x\n");
+    let waves: Vec<Vec<&str>> = c
+        .start_waves()
+        .unwrap()
+        .iter()
+        .map(|w| w.iter().map(|s| s.name.as_str()).collect())
+        .collect();
+    assert_eq!(
+        waves,
+        vec![vec!["a", "b"], vec!["web"]],
+        "independent services share a wave"
+    );
+}
+
+#[test]
+fn healthcheck_as_string_or_list_with_durations() {
+    let s = one(
+        "services:\n  a:\n    image: x\n    healthcheck:\n      test: curl -f http://localhost\n      interval: 1m30s\n      timeout: 10s\n      start_period: 500ms\n      retries: 3\n",
+    );
+    let h = s.healthcheck.unwrap();
+    assert_eq!(
+        h.test,
+        Some(vec!["CMD-SHELL".into(), "curl -f http://localhost".into()])
+    );
+    assert_eq!(h.interval, Some(Duration::from_secs(90)));
+    assert_eq!(h.timeout, Some(Duration::from_secs(10)));
+    assert_eq!(h.start_period, Some(Duration::from_millis(500)));
+    assert_eq!(h.retries, Some(3));
+    let s = one(
+        "services:\n  a:\n    image: x\n    healthcheck:\n      test: [\"CMD\", \"curl\", \"-f\", \"http://localhost\"]\n",
+    );
+    assert_eq!(s.healthcheck.unwrap().test.unwrap()[0], "CMD");
+    let s = one("services:\n  a:\n    image: x\n    healthcheck:\n      test: [\"NONE\"]\n");
+    assert!(s.healthcheck.unwrap().disable);
+    has_error(
+        "services:\n  a:\n    image: x\n    healthcheck:\n      test: [curl, x]\n",
+        "services.a.healthcheck.test: a list test starts with CMD, CMD-SHELL or NONE, followed by the command",
+    );
+    has_error(
+        "services:\n  a:\n    image: x\n    healthcheck:\n      interval: 30\n",
+        "services.a.healthcheck.interval: `30` is not a duration; write it like 30s, 1m30s or 500ms",
+    );
+}
+
+#[test]
+fn named_anonymous_and_tmpfs_volumes() {
+    let s = one(
+        "services:\n  a:\n    image: x\n    volumes:\n      - data:/var/lib/data\n      - data:/ro:ro\n      - /cache\n      - type: volume\n        source: data\n        target: /long\n        read_only: true\n      - type: tmpfs\n        target: /tmp\nvolumes:\n  data:\n",
+    );
+    assert_eq!(
+        s.volumes,
+        vec![
+            Mount {
+                source: MountSource::Named("data".into()),
+                target: "/var/lib/data".into(),
+                read_only: false
+            },
+            Mount {
+                source: MountSource::Named("data".into()),
+                target: "/ro".into(),
+                read_only: true
+            },
+            Mount {
+                source: MountSource::Anonymous,
+                target: "/cache".into(),
+                read_only: false
+            },
+            Mount {
+                source: MountSource::Named("data".into()),
+                target: "/long".into(),
+                read_only: true
+            },
+            Mount {
+                source: MountSource::Tmpfs,
+                target: "/tmp".into(),
+                read_only: false
+            },
+        ]
+    );
+    let bind = "services.a.volumes[0]: bind mounts of host paths are not supported, use a named volume";
+    has_error(
+        "services:\n  a:\n    image: x\n    volumes:\n      - /var/run/docker.sock:/var/run/docker.sock\n",
+        bind,
+    );
+    has_error(
+        "services:\n  a:\n    image: x\n    volumes:\n      - ./site:/usr/share/nginx/html\n",
+        bind,
+    );
+    has_error(
+        "services:\n  a:\n    image: x\n    volumes:\n      - type: bind\n        source: /\n        target: /host\n",
+        bind,
+    );
+    has_error(
+        "services:\n  a:\n    image: x\n    volumes:\n      - data:/x\n",
+        "services.a.volumes[0]: volume `data` is not declared under the top-level volumes",
+    );
+    has_error(
+        "services:\n  a:\n    image: x\n    volumes:\n      - data:relative\nvolumes:\n  data:\n",
+        "services.a.volumes[0]: target `relative` must be an absolute path",
+    );
+    has_error(
+        "services:\n  a:\n    image: x\nvolumes:\n  data:\n    external: true\n",
+        "volumes.data.external: not supported: deployments never share volumes or networks",
+    );
+}
+
+#[test]
+fn restart_policies() {
+    for (text, policy) in [
+        ("\"no\"", RestartPolicy::No),
+        ("no", RestartPolicy::No),
+        ("always", RestartPolicy::Always),
+        ("unless-stopped", RestartPolicy::UnlessStopped),
+        ("on-failure", RestartPolicy::OnFailure { max_retries: None }),
+        ("on-failure:5", RestartPolicy::OnFailure { max_retries: Some(5) }),
+    ] {
+        assert_eq!(
+            one(&format!("services:\n  a:\n    image: x\n    restart: {text}\n")).restart,
+            policy,
+            "{text}"
+        );
+    }
+    has_error(
+        "services:\n  a:\n    image: x\n    restart: sometimes\n",
+        "services.a.restart: `sometimes` is not a restart policy; use no, always, on-failure[:N] or unless-stopped",
+    );
+}
+
+#[test]
+fn common_keys_real_files_carry() {
+    let s = one(r#"services:
+  a:
+    image: x
+    expose: ["80", "9000-9001/udp"]
+    labels:
+      com.example.team: web
+    working_dir: /app
+    user: "1000:1000"
+    hostname: app
+    stop_grace_period: 1m
+    networks: [front]
+    deploy:
+      resources:
+        limits: {cpus: "0.5", memory: 512M, pids: 100}
+        reservations: {memory: 128m}
+networks:
+  front:
+"#);
+    assert_eq!(
+        s.expose,
+        vec![
+            ExposedPort {
+                port: 80,
+                protocol: Protocol::Tcp
+            },
+            ExposedPort {
+                port: 9000,
+                protocol: Protocol::Udp
+            },
+            ExposedPort {
+                port: 9001,
+                protocol: Protocol::Udp
+            }
+        ]
+    );
+    assert_eq!(s.labels["com.example.team"], "web");
+    assert_eq!(s.working_dir.as_deref(), Some("/app"));
+    assert_eq!(s.user.as_deref(), Some("1000:1000"));
+    assert_eq!(s.hostname.as_deref(), Some("app"));
+    assert_eq!(s.stop_grace_period, Some(Duration::from_secs(60)));
+    assert_eq!(
+        s.limits,
+        Resources {
+            cpus: Some(0.5),
+            memory_bytes: Some(512 << 20),
+            pids: Some(100)
+        }
+    );
+    assert_eq!(s.reservations.memory_bytes, Some(128 << 20));
+    assert_eq!(s.networks, vec!["front"]);
+    let labels = one("services:\n  a:\n    image: x\n    labels:\n      - a=b\n      - c\n");
+    assert_eq!(labels.labels["a"], "b");
+    assert_eq!(labels.labels["c"], "");
+    let legacy = one("services:\n  a:\n    image: x\n    mem_limit: 1g\n    cpus: 2\n    pids_limit: 50\n");
+    assert_eq!(
+        legacy.limits,
+        Resources {
+            cpus: Some(2.0),
+            memory_bytes: Some(1 << 30),
+            pids: Some(50)
+        }
+    );
+}
+
+#[test]
+fn keys_hoster_would_ignore_are_rejected_with_their_path() {
+    let cases = [
+        ("build: .", "services.web.build: not supported, use an image"),
+        (
+            "container_name: web",
+            "services.web.container_name: not supported: Hoster names containers per deployment",
+        ),
+        (
+            "env_file: .env",
+            "services.web.env_file: not supported, use environment or template variables",
+        ),
+        (
+            "privileged: true",
+            "services.web.privileged: not allowed: it would give the container access to the host",
+        ),
+        (
+            "network_mode: host",
+            "services.web.network_mode: not allowed: it would give the container access to the host",
+        ),
+        (
+            "links: [db]",
+            "services.web.links: not supported: services reach each other by name on the deployment's network",
+        ),
+        ("tty: true", "services.web.tty: unknown or unsupported key"),
+        (
+            "deploy:\n      replicas: 3",
+            "services.web.deploy.replicas: not supported: only deploy.resources is honoured",
+        ),
+        (
+            "labels:\n      io.hoster.deployment: x",
+            "services.web.labels.io.hoster.deployment: the io.hoster. prefix is reserved for Hoster's own labels",
+        ),
+    ];
+    for (extra, expected) in cases {
+        has_error(&format!("services:\n  web:\n    image: x\n    {extra}\n"), expected);
+    }
+    has_error(
+        "services:\n  web:\n    image: x\nconfigs:\n  a: {}\n",
+        "configs: not supported, use the template's config_files",
+    );
+    has_error(
+        "services:\n  web:\n    image: x\nfoo: 1\n",
+        "foo: unknown or unsupported top-level key",
+    );
+    // Extension fields and the obsolete version key are part of real files and are allowed.
+    ok("version: \"3.8\"\nx-common: &c {a: 1}\nservices:\n  web:\n    image: x\n    x-note: hi\n");
+}
+
+#[test]
+fn structural_problems_are_all_reported_at_once() {
+    let errs = errors("services:\n  web:\n    build: .\n    ports: [\"x\"]\n  db:\n    image: \"bad image\"\n");
+    assert_eq!(
+        errs,
+        vec![
+            "services.web.build: not supported, use an image",
+            "services.web.ports[0]: `x` is not a port number (1-65535)",
+            "services.web.image: required: every service needs an image",
+            "services.db.image: `bad image` is not a valid image reference",
+        ]
+    );
+    has_error("", ": expected a mapping with a `services` key, got null");
+    has_error("services: {}\n", "services: required: at least one service");
+    has_error("name: x\n", "services: required: at least one service");
+    has_error(
+        "services:\n  Web!:\n    image: x\n",
+        "services.Web!: service names use a-z, 0-9, `_`, `-` and `.`, starting with a letter or digit, at most 63 characters",
+    );
+    has_error(
+        "services:\n  web:\n    image: x\n    networks: [other]\n",
+        "services.web.networks: network `other` is not declared under the top-level networks",
+    );
+}
+
+#[test]
+fn hostile_documents_fail_fast_with_a_clear_error() {
+    let bomb = "a: &a [\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\nh: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\ni: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\nservices:\n  web:\n    image: x\n";
+    let start = std::time::Instant::now();
+    let errs = errors(bomb);
+    assert!(errs[0].starts_with(": too large"), "{errs:?}");
+    assert!(start.elapsed() < Duration::from_secs(5));
+
+    let ten_thousand: String = (0..10_000).map(|i| format!("k{i}: {i}\n")).collect();
+    assert!(errors(&ten_thousand)[0].starts_with(": too large"));
+    let hundreds: String = (0..300).map(|i| format!("k{i}: {i}\n")).collect();
+    let errs = errors(&hundreds);
+    assert_eq!(errs.len(), 51, "problems are capped");
+    assert_eq!(errs[50], ": ... and 251 more problems");
+
+    let deep = format!(
+        "services:\n  web:\n    image: x\n    labels: {}{}\n",
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    assert!(errors(&deep)[0].starts_with(": too large"), "{:?}", errors(&deep));
+
+    let big = format!("services:\n  web:\n    image: x\n# {}\n", "x".repeat(300 * 1024));
+    assert!(errors(&big)[0].contains("the limit is"));
+    has_error(
+        "services:\n  web:\n    image: x\n  web:\n    image: y\n",
+        &errors("services:\n  web:\n    image: x\n  web:\n    image: y\n")[0],
+    );
+}
+
+#[test]
+fn canonical_form_parses_back_to_the_same_model() {
+    let c = ok(r#"services:
+  web:
+    image: nginx:alpine
+    command: nginx -g 'daemon off;'
+    ports: ["8080:80", "127.0.0.1::81/udp"]
+    environment: [A=1, B]
+    depends_on: {db: {condition: service_healthy}}
+    volumes: ["data:/d:ro", /anon]
+    healthcheck: {test: "true", interval: 1m30s, retries: 2}
+    restart: on-failure:3
+    stop_grace_period: 1500ms
+    deploy: {resources: {limits: {memory: 1g, cpus: 1.5}}}
+  db:
+    image: postgres
+volumes:
+  data:
+"#);
+    let again = parse_value(&c.to_canonical(), &Limits::default()).unwrap();
+    assert_eq!(again, c);
+}
+
+/// Fragments of service bodies in every syntax the parser accepts.
+fn service_fragment() -> impl Strategy<Value = String> {
+    prop::sample::select(vec![
+        "ports: [\"8080:80\"]",
+        "ports: [\"127.0.0.1:9000-9002:9000-9002/udp\", 3000]",
+        "ports: [{target: 80, published: 8081, protocol: tcp}]",
+        "environment: {A: 1, B: true, C: }",
+        "environment: [X=1, Y]",
+        "command: echo hello world",
+        "command: [\"sh\", \"-c\", \"exit 0\"]",
+        "entrypoint: /bin/sh -c",
+        "healthcheck: {test: [\"CMD\", \"true\"], interval: 1m30s, timeout: 2s, retries: 3}",
+        "healthcheck: {test: \"true\", start_period: 250ms}",
+        "healthcheck: {disable: true}",
+        "restart: unless-stopped",
+        "restart: on-failure:2",
+        "labels: [a=b, c]",
+        "labels: {team: web}",
+        "working_dir: /srv",
+        "user: nobody",
+        "hostname: box",
+        "stop_grace_period: 20s",
+        "expose: [\"80\", \"53/udp\"]",
+        "deploy: {resources: {limits: {cpus: 0.25, memory: 64m, pids: 10}, reservations: {memory: 32m}}}",
+        "mem_limit: 1.5g",
+        "volumes: [\"data:/data\", \"/anon\", {type: tmpfs, target: /tmp}]",
+        "networks: [default]",
+    ])
+    .prop_map(str::to_string)
+}
+
+fn document() -> impl Strategy<Value = String> {
+    prop::collection::vec(prop::collection::btree_set(service_fragment(), 0..6), 1..4).prop_map(|services| {
+        let mut doc = String::from("services:\n");
+        for (i, fragments) in services.iter().enumerate() {
+            doc.push_str(&format!("  s{i}:\n    image: img{i}\n"));
+            let mut seen_keys = std::collections::BTreeSet::new();
+            for f in fragments {
+                // One fragment per key, as a mapping allows.
+                if seen_keys.insert(f.split(':').next().unwrap().to_string()) {
+                    doc.push_str(&format!("    {f}\n"));
+                }
+            }
+            if i > 0 {
+                doc.push_str(&format!("    depends_on: [s{}]\n", i - 1));
+            }
+        }
+        doc.push_str("volumes:\n  data:\n");
+        doc
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn parse_then_normalise_is_stable(doc in document()) {
+        let first = parse(&doc, &Limits::default()).map_err(|e| TestCaseError::fail(format!("{doc}\n{e:?}")))?;
+        let canonical = first.to_canonical();
+        let second = parse_value(&canonical, &Limits::default()).map_err(|e| TestCaseError::fail(format!("{canonical}\n{e:?}")))?;
+        prop_assert_eq!(&second, &first);
+        prop_assert_eq!(second.to_canonical(), canonical);
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics(text in ".{0,400}") {
+        let _ = parse(&text, &Limits::default());
+    }
+
+    #[test]
+    fn arbitrary_yaml_shaped_text_never_panics(
+        lines in prop::collection::vec(("[ ]{0,6}", "[a-z_\\-\\[\\]{}:&*!|>\"', 0-9./]{0,30}"), 0..30)
+    ) {
+        let text: String = lines.iter().map(|(indent, body)| format!("{indent}{body}\n")).collect();
+        let _ = parse(&format!("services:\n{text}"), &Limits::default());
+        let _ = parse(&text, &Limits::default());
+    }
+
+    #[test]
+    fn short_ports_never_panic(s in "[0-9a-f:.\\[\\]/\\-udtcp]{0,30}") {
+        let _ = parse::parse_port_short(&s, 100);
+    }
+}

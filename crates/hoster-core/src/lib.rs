@@ -1,0 +1,13 @@
+//! Hoster's functional core.
+//!
+//! Everything here is pure: no I/O, no async, no clock, no randomness. The shell passes in
+//! what the outside world provides (the time, random bytes, stored rows) and gets back
+//! decisions: validated values, parsed compose models, allowed state transitions.
+#![forbid(unsafe_code)]
+
+pub mod compose;
+pub mod deployment;
+pub mod id;
+pub mod problem;
+pub mod slug;
+pub mod template;

@@ -1,0 +1,347 @@
+//! Templates: what a creator publishes. Validation of every field happens here, at create and
+//! update time, so a stored template always parses and plans.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::compose::{self, Compose};
+use crate::problem::{Problem, Problems};
+use crate::slug::slugify;
+
+/// Bounds on template fields. Generous for real templates, tight enough that one request
+/// cannot exhaust the store.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub compose: compose::Limits,
+    pub max_config_files: usize,
+    pub max_config_file_bytes: usize,
+    pub max_variables: usize,
+    pub max_tags: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            compose: compose::Limits::default(),
+            max_config_files: 20,
+            max_config_file_bytes: 256 * 1024,
+            max_variables: 100,
+            max_tags: 20,
+        }
+    }
+}
+
+/// A file written into the containers of a deployment, read-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// A label for the file, e.g. `default.conf`.
+    pub name: String,
+    /// Absolute path inside the container.
+    pub path: String,
+    pub content: String,
+    /// Octal permission bits such as `"0644"` (default `0644`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// Only this service gets the file; every service when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+}
+
+impl ConfigFile {
+    pub fn mode_bits(&self) -> u32 {
+        self.mode
+            .as_deref()
+            .and_then(|m| u32::from_str_radix(m, 8).ok())
+            .unwrap_or(0o644)
+    }
+}
+
+/// A value a customer supplies (or accepts the default of) when deploying.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Variable {
+    /// `UPPER_SNAKE_CASE`, as referenced by `${NAME}`.
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    #[serde(default)]
+    pub required: bool,
+    /// Never echoed back; generated when left empty.
+    #[serde(default)]
+    pub secret: bool,
+}
+
+/// Template fields as a request supplies them: every field optional, so that one pass can
+/// report all that is missing or wrong, and so that an update can name only what changes.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TemplateFields {
+    pub name: Option<String>,
+    /// Semantic version, e.g. `1.0.0`.
+    pub version: Option<String>,
+    pub description: Option<String>,
+    pub creator_id: Option<String>,
+    /// A Docker Compose document (YAML).
+    pub compose_spec: Option<String>,
+    pub config_files: Option<Vec<ConfigFile>>,
+    pub variables: Option<Vec<Variable>>,
+    /// Monthly price in cents.
+    pub price_monthly: Option<i64>,
+    pub category: Option<String>,
+    pub tags: Option<Vec<String>>,
+}
+
+/// A template's content, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateSpec {
+    pub name: String,
+    pub slug: String,
+    pub version: String,
+    pub description: String,
+    pub creator_id: String,
+    pub compose_spec: String,
+    pub config_files: Vec<ConfigFile>,
+    pub variables: Vec<Variable>,
+    pub price_monthly: i64,
+    pub category: Option<String>,
+    pub tags: Vec<String>,
+}
+
+impl TemplateFields {
+    /// The fields of an update laid over the stored template. The creator cannot change.
+    pub fn merged_over(self, current: &TemplateSpec) -> Result<TemplateFields, Problems> {
+        if self.creator_id.as_ref().is_some_and(|c| *c != current.creator_id) {
+            return Err(Problems(vec![Problem::field("creator_id", "cannot be changed")]));
+        }
+        Ok(TemplateFields {
+            name: self.name.or_else(|| Some(current.name.clone())),
+            version: self.version.or_else(|| Some(current.version.clone())),
+            description: self.description.or_else(|| Some(current.description.clone())),
+            creator_id: Some(current.creator_id.clone()),
+            compose_spec: self.compose_spec.or_else(|| Some(current.compose_spec.clone())),
+            config_files: self.config_files.or_else(|| Some(current.config_files.clone())),
+            variables: self.variables.or_else(|| Some(current.variables.clone())),
+            price_monthly: self.price_monthly.or(Some(current.price_monthly)),
+            category: self.category.or_else(|| current.category.clone()),
+            tags: self.tags.or_else(|| Some(current.tags.clone())),
+        })
+    }
+
+    /// Checks every field and the compose document, reporting all problems at once.
+    pub fn validate(self, limits: &Limits) -> Result<(TemplateSpec, Compose), Problems> {
+        let mut p = Vec::new();
+        let name = required(&mut p, "name", self.name).map(|n| n.trim().to_string());
+        if let Some(name) = &name {
+            check_len(&mut p, "name", name, 1, 100);
+            if slugify(name).is_empty() {
+                p.push(Problem::field("name", "must contain at least one letter or digit"));
+            }
+        }
+        let version = required(&mut p, "version", self.version);
+        if let Some(v) = &version
+            && semver::Version::parse(v).is_err()
+        {
+            p.push(Problem::field(
+                "version",
+                format!("`{v}` is not a semantic version such as 1.0.0"),
+            ));
+        }
+        let description = self.description.unwrap_or_default();
+        check_len(&mut p, "description", &description, 0, 10_000);
+        let creator_id = required(&mut p, "creator_id", self.creator_id);
+        if let Some(c) = &creator_id {
+            check_subject(&mut p, "creator_id", c);
+        }
+        let price_monthly = self.price_monthly.unwrap_or(0);
+        if !(0..=100_000_000).contains(&price_monthly) {
+            p.push(Problem::field(
+                "price_monthly",
+                "must be a whole number of cents from 0 to 100000000",
+            ));
+        }
+        if let Some(c) = &self.category {
+            check_len(&mut p, "category", c, 1, 50);
+        }
+        let tags = self.tags.unwrap_or_default();
+        check_tags(&mut p, &tags, limits.max_tags);
+        let variables = self.variables.unwrap_or_default();
+        check_variables(&mut p, &variables, limits.max_variables);
+        let compose_spec = required(&mut p, "compose_spec", self.compose_spec);
+        let compose = compose_spec.as_deref().and_then(|spec| {
+            compose::parse(spec, &limits.compose)
+                .map_err(|errs| p.extend(errs.into_iter().map(|e| Problem::at("compose_spec", e.path, e.message))))
+                .ok()
+        });
+        let config_files = self.config_files.unwrap_or_default();
+        check_config_files(&mut p, &config_files, compose.as_ref(), limits);
+        match (p.is_empty(), name, version, creator_id, compose_spec, compose) {
+            (true, Some(name), Some(version), Some(creator_id), Some(compose_spec), Some(compose)) => Ok((
+                TemplateSpec {
+                    slug: slugify(&name),
+                    name,
+                    version,
+                    description,
+                    creator_id,
+                    compose_spec,
+                    config_files,
+                    variables,
+                    price_monthly,
+                    category: self.category,
+                    tags,
+                },
+                compose,
+            )),
+            _ => Err(Problems(p)),
+        }
+    }
+}
+
+fn required(p: &mut Vec<Problem>, field: &str, value: Option<String>) -> Option<String> {
+    match value {
+        Some(v) if !v.trim().is_empty() => Some(v),
+        _ => {
+            p.push(Problem::field(field, "required"));
+            None
+        }
+    }
+}
+
+fn check_len(p: &mut Vec<Problem>, field: &str, value: &str, min: usize, max: usize) {
+    let n = value.chars().count();
+    if n < min || n > max {
+        p.push(Problem::field(
+            field,
+            format!("must be {min} to {max} characters long (is {n})"),
+        ));
+    }
+}
+
+/// Creator and customer ids name subjects of an identity system: short, printable, no spaces.
+pub fn check_subject(p: &mut Vec<Problem>, field: &str, id: &str) {
+    let ok = (1..=100).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
+    if !ok {
+        p.push(Problem::field(
+            field,
+            "must be 1 to 100 characters of a-z, A-Z, 0-9, `-`, `_`, `.`, `@`",
+        ));
+    }
+}
+
+fn check_tags(p: &mut Vec<Problem>, tags: &[String], max: usize) {
+    if tags.len() > max {
+        p.push(Problem::field("tags", format!("at most {max} tags")));
+    }
+    let mut seen = BTreeSet::new();
+    for (i, tag) in tags.iter().enumerate() {
+        let field = format!("tags[{i}]");
+        check_len(p, &field, tag, 1, 30);
+        if !seen.insert(tag) {
+            p.push(Problem::field(field, format!("`{tag}` is listed twice")));
+        }
+    }
+}
+
+fn check_variables(p: &mut Vec<Problem>, variables: &[Variable], max: usize) {
+    if variables.len() > max {
+        p.push(Problem::field("variables", format!("at most {max} variables")));
+    }
+    let mut seen = BTreeSet::new();
+    for (i, v) in variables.iter().enumerate() {
+        let field = format!("variables[{i}].name");
+        let mut chars = v.name.chars();
+        let well_formed = v.name.len() <= 64
+            && chars.next().is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+            && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        if !well_formed {
+            p.push(Problem::field(
+                &field,
+                format!("`{}` must be UPPER_SNAKE_CASE, at most 64 characters", v.name),
+            ));
+        }
+        if !seen.insert(&v.name) {
+            p.push(Problem::field(&field, format!("`{}` is declared twice", v.name)));
+        }
+        check_len(p, &format!("variables[{i}].description"), &v.description, 0, 1000);
+    }
+}
+
+fn check_config_files(p: &mut Vec<Problem>, files: &[ConfigFile], compose: Option<&Compose>, limits: &Limits) {
+    if files.len() > limits.max_config_files {
+        p.push(Problem::field(
+            "config_files",
+            format!("at most {} files", limits.max_config_files),
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    for (i, f) in files.iter().enumerate() {
+        let field = |k: &str| format!("config_files[{i}].{k}");
+        if f.name.is_empty() || f.name.len() > 255 || f.name.contains(['/', '\0']) {
+            p.push(Problem::field(field("name"), "must be 1 to 255 characters without `/`"));
+        }
+        if let Err(e) = check_container_path(&f.path) {
+            p.push(Problem::field(field("path"), e));
+        }
+        if f.content.len() > limits.max_config_file_bytes {
+            p.push(Problem::field(
+                field("content"),
+                format!(
+                    "is {} bytes; the limit is {}",
+                    f.content.len(),
+                    limits.max_config_file_bytes
+                ),
+            ));
+        }
+        if let Some(mode) = &f.mode
+            && !u32::from_str_radix(mode, 8).is_ok_and(|m| m <= 0o777)
+        {
+            p.push(Problem::field(
+                field("mode"),
+                format!("`{mode}` is not an octal mode such as 0644"),
+            ));
+        }
+        if let (Some(service), Some(compose)) = (&f.service, compose)
+            && compose.service(service).is_none()
+        {
+            p.push(Problem::field(
+                field("service"),
+                format!("no service named `{service}` in compose_spec"),
+            ));
+        }
+        if !seen.insert((f.service.clone(), f.path.clone())) {
+            p.push(Problem::field(field("path"), format!("`{}` is written twice", f.path)));
+        }
+    }
+}
+
+/// A config file's destination: absolute, normalised, and not a directory the container needs.
+fn check_container_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("`{path}` must be an absolute path"));
+    }
+    if path.len() > 4096 || path.contains('\0') {
+        return Err("must be at most 4096 characters without NUL".into());
+    }
+    if path.ends_with('/') {
+        return Err(format!("`{path}` names a directory; give a file path"));
+    }
+    if path.split('/').any(|part| part == ".." || part == ".") {
+        return Err(format!("`{path}` must not contain `.` or `..` segments"));
+    }
+    if path.contains("//") {
+        return Err(format!("`{path}` must not contain empty segments"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

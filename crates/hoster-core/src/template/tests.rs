@@ -1,0 +1,227 @@
+use super::*;
+
+fn valid() -> TemplateFields {
+    TemplateFields {
+        name: Some("My Web App".into()),
+        version: Some("1.0.0".into()),
+        creator_id: Some("user-1".into()),
+        compose_spec: Some("services:\n  web:\n    image: nginx:alpine\n".into()),
+        ..TemplateFields::default()
+    }
+}
+
+fn problems(fields: TemplateFields) -> Vec<String> {
+    match fields.validate(&Limits::default()) {
+        Ok(_) => panic!("accepted"),
+        Err(Problems(p)) => p.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn file(path: &str) -> ConfigFile {
+    ConfigFile {
+        name: "f".into(),
+        path: path.into(),
+        content: "x".into(),
+        mode: None,
+        service: None,
+    }
+}
+
+#[test]
+fn a_valid_template_gets_a_slug_and_defaults() {
+    let (spec, compose) = valid().validate(&Limits::default()).unwrap();
+    assert_eq!(spec.slug, "my-web-app");
+    assert_eq!(spec.price_monthly, 0);
+    assert_eq!(spec.description, "");
+    assert_eq!(compose.services[0].name, "web");
+}
+
+#[test]
+fn every_missing_field_is_reported_at_once() {
+    assert_eq!(
+        problems(TemplateFields::default()),
+        vec![
+            "name: required",
+            "version: required",
+            "creator_id: required",
+            "compose_spec: required"
+        ]
+    );
+}
+
+#[test]
+fn field_rules() {
+    let cases: Vec<(TemplateFields, &str)> = vec![
+        (
+            TemplateFields {
+                name: Some("x".repeat(101)),
+                ..valid()
+            },
+            "name: must be 1 to 100 characters long (is 101)",
+        ),
+        (
+            TemplateFields {
+                name: Some("!!!".into()),
+                ..valid()
+            },
+            "name: must contain at least one letter or digit",
+        ),
+        (
+            TemplateFields {
+                version: Some("1.0".into()),
+                ..valid()
+            },
+            "version: `1.0` is not a semantic version such as 1.0.0",
+        ),
+        (
+            TemplateFields {
+                price_monthly: Some(-1),
+                ..valid()
+            },
+            "price_monthly: must be a whole number of cents from 0 to 100000000",
+        ),
+        (
+            TemplateFields {
+                creator_id: Some("a b".into()),
+                ..valid()
+            },
+            "creator_id: must be 1 to 100 characters of a-z, A-Z, 0-9, `-`, `_`, `.`, `@`",
+        ),
+        (
+            TemplateFields {
+                tags: Some(vec!["a".into(), "a".into()]),
+                ..valid()
+            },
+            "tags[1]: `a` is listed twice",
+        ),
+        (
+            TemplateFields {
+                tags: Some(vec![String::new()]),
+                ..valid()
+            },
+            "tags[0]: must be 1 to 30 characters long (is 0)",
+        ),
+        (
+            TemplateFields {
+                category: Some(String::new()),
+                ..valid()
+            },
+            "category: must be 1 to 50 characters long (is 0)",
+        ),
+        (
+            TemplateFields {
+                compose_spec: Some("services:\n  web:\n    build: .\n    image: x\n".into()),
+                ..valid()
+            },
+            "compose_spec: services.web.build: not supported, use an image",
+        ),
+    ];
+    for (fields, expected) in cases {
+        let got = problems(fields);
+        assert!(got.iter().any(|p| p == expected), "wanted `{expected}` in {got:?}");
+    }
+}
+
+#[test]
+fn config_file_paths_must_be_safe() {
+    for (path, expected) in [
+        ("etc/x", "config_files[0].path: `etc/x` must be an absolute path"),
+        (
+            "/etc/../root/.ssh/authorized_keys",
+            "config_files[0].path: `/etc/../root/.ssh/authorized_keys` must not contain `.` or `..` segments",
+        ),
+        (
+            "/etc/nginx/",
+            "config_files[0].path: `/etc/nginx/` names a directory; give a file path",
+        ),
+        ("/a//b", "config_files[0].path: `/a//b` must not contain empty segments"),
+    ] {
+        let got = problems(TemplateFields {
+            config_files: Some(vec![file(path)]),
+            ..valid()
+        });
+        assert!(got.iter().any(|p| p == expected), "wanted `{expected}` in {got:?}");
+    }
+    let twice = problems(TemplateFields {
+        config_files: Some(vec![file("/a"), file("/a")]),
+        ..valid()
+    });
+    assert!(
+        twice.contains(&"config_files[1].path: `/a` is written twice".to_string()),
+        "{twice:?}"
+    );
+    let mut wrong_service = file("/a");
+    wrong_service.service = Some("db".into());
+    wrong_service.mode = Some("999".into());
+    let got = problems(TemplateFields {
+        config_files: Some(vec![wrong_service]),
+        ..valid()
+    });
+    assert!(
+        got.contains(&"config_files[0].service: no service named `db` in compose_spec".to_string()),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&"config_files[0].mode: `999` is not an octal mode such as 0644".to_string()),
+        "{got:?}"
+    );
+    let big = ConfigFile {
+        content: "x".repeat(300 * 1024),
+        ..file("/big")
+    };
+    assert!(
+        problems(TemplateFields {
+            config_files: Some(vec![big]),
+            ..valid()
+        })[0]
+            .contains("the limit is 262144")
+    );
+}
+
+#[test]
+fn variables_are_upper_snake_case_and_unique() {
+    let var = |name: &str| Variable {
+        name: name.into(),
+        description: String::new(),
+        default: None,
+        required: false,
+        secret: false,
+    };
+    let got = problems(TemplateFields {
+        variables: Some(vec![var("db_pass"), var("A"), var("A")]),
+        ..valid()
+    });
+    assert_eq!(
+        got,
+        vec![
+            "variables[0].name: `db_pass` must be UPPER_SNAKE_CASE, at most 64 characters",
+            "variables[2].name: `A` is declared twice"
+        ]
+    );
+}
+
+#[test]
+fn updates_merge_over_the_stored_template() {
+    let (current, _) = valid().validate(&Limits::default()).unwrap();
+    let patch = TemplateFields {
+        description: Some("new".into()),
+        price_monthly: Some(500),
+        ..TemplateFields::default()
+    };
+    let (merged, _) = patch
+        .merged_over(&current)
+        .unwrap()
+        .validate(&Limits::default())
+        .unwrap();
+    assert_eq!(merged.description, "new");
+    assert_eq!(merged.price_monthly, 500);
+    assert_eq!(merged.name, current.name);
+    let steal = TemplateFields {
+        creator_id: Some("someone-else".into()),
+        ..TemplateFields::default()
+    };
+    assert_eq!(
+        steal.merged_over(&current).unwrap_err().summary(),
+        "creator_id: cannot be changed"
+    );
+}

@@ -1,0 +1,110 @@
+//! The HTTP API. Owns routing, request decoding and response shapes; reaches the database
+//! only through [`Store`] and the engine only through [`Engine`], never with SQL or Docker calls.
+
+mod error;
+mod extract;
+mod health;
+mod templates;
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Router};
+use hoster_core::template;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use error::{ApiError, ErrorBody};
+
+use crate::runtime::Engine;
+use crate::store::Store;
+
+/// What every handler may use.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub engine: Arc<Engine>,
+    pub limits: template::Limits,
+    pub max_body_bytes: usize,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Hoster", description = "Self-hosted deployment platform with a template marketplace."),
+    components(schemas(ErrorBody)),
+    tags((name = "templates", description = "Templates creators publish"), (name = "health", description = "Probes"))
+)]
+struct ApiDoc;
+
+/// The served OpenAPI document, rendered once at start.
+#[derive(Clone)]
+struct OpenApiJson(Arc<String>);
+
+/// This OpenAPI document, generated from the route definitions below.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "health", responses((status = 200, description = "OpenAPI 3.1 document")))]
+async fn openapi_json(Extension(doc): Extension<OpenApiJson>) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        doc.0.as_str().to_owned(),
+    )
+        .into_response()
+}
+
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(health::ready))
+        .routes(routes!(openapi_json))
+        .routes(routes!(templates::list_templates, templates::create_template))
+        .routes(routes!(
+            templates::get_template,
+            templates::update_template,
+            templates::delete_template
+        ))
+        .routes(routes!(templates::publish_template))
+}
+
+/// The OpenAPI document describing every route [`router`] serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
+}
+
+async fn no_route(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route for {} {}", request.method(), request.uri().path()),
+    )
+}
+
+async fn wrong_method(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not allowed on {}", request.method(), request.uri().path()),
+    )
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::internal("the request handler failed", &"panic").into_response()
+}
+
+pub fn router(state: AppState) -> Router {
+    let (router, openapi) = routes().split_for_parts();
+    let doc = OpenApiJson(Arc::new(openapi.to_json().expect("the OpenAPI document serializes")));
+    router
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+        .with_state(state)
+        .layer(Extension(doc))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}

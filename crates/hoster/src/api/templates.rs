@@ -1,0 +1,308 @@
+//! `/api/v1/templates`: the marketplace's catalogue.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use hoster_core::id::TemplateId;
+use hoster_core::template::{ConfigFile, TemplateFields, Variable};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{Json, Query};
+use crate::clock;
+use crate::store::{DeleteOutcome, Page, TemplateFilter, TemplateRecord};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Template {
+    #[schema(example = "tmpl_k3j5h2g7f4d6s8a9")]
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    pub version: String,
+    pub description: String,
+    pub creator_id: String,
+    pub compose_spec: String,
+    pub config_files: Vec<ConfigFile>,
+    pub variables: Vec<Variable>,
+    /// Monthly price in cents.
+    pub price_monthly: i64,
+    pub category: Option<String>,
+    pub tags: Vec<String>,
+    pub published: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<TemplateRecord> for Template {
+    fn from(r: TemplateRecord) -> Self {
+        let s = r.spec;
+        Template {
+            id: r.id.to_string(),
+            name: s.name,
+            slug: s.slug,
+            version: s.version,
+            description: s.description,
+            creator_id: s.creator_id,
+            compose_spec: s.compose_spec,
+            config_files: s.config_files,
+            variables: s.variables,
+            price_monthly: s.price_monthly,
+            category: s.category,
+            tags: s.tags,
+            published: r.published,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TemplateList {
+    pub templates: Vec<Template>,
+    /// How many templates match the filters, on all pages.
+    pub total: u64,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+pub const DEFAULT_LIMIT: u32 = 20;
+pub const MAX_LIMIT: u32 = 100;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Page size, 1 to 100 (default 20).
+    limit: Option<u32>,
+    /// Matches to skip (default 0).
+    offset: Option<u64>,
+    creator_id: Option<String>,
+    published: Option<bool>,
+    /// Case-insensitive text searched for in the name and description.
+    q: Option<String>,
+}
+
+/// A page of the query's limit/offset, or the problem with them.
+pub fn page(limit: Option<u32>, offset: Option<u64>) -> Result<Page, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::validation(hoster_core::problem::Problems(vec![
+            hoster_core::problem::Problem::field("limit", format!("must be from 1 to {MAX_LIMIT} (got {limit})")),
+        ])));
+    }
+    Ok(Page {
+        limit,
+        offset: offset.unwrap_or(0),
+    })
+}
+
+fn parse_id(id: &str) -> Result<TemplateId, ApiError> {
+    TemplateId::parse(id).ok_or_else(|| ApiError::template_not_found(id))
+}
+
+async fn load(state: &AppState, id: &str) -> Result<TemplateRecord, ApiError> {
+    let tid = parse_id(id)?;
+    state
+        .store
+        .get_template(&tid)
+        .await?
+        .ok_or_else(|| ApiError::template_not_found(id))
+}
+
+fn published_conflict(id: &TemplateId) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "template_published",
+        format!("template `{id}` is published and cannot change; create a new version instead"),
+    )
+}
+
+/// List templates, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/templates",
+    tag = "templates",
+    params(ListQuery),
+    responses((status = 200, body = TemplateList), (status = 400, body = ErrorBody))
+)]
+pub async fn list_templates(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<axum::Json<TemplateList>, ApiError> {
+    let page = page(query.limit, query.offset)?;
+    let filter = TemplateFilter {
+        creator_id: query.creator_id,
+        published: query.published,
+        q: query.q.filter(|q| !q.is_empty()),
+    };
+    let (records, total) = state.store.list_templates(&filter, page).await?;
+    Ok(axum::Json(TemplateList {
+        templates: records.into_iter().map(Template::from).collect(),
+        total,
+        limit: page.limit,
+        offset: page.offset,
+    }))
+}
+
+/// Create a template. The compose document is parsed and validated now, not at deploy time.
+#[utoipa::path(
+    post,
+    path = "/api/v1/templates",
+    tag = "templates",
+    request_body = TemplateFields,
+    responses(
+        (status = 201, body = Template),
+        (status = 400, description = "invalid_json or validation_error", body = ErrorBody),
+        (status = 409, description = "template_exists: same slug and version", body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody)
+    )
+)]
+pub async fn create_template(
+    State(state): State<AppState>,
+    Json(fields): Json<TemplateFields>,
+) -> Result<(StatusCode, HeaderMap, axum::Json<Template>), ApiError> {
+    let (spec, _) = fields.validate(&state.limits).map_err(ApiError::validation)?;
+    let now = clock::now();
+    let record = TemplateRecord {
+        id: TemplateId::from_random(rand::random()),
+        spec,
+        published: false,
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    state.store.insert_template(&record).await?;
+    let mut headers = HeaderMap::new();
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/templates/{}", record.id)) {
+        headers.insert(header::LOCATION, location);
+    }
+    Ok((StatusCode::CREATED, headers, axum::Json(record.into())))
+}
+
+/// Get one template.
+#[utoipa::path(
+    get,
+    path = "/api/v1/templates/{id}",
+    tag = "templates",
+    params(("id" = String, Path, description = "Template id")),
+    responses((status = 200, body = Template), (status = 404, body = ErrorBody))
+)]
+pub async fn get_template(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Template>, ApiError> {
+    Ok(axum::Json(load(&state, &id).await?.into()))
+}
+
+/// Change an unpublished template; only the fields sent change.
+#[utoipa::path(
+    put,
+    path = "/api/v1/templates/{id}",
+    tag = "templates",
+    params(("id" = String, Path, description = "Template id")),
+    request_body = TemplateFields,
+    responses(
+        (status = 200, body = Template),
+        (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "template_published or template_exists", body = ErrorBody)
+    )
+)]
+pub async fn update_template(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(patch): Json<TemplateFields>,
+) -> Result<axum::Json<Template>, ApiError> {
+    let current = load(&state, &id).await?;
+    if current.published {
+        return Err(published_conflict(&current.id));
+    }
+    let (spec, _) = patch
+        .merged_over(&current.spec)
+        .and_then(|fields| fields.validate(&state.limits))
+        .map_err(ApiError::validation)?;
+    let now = clock::now();
+    if !state
+        .store
+        .update_unpublished_template(&current.id, &spec, &now)
+        .await?
+    {
+        // Published or deleted since we read it.
+        return Err(match state.store.get_template(&current.id).await? {
+            Some(_) => published_conflict(&current.id),
+            None => ApiError::template_not_found(&id),
+        });
+    }
+    Ok(axum::Json(
+        TemplateRecord {
+            spec,
+            updated_at: now,
+            ..current
+        }
+        .into(),
+    ))
+}
+
+/// Delete a template no deployment uses.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/templates/{id}",
+    tag = "templates",
+    params(("id" = String, Path, description = "Template id")),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "template_in_use", body = ErrorBody)
+    )
+)]
+pub async fn delete_template(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    let tid = parse_id(&id)?;
+    match state.store.delete_template(&tid).await? {
+        DeleteOutcome::Deleted => Ok(StatusCode::NO_CONTENT),
+        DeleteOutcome::NotFound => Err(ApiError::template_not_found(&id)),
+        DeleteOutcome::InUse { deployments } => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "template_in_use",
+            format!("template `{id}` has {deployments} deployment(s); delete them first"),
+        )),
+    }
+}
+
+/// Publish a template, making it deployable and immutable.
+#[utoipa::path(
+    post,
+    path = "/api/v1/templates/{id}/publish",
+    tag = "templates",
+    params(("id" = String, Path, description = "Template id")),
+    responses(
+        (status = 200, body = Template),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "already_published", body = ErrorBody)
+    )
+)]
+pub async fn publish_template(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Template>, ApiError> {
+    let current = load(&state, &id).await?;
+    let now = clock::now();
+    if current.published || !state.store.publish_template(&current.id, &now).await? {
+        return Err(match state.store.get_template(&current.id).await? {
+            Some(_) => ApiError::new(
+                StatusCode::CONFLICT,
+                "already_published",
+                format!("template `{id}` is already published"),
+            ),
+            None => ApiError::template_not_found(&id),
+        });
+    }
+    Ok(axum::Json(
+        TemplateRecord {
+            published: true,
+            updated_at: now,
+            ..current
+        }
+        .into(),
+    ))
+}

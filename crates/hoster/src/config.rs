@@ -1,0 +1,126 @@
+//! Settings of `hoster serve`: each one a flag and a `HOSTER_*` environment variable.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use clap::{Args, ValueEnum};
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address the API listens on.
+    #[arg(long = "host", env = "HOSTER_SERVER_HOST", default_value = "127.0.0.1")]
+    pub server_host: IpAddr,
+
+    /// Port the API listens on (0 picks a free one).
+    #[arg(long = "port", env = "HOSTER_SERVER_PORT", default_value_t = 9090)]
+    pub server_port: u16,
+
+    /// SQLite database file, created on first start.
+    #[arg(long, env = "HOSTER_DATABASE_PATH", default_value = "./hoster.db")]
+    pub database_path: PathBuf,
+
+    /// Base domain under which deployments get their hostnames.
+    #[arg(long = "base-domain", env = "HOSTER_DOMAIN_BASE_DOMAIN", default_value = "apps.localhost", value_parser = parse_domain)]
+    pub base_domain: String,
+
+    /// Docker engine: unix:///path/to/docker.sock or tcp://host:port.
+    #[arg(long, env = "HOSTER_DOCKER_HOST", default_value = "unix:///var/run/docker.sock")]
+    pub docker_host: DockerHost,
+
+    /// Directory for the config files rendered for each deployment.
+    #[arg(long, env = "HOSTER_CONFIG_DIR", default_value = "/var/lib/hoster/configs")]
+    pub config_dir: PathBuf,
+
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    #[arg(long, env = "HOSTER_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Log format.
+    #[arg(long, env = "HOSTER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DockerHost {
+    Unix(PathBuf),
+    /// `host:port` of an engine listening on plain TCP.
+    Tcp(String),
+}
+
+impl FromStr for DockerHost {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(path) = s.strip_prefix("unix://").filter(|p| p.starts_with('/')) {
+            return Ok(DockerHost::Unix(PathBuf::from(path)));
+        }
+        if let Some(addr) = s.strip_prefix("tcp://").or_else(|| s.strip_prefix("http://"))
+            && addr
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+        {
+            return Ok(DockerHost::Tcp(addr.trim_end_matches('/').to_string()));
+        }
+        Err(format!("`{s}` is not unix:///path/to/docker.sock or tcp://host:port"))
+    }
+}
+
+impl fmt::Display for DockerHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DockerHost::Unix(path) => write!(f, "unix://{}", path.display()),
+            DockerHost::Tcp(addr) => write!(f, "tcp://{addr}"),
+        }
+    }
+}
+
+fn parse_domain(s: &str) -> Result<String, String> {
+    let lower = s.trim_end_matches('.').to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if lower.len() <= 200 && lower.split('.').all(label_ok) {
+        Ok(lower)
+    } else {
+        Err(format!("`{s}` is not a domain name such as apps.example.com"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_hosts() {
+        assert_eq!(
+            "unix:///var/run/docker.sock".parse(),
+            Ok(DockerHost::Unix("/var/run/docker.sock".into()))
+        );
+        assert_eq!(
+            "tcp://10.0.0.5:2375".parse(),
+            Ok(DockerHost::Tcp("10.0.0.5:2375".into()))
+        );
+        for bad in ["", "/var/run/docker.sock", "unix://relative", "tcp://nohost", "ssh://x"] {
+            assert!(bad.parse::<DockerHost>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn domains() {
+        assert_eq!(parse_domain("Apps.Example.COM."), Ok("apps.example.com".into()));
+        for bad in ["", "a..b", "-a.com", "a_b.com", "a b"] {
+            assert!(parse_domain(bad).is_err(), "{bad}");
+        }
+    }
+}

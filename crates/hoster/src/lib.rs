@@ -1,0 +1,11 @@
+//! Hoster's imperative shell: everything that touches the world (SQLite, HTTP, Docker, the
+//! clock, randomness) around the pure `hoster_core`.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod runtime;
+pub mod server;
+pub mod store;

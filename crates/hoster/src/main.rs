@@ -1,0 +1,23 @@
+use hoster::cli::{self, Command};
+use hoster::server::{Application, shutdown_signal};
+
+#[tokio::main]
+async fn main() {
+    let cli = cli::parse();
+    match cli.command {
+        Command::Serve(config) => {
+            cli::init_logging(config.log_format);
+            let result = async {
+                Application::build(&config)
+                    .await?
+                    .run_until_stopped(shutdown_signal())
+                    .await
+            }
+            .await;
+            if let Err(e) = result {
+                eprintln!("error: {e:#}");
+                std::process::exit(1);
+            }
+        }
+    }
+}

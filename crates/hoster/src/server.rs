@@ -1,0 +1,81 @@
+//! Start-up and shutdown of `hoster serve`: open the store, connect the engine, bind, serve.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use hoster_core::template;
+use tokio::net::TcpListener;
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::runtime::Engine;
+use crate::store::Store;
+
+pub struct Application {
+    listener: TcpListener,
+    store: Store,
+    router: axum::Router,
+}
+
+impl Application {
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let store = Store::open(&config.database_path)
+            .await
+            .with_context(|| format!("cannot open the database at {}", config.database_path.display()))?;
+        let engine = Engine::connect(&config.docker_host)
+            .with_context(|| format!("HOSTER_DOCKER_HOST={} cannot be used", config.docker_host))?;
+        let addr = SocketAddr::new(config.server_host, config.server_port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} (HOSTER_SERVER_HOST/HOSTER_SERVER_PORT)"))?;
+        let state = AppState {
+            store: store.clone(),
+            engine: Arc::new(engine),
+            limits: template::Limits::default(),
+            max_body_bytes: config.max_body_bytes,
+        };
+        Ok(Self {
+            listener,
+            store,
+            router: api::router(state),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` resolves, lets in-flight requests finish, then closes the store.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        tracing::info!(addr = %self.local_addr(), "hoster is listening");
+        let served = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        self.store.close().await;
+        tracing::info!("hoster stopped; database closed");
+        served.context("the HTTP server failed")
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

@@ -1,0 +1,223 @@
+//! The `templates` table.
+
+use hoster_core::id::TemplateId;
+use hoster_core::template::TemplateSpec;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::{Store, StoreError};
+
+/// A stored template: its validated content plus identity and lifecycle.
+#[derive(Debug, Clone)]
+pub struct TemplateRecord {
+    pub id: TemplateId,
+    pub spec: TemplateSpec,
+    pub published: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct TemplateFilter {
+    pub creator_id: Option<String>,
+    pub published: Option<bool>,
+    /// Case-insensitive substring of the name or description.
+    pub q: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub limit: u32,
+    pub offset: u64,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    Deleted,
+    NotFound,
+    InUse { deployments: i64 },
+}
+
+const COLUMNS: &str = "id, name, slug, version, description, creator_id, compose_spec, config_files, \
+                       variables, price_monthly, category, tags, published, created_at, updated_at";
+
+const FILTER: &str = "(?1 IS NULL OR creator_id = ?1) AND (?2 IS NULL OR published = ?2) AND \
+                      (?3 IS NULL OR name LIKE ?3 ESCAPE '\\' OR description LIKE ?3 ESCAPE '\\')";
+
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("plain data serializes")
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(row: &SqliteRow, column: &str) -> Result<T, StoreError> {
+    let text: String = row.try_get(column)?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("templates.{column}: {e}")))
+}
+
+fn record(row: &SqliteRow) -> Result<TemplateRecord, StoreError> {
+    let id: String = row.try_get("id")?;
+    Ok(TemplateRecord {
+        id: TemplateId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("template id `{id}`")))?,
+        spec: TemplateSpec {
+            name: row.try_get("name")?,
+            slug: row.try_get("slug")?,
+            version: row.try_get("version")?,
+            description: row.try_get("description")?,
+            creator_id: row.try_get("creator_id")?,
+            compose_spec: row.try_get("compose_spec")?,
+            config_files: from_json(row, "config_files")?,
+            variables: from_json(row, "variables")?,
+            price_monthly: row.try_get("price_monthly")?,
+            category: row.try_get("category")?,
+            tags: from_json(row, "tags")?,
+        },
+        published: row.try_get("published")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// `%term%` for LIKE, with the wildcard characters of the term itself escaped.
+fn like_pattern(term: &str) -> String {
+    let escaped = term.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+fn slug_version_conflict(e: sqlx::Error, spec: &TemplateSpec) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(format!(
+            "a template with slug `{}` and version `{}` already exists; publish a new version instead",
+            spec.slug, spec.version
+        )),
+        _ => StoreError::Database(e),
+    }
+}
+
+impl Store {
+    pub async fn insert_template(&self, t: &TemplateRecord) -> Result<(), StoreError> {
+        let s = &t.spec;
+        sqlx::query(&format!(
+            "INSERT INTO templates ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+        ))
+        .bind(t.id.as_str())
+        .bind(&s.name)
+        .bind(&s.slug)
+        .bind(&s.version)
+        .bind(&s.description)
+        .bind(&s.creator_id)
+        .bind(&s.compose_spec)
+        .bind(json(&s.config_files))
+        .bind(json(&s.variables))
+        .bind(s.price_monthly)
+        .bind(&s.category)
+        .bind(json(&s.tags))
+        .bind(t.published)
+        .bind(&t.created_at)
+        .bind(&t.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| slug_version_conflict(e, s))?;
+        Ok(())
+    }
+
+    pub async fn get_template(&self, id: &TemplateId) -> Result<Option<TemplateRecord>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM templates WHERE id = ?1"))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(record).transpose()
+    }
+
+    /// One page, newest first, and the count of all matches.
+    pub async fn list_templates(
+        &self,
+        filter: &TemplateFilter,
+        page: Page,
+    ) -> Result<(Vec<TemplateRecord>, u64), StoreError> {
+        let q = filter.q.as_deref().map(like_pattern);
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM templates WHERE {FILTER} ORDER BY seq DESC LIMIT ?4 OFFSET ?5"
+        ))
+        .bind(&filter.creator_id)
+        .bind(filter.published)
+        .bind(&q)
+        .bind(i64::from(page.limit))
+        .bind(i64::try_from(page.offset).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM templates WHERE {FILTER}"))
+            .bind(&filter.creator_id)
+            .bind(filter.published)
+            .bind(&q)
+            .fetch_one(&self.pool)
+            .await?;
+        let records = rows.iter().map(record).collect::<Result<_, _>>()?;
+        Ok((records, total.max(0) as u64))
+    }
+
+    /// Replaces the content of an unpublished template. `Ok(false)`: it is gone or published
+    /// (checked in the same statement, so a concurrent publish cannot slip in between).
+    pub async fn update_unpublished_template(
+        &self,
+        id: &TemplateId,
+        s: &TemplateSpec,
+        updated_at: &str,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE templates SET name = ?2, slug = ?3, version = ?4, description = ?5, compose_spec = ?6, \
+             config_files = ?7, variables = ?8, price_monthly = ?9, category = ?10, tags = ?11, updated_at = ?12 \
+             WHERE id = ?1 AND published = 0",
+        )
+        .bind(id.as_str())
+        .bind(&s.name)
+        .bind(&s.slug)
+        .bind(&s.version)
+        .bind(&s.description)
+        .bind(&s.compose_spec)
+        .bind(json(&s.config_files))
+        .bind(json(&s.variables))
+        .bind(s.price_monthly)
+        .bind(&s.category)
+        .bind(json(&s.tags))
+        .bind(updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| slug_version_conflict(e, s))?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Marks a template published. `Ok(false)`: it is gone or already published.
+    pub async fn publish_template(&self, id: &TemplateId, updated_at: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query("UPDATE templates SET published = 1, updated_at = ?2 WHERE id = ?1 AND published = 0")
+            .bind(id.as_str())
+            .bind(updated_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Deletes a template no deployment references, in one statement so that a deployment
+    /// created concurrently either blocks the delete or fails its foreign key.
+    pub async fn delete_template(&self, id: &TemplateId) -> Result<DeleteOutcome, StoreError> {
+        let result = sqlx::query(
+            "DELETE FROM templates WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM deployments WHERE template_id = ?1)",
+        )
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await?;
+        if result.rows_affected() == 1 {
+            return Ok(DeleteOutcome::Deleted);
+        }
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM templates WHERE id = ?1), (SELECT COUNT(*) FROM deployments WHERE template_id = ?1)",
+        )
+        .bind(id.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        let (exists, deployments): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        Ok(if exists == 0 {
+            DeleteOutcome::NotFound
+        } else {
+            DeleteOutcome::InUse { deployments }
+        })
+    }
+}
