@@ -1,6 +1,8 @@
 //! The `hoster` command line.
 
-use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
+
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::config::{Config, LogFormat};
 
@@ -24,15 +26,51 @@ pub fn parse() -> Cli {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(),
         Err(e) => {
-            let text = e.render().to_string();
-            let line = text
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments");
-            eprintln!("{line}");
+            eprintln!("{}", one_line(&e));
             std::process::exit(2);
         }
     }
+}
+
+/// clap's first error line, with the environment variable behind the flag named, since that
+/// is usually where a bad value came from.
+fn one_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let mut line = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("error: invalid arguments")
+        .to_string();
+    let command = Cli::command();
+    for arg in command.get_subcommands().flat_map(|c| c.get_arguments()) {
+        let (Some(long), Some(env)) = (arg.get_long(), arg.get_env()) else {
+            continue;
+        };
+        let flag = format!("'--{long} ");
+        if let Some(start) = line.find(&flag)
+            && let Some(len) = line[start + 1..].find('\'')
+        {
+            let named = format!("{} (--{long})", env.to_string_lossy());
+            line.replace_range(start..start + len + 2, &named);
+            break;
+        }
+    }
+    line
+}
+
+/// An error and its causes on one line, without the repetition of errors that embed their source.
+pub fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 pub fn init_logging(format: LogFormat) {
@@ -40,7 +78,8 @@ pub fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info,sqlx=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -15,7 +15,7 @@ async fn main() {
             }
             .await;
             if let Err(e) = result {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", cli::error_chain(&e));
                 std::process::exit(1);
             }
         }

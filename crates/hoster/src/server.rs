@@ -24,8 +24,7 @@ impl Application {
         let store = Store::open(&config.database_path)
             .await
             .with_context(|| format!("cannot open the database at {}", config.database_path.display()))?;
-        let engine = Engine::connect(&config.docker_host)
-            .with_context(|| format!("HOSTER_DOCKER_HOST={} cannot be used", config.docker_host))?;
+        let engine = Engine::new(config.docker_host.clone());
         let addr = SocketAddr::new(config.server_host, config.server_port);
         let listener = TcpListener::bind(addr)
             .await

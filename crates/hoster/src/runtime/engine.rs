@@ -23,61 +23,48 @@ pub enum EngineError {
 }
 
 pub struct Engine {
-    host: String,
-    unnegotiated: Docker,
+    host: DockerHost,
     client: OnceCell<Docker>,
 }
 
 impl Engine {
-    /// Prepares a client; nothing is sent until the first call, so Hoster starts (and reports
-    /// itself not ready) while the engine is down.
-    pub fn connect(host: &DockerHost) -> Result<Self, EngineError> {
-        let unnegotiated = match host {
-            DockerHost::Unix(path) => {
-                Docker::connect_with_unix(&path.to_string_lossy(), CALL_TIMEOUT_SECS, API_DEFAULT_VERSION)?
-            }
-            DockerHost::Tcp(addr) => Docker::connect_with_http(addr, CALL_TIMEOUT_SECS, API_DEFAULT_VERSION)?,
-        };
-        Ok(Self {
-            host: host.to_string(),
-            unnegotiated,
+    /// Nothing is sent (and the socket need not exist) until the first call, so Hoster starts,
+    /// and reports itself not ready, while the engine is down.
+    pub fn new(host: DockerHost) -> Self {
+        Self {
+            host,
             client: OnceCell::new(),
-        })
+        }
     }
 
-    /// The client speaking the highest API version both sides know.
+    fn unreachable(&self, source: bollard::errors::Error) -> EngineError {
+        EngineError::Unreachable {
+            host: self.host.to_string(),
+            source,
+        }
+    }
+
+    /// The client, connected and speaking the highest API version both sides know.
     pub async fn client(&self) -> Result<&Docker, EngineError> {
         self.client
             .get_or_try_init(|| async {
-                self.unnegotiated
-                    .clone()
-                    .negotiate_version()
-                    .await
-                    .map_err(|source| EngineError::Unreachable {
-                        host: self.host.clone(),
-                        source,
-                    })
+                let unnegotiated = match &self.host {
+                    DockerHost::Unix(path) => {
+                        Docker::connect_with_unix(&path.to_string_lossy(), CALL_TIMEOUT_SECS, API_DEFAULT_VERSION)
+                    }
+                    DockerHost::Tcp(addr) => Docker::connect_with_http(addr, CALL_TIMEOUT_SECS, API_DEFAULT_VERSION),
+                }
+                .map_err(|e| self.unreachable(e))?;
+                unnegotiated.negotiate_version().await.map_err(|e| self.unreachable(e))
             })
             .await
     }
 
     pub async fn ping(&self, timeout: Duration) -> Result<(), EngineError> {
-        let ping = async {
-            self.client()
-                .await?
-                .ping()
-                .await
-                .map_err(|source| EngineError::Unreachable {
-                    host: self.host.clone(),
-                    source,
-                })
-        };
+        let ping = async { self.client().await?.ping().await.map_err(|e| self.unreachable(e)) };
         match tokio::time::timeout(timeout, ping).await {
             Ok(result) => result.map(drop),
-            Err(_) => Err(EngineError::Unreachable {
-                host: self.host.clone(),
-                source: bollard::errors::Error::RequestTimeoutError,
-            }),
+            Err(_) => Err(self.unreachable(bollard::errors::Error::RequestTimeoutError)),
         }
     }
 }

@@ -1,1 +1,8 @@
+//! API tests: a real server on a loopback port, a real SQLite file, a real Docker engine.
+//! One binary for all of them, so the suite links once.
 
+mod helpers;
+mod limits;
+mod openapi;
+mod process;
+mod templates;

@@ -1,0 +1,68 @@
+//! The served OpenAPI document matches the routes the server answers.
+
+use std::collections::BTreeSet;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::helpers::*;
+
+const ROUTES: &[(&str, &str)] = &[
+    ("get", "/health"),
+    ("get", "/ready"),
+    ("get", "/api/v1/openapi.json"),
+    ("get", "/api/v1/templates"),
+    ("post", "/api/v1/templates"),
+    ("get", "/api/v1/templates/{id}"),
+    ("put", "/api/v1/templates/{id}"),
+    ("delete", "/api/v1/templates/{id}"),
+    ("post", "/api/v1/templates/{id}/publish"),
+];
+
+#[tokio::test]
+async fn every_route_is_documented_and_every_documented_route_is_served() {
+    let app = spawn_app().await;
+    let (status, doc) = status_json(app.get("/api/v1/openapi.json").await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| ops.as_object().unwrap().keys().map(move |m| (m.clone(), path.clone())))
+        .collect();
+    let expected: BTreeSet<(String, String)> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    assert_eq!(documented, expected);
+
+    for (method, path) in &expected {
+        let url = app.url(&path.replace("{id}", "tmpl_aaaaaaaaaaaaaaaa"));
+        let response = app
+            .client
+            .request(Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(), url)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert_ne!(
+            body["code"], "not_found",
+            "{method} {path} is documented but not routed"
+        );
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+    }
+}
+
+#[tokio::test]
+async fn operations_document_their_errors() {
+    let doc = serde_json::to_value(hoster::api::openapi()).unwrap();
+    let create = &doc["paths"]["/api/v1/templates"]["post"];
+    for code in ["201", "400", "409", "413", "415"] {
+        assert!(
+            create["responses"].get(code).is_some(),
+            "POST /templates documents {code}"
+        );
+    }
+    assert!(doc["components"]["schemas"].get("ErrorBody").is_some());
+    assert!(doc["components"]["schemas"].get("TemplateFields").is_some());
+    assert!(doc["components"]["schemas"].get("Template").is_some());
+}

@@ -1,0 +1,412 @@
+//! Every route and error of the Templates API.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn health_and_readiness() {
+    require_docker();
+    let app = spawn_app().await;
+    let (status, body) = status_json(app.get("/health").await).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
+    let (status, body) = status_json(app.get("/ready").await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"status": "ready", "database": "ok", "docker": "ok"}));
+}
+
+#[tokio::test]
+async fn readiness_names_the_engine_when_it_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("no-docker.sock");
+    let app = spawn_app_in(dir, hoster::config::DockerHost::Unix(socket)).await;
+    let (status, body) = status_json(app.get("/ready").await).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["status"], "not_ready");
+    assert_eq!(body["database"], "ok");
+    assert!(
+        body["docker"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach the Docker engine"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn the_spec_examples_are_all_accepted() {
+    let app = spawn_app().await;
+    for (name, body) in examples() {
+        let created = app.create_template(&body).await;
+        assert_eq!(created["name"], body["name"], "{name}");
+        assert_eq!(
+            created["slug"], body["name"],
+            "{name}: the example names are already slugs"
+        );
+        assert_eq!(created["compose_spec"], body["compose_spec"]);
+        assert_eq!(created["published"], false);
+        assert!(created["id"].as_str().unwrap().starts_with("tmpl_"));
+    }
+    let (_, list) = status_json(app.get("/api/v1/templates").await).await;
+    assert_eq!(list["total"], 10);
+}
+
+#[tokio::test]
+async fn create_returns_every_field_and_get_reads_it_back() {
+    let app = spawn_app().await;
+    let body = json!({
+        "name": "My Web App",
+        "version": "2.1.0",
+        "creator_id": "creator-7",
+        "description": "A site",
+        "compose_spec": "services:\n  web:\n    image: nginx:alpine\n",
+        "config_files": [{"name": "index.html", "path": "/usr/share/nginx/html/index.html", "content": "<h1>hi</h1>"}],
+        "variables": [{"name": "SITE_TITLE", "description": "Title", "default": "Hi", "required": false, "secret": false}],
+        "price_monthly": 500,
+        "category": "web",
+        "tags": ["nginx", "static"]
+    });
+    let response = app.post_json("/api/v1/templates", &body).await;
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    let (status, created) = status_json(response).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        location,
+        format!("/api/v1/templates/{}", created["id"].as_str().unwrap())
+    );
+    for key in [
+        "name",
+        "version",
+        "creator_id",
+        "description",
+        "compose_spec",
+        "config_files",
+        "variables",
+        "price_monthly",
+        "category",
+        "tags",
+    ] {
+        assert_eq!(created[key], body[key], "{key}");
+    }
+    assert_eq!(created["slug"], "my-web-app");
+    assert_eq!(created["created_at"], created["updated_at"]);
+    let (status, fetched) = status_json(app.get(&location).await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(fetched, created);
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_ids_are_not_found() {
+    let app = spawn_app().await;
+    for id in [
+        "tmpl_aaaaaaaaaaaaaaaa",
+        "nope",
+        "tmpl_..%2F..%2Fetc",
+        "depl_aaaaaaaaaaaaaaaa",
+    ] {
+        let path = format!("/api/v1/templates/{id}");
+        assert_error(app.get(&path).await, StatusCode::NOT_FOUND, "template_not_found").await;
+        assert_error(
+            app.put_json(&path, &json!({"price_monthly": 1})).await,
+            StatusCode::NOT_FOUND,
+            "template_not_found",
+        )
+        .await;
+        assert_error(app.delete(&path).await, StatusCode::NOT_FOUND, "template_not_found").await;
+        assert_error(
+            app.post(&format!("{path}/publish")).await,
+            StatusCode::NOT_FOUND,
+            "template_not_found",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn validation_reports_every_problem_with_its_path() {
+    let app = spawn_app().await;
+    let body = json!({
+        "name": "",
+        "version": "one",
+        "creator_id": "user-1",
+        "price_monthly": -5,
+        "compose_spec": "services:\n  web:\n    build: .\n    image: nginx\n  db:\n    image: postgres\n    privileged: true\n"
+    });
+    let error = assert_error(
+        app.post_json("/api/v1/templates", &body).await,
+        StatusCode::BAD_REQUEST,
+        "validation_error",
+    )
+    .await;
+    let details: Vec<String> = error["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            format!(
+                "{} {} {}",
+                d["field"].as_str().unwrap(),
+                d["path"].as_str().unwrap_or("-"),
+                d["message"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        details,
+        vec![
+            "name - required",
+            "version - `one` is not a semantic version such as 1.0.0",
+            "price_monthly - must be a whole number of cents from 0 to 100000000",
+            "compose_spec services.web.build not supported, use an image",
+            "compose_spec services.db.privileged not allowed: it would give the container access to the host",
+        ]
+    );
+    assert!(error["error"].as_str().unwrap().contains("and 4 more problems"));
+}
+
+#[tokio::test]
+async fn unknown_fields_and_wrong_types_are_rejected() {
+    let app = spawn_app().await;
+    let mut body = template("typo");
+    body["descripton"] = json!("misspelled");
+    let error = assert_error(
+        app.post_json("/api/v1/templates", &body).await,
+        StatusCode::BAD_REQUEST,
+        "validation_error",
+    )
+    .await;
+    assert!(
+        error["error"].as_str().unwrap().contains("unknown field `descripton`"),
+        "{error}"
+    );
+    let mut body = template("wrong-type");
+    body["price_monthly"] = json!("free");
+    let error = assert_error(
+        app.post_json("/api/v1/templates", &body).await,
+        StatusCode::BAD_REQUEST,
+        "validation_error",
+    )
+    .await;
+    assert_eq!(error["details"][0]["field"], "price_monthly", "{error}");
+    let mut body = template("nested");
+    body["config_files"] = json!([{"name": "a", "path": "/a", "content": "", "owner": "root"}]);
+    let error = assert_error(
+        app.post_json("/api/v1/templates", &body).await,
+        StatusCode::BAD_REQUEST,
+        "validation_error",
+    )
+    .await;
+    assert_eq!(error["details"][0]["field"], "config_files[0].owner", "{error}");
+    assert_error(
+        app.post_json("/api/v1/templates", &json!([1, 2])).await,
+        StatusCode::BAD_REQUEST,
+        "validation_error",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn slug_and_version_are_unique_and_a_new_version_is_a_new_template() {
+    let app = spawn_app().await;
+    let first = app.create_template(&template("Site")).await;
+    assert_error(
+        app.post_json("/api/v1/templates", &template("site")).await,
+        StatusCode::CONFLICT,
+        "template_exists",
+    )
+    .await;
+    let mut next = template("Site");
+    next["version"] = json!("1.1.0");
+    let second = app.create_template(&next).await;
+    assert_eq!(second["slug"], first["slug"]);
+    assert_ne!(second["id"], first["id"]);
+}
+
+#[tokio::test]
+async fn update_is_partial_and_refused_once_published() {
+    let app = spawn_app().await;
+    let created = app.create_template(&template("editable")).await;
+    let path = format!("/api/v1/templates/{}", created["id"].as_str().unwrap());
+    let (status, updated) = status_json(
+        app.put_json(
+            &path,
+            &json!({"description": "Updated description", "price_monthly": 500}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["description"], "Updated description");
+    assert_eq!(updated["price_monthly"], 500);
+    assert_eq!(updated["name"], "editable");
+    assert_eq!(updated["compose_spec"], created["compose_spec"]);
+    assert_eq!(status_json(app.get(&path).await).await.1, updated);
+
+    let bad = app
+        .put_json(&path, &json!({"compose_spec": "services:\n  web:\n    build: ."}))
+        .await;
+    assert_error(bad, StatusCode::BAD_REQUEST, "validation_error").await;
+    let steal = app.put_json(&path, &json!({"creator_id": "someone-else"})).await;
+    assert_error(steal, StatusCode::BAD_REQUEST, "validation_error").await;
+
+    let (status, published) = status_json(app.post(&format!("{path}/publish")).await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(published["published"], true);
+    let refused = app.put_json(&path, &json!({"description": "again"})).await;
+    assert_error(refused, StatusCode::CONFLICT, "template_published").await;
+    assert_eq!(
+        status_json(app.get(&path).await).await.1["description"],
+        "Updated description"
+    );
+    assert_error(
+        app.post(&format!("{path}/publish")).await,
+        StatusCode::CONFLICT,
+        "already_published",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn delete_is_refused_while_a_deployment_references_the_template() {
+    let app = spawn_app().await;
+    let created = app.create_template(&template("in-use")).await;
+    let id = created["id"].as_str().unwrap();
+    let path = format!("/api/v1/templates/{id}");
+    // The Deployments API arrives with the runtime; the row it would write is enough here.
+    let db = sqlx::SqlitePool::connect(&format!("sqlite:{}", app.db_path().display()))
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO deployments (id, name, template_id, customer_id, status, created_at, updated_at) VALUES ('depl_aaaaaaaaaaaaaaaa', 'd', ?1, 'c', 'pending', 'now', 'now')")
+        .bind(id)
+        .execute(&db)
+        .await
+        .unwrap();
+    let error = assert_error(app.delete(&path).await, StatusCode::CONFLICT, "template_in_use").await;
+    assert!(error["error"].as_str().unwrap().contains("1 deployment"), "{error}");
+    assert_eq!(app.get(&path).await.status(), StatusCode::OK);
+    sqlx::query("DELETE FROM deployments").execute(&db).await.unwrap();
+    let response = app.delete(&path).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(response.text().await.unwrap().is_empty());
+    assert_error(app.get(&path).await, StatusCode::NOT_FOUND, "template_not_found").await;
+    assert_error(app.delete(&path).await, StatusCode::NOT_FOUND, "template_not_found").await;
+}
+
+async fn list(app: &TestApp, query: &str) -> Value {
+    let (status, body) = status_json(app.get(&format!("/api/v1/templates{query}")).await).await;
+    assert_eq!(status, StatusCode::OK, "{query}: {body}");
+    body
+}
+
+fn names(list: &Value) -> Vec<String> {
+    list["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn list_pages_newest_first_with_true_totals_and_filters() {
+    let app = spawn_app().await;
+    for i in 0..25 {
+        let mut body = template(&format!("app {i:02}"));
+        body["creator_id"] = json!(if i % 5 == 0 { "alice" } else { "bob" });
+        body["description"] = json!(if i == 7 { "has 100%_discount" } else { "plain" });
+        let created = app.create_template(&body).await;
+        if i % 2 == 0 {
+            app.post(&format!(
+                "/api/v1/templates/{}/publish",
+                created["id"].as_str().unwrap()
+            ))
+            .await;
+        }
+    }
+    let first = list(&app, "").await;
+    assert_eq!(
+        (
+            first["total"].as_u64(),
+            first["limit"].as_u64(),
+            first["offset"].as_u64()
+        ),
+        (Some(25), Some(20), Some(0))
+    );
+    assert_eq!(names(&first).len(), 20);
+    assert_eq!(names(&first)[0], "app 24", "newest first");
+    let last = list(&app, "?limit=10&offset=20").await;
+    assert_eq!(names(&last), vec!["app 04", "app 03", "app 02", "app 01", "app 00"]);
+    assert_eq!(last["total"], 25);
+    let past = list(&app, "?offset=1000").await;
+    assert_eq!((names(&past).len(), past["total"].as_u64()), (0, Some(25)));
+    let max = list(&app, "?limit=100").await;
+    assert_eq!(names(&max).len(), 25);
+
+    assert_error(
+        app.get("/api/v1/templates?limit=0").await,
+        StatusCode::BAD_REQUEST,
+        "validation_error",
+    )
+    .await;
+    assert_error(
+        app.get("/api/v1/templates?limit=101").await,
+        StatusCode::BAD_REQUEST,
+        "validation_error",
+    )
+    .await;
+    assert_error(
+        app.get("/api/v1/templates?limit=-1").await,
+        StatusCode::BAD_REQUEST,
+        "validation_error",
+    )
+    .await;
+    assert_error(
+        app.get("/api/v1/templates?offset=x").await,
+        StatusCode::BAD_REQUEST,
+        "validation_error",
+    )
+    .await;
+    assert_error(
+        app.get("/api/v1/templates?creator=alice").await,
+        StatusCode::BAD_REQUEST,
+        "validation_error",
+    )
+    .await;
+
+    let alice = list(&app, "?creator_id=alice").await;
+    assert_eq!(alice["total"], 5);
+    assert_eq!(names(&alice), vec!["app 20", "app 15", "app 10", "app 05", "app 00"]);
+    let published = list(&app, "?published=true&limit=5").await;
+    assert_eq!((published["total"].as_u64(), names(&published).len()), (Some(13), 5));
+    assert_eq!(list(&app, "?published=false").await["total"], 12);
+    let both = list(&app, "?published=true&creator_id=alice").await;
+    assert_eq!(names(&both), vec!["app 20", "app 10", "app 00"]);
+    assert_eq!(
+        names(&list(&app, "?q=APP%2007").await),
+        vec!["app 07"],
+        "q matches names case-insensitively"
+    );
+    assert_eq!(
+        names(&list(&app, "?q=100%25_").await),
+        vec!["app 07"],
+        "q matches descriptions; % and _ are literal"
+    );
+    assert_eq!(list(&app, "?q=%25").await["total"], 1);
+    assert_eq!(list(&app, "?q=zzz").await["total"], 0);
+}
+
+#[tokio::test]
+async fn rows_survive_a_restart_of_the_server() {
+    let app = spawn_app().await;
+    let created = app.create_template(&template("durable")).await;
+    let id = created["id"].as_str().unwrap().to_string();
+    app.post(&format!("/api/v1/templates/{id}/publish")).await;
+    let dir = app.stop().await;
+    let app = spawn_app_in(dir, hoster::config::DockerHost::Unix(DOCKER_SOCKET.into())).await;
+    let (status, fetched) = status_json(app.get(&format!("/api/v1/templates/{id}")).await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(fetched["name"], "durable");
+    assert_eq!(fetched["published"], true);
+    assert_eq!(list(&app, "").await["total"], 1);
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Brings up what Hoster's tests need on a bare Debian machine: Debian's Docker engine,
+# running, and local stand-ins for every image the spec's examples name. Idempotent:
+# whatever already exists is kept, so a second run takes seconds.
+#
+#   testenv/setup.sh            # engine + images
+#   HOSTER_TESTENV_REBUILD=1    # rebuild the images even if present
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+log() { printf '[testenv] %s\n' "$*" >&2; }
+export DOCKER_BUILDKIT=0
+
+need_root() {
+  [ "$(id -u)" = 0 ] || { log "run as root (needs apt-get and dockerd), or start Docker and build the images yourself"; exit 1; }
+}
+
+install_packages() {
+  local missing=()
+  command -v dockerd >/dev/null || missing+=(docker.io)
+  command -v debootstrap >/dev/null || missing+=(debootstrap)
+  [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || missing+=(busybox-static)
+  command -v psql >/dev/null || missing+=(postgresql-client)
+  [ ${#missing[@]} -eq 0 ] && return
+  need_root
+  log "installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+start_engine() {
+  if docker info >/dev/null 2>&1; then return; fi
+  need_root
+  log "starting dockerd"
+  nohup dockerd >/var/log/hoster-testenv-dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && { log "engine $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"; return; }
+    sleep 1
+  done
+  log "dockerd did not come up; see /var/log/hoster-testenv-dockerd.log"
+  tail -20 /var/log/hoster-testenv-dockerd.log >&2 || true
+  exit 1
+}
+
+have_image() { [ -z "${HOSTER_TESTENV_REBUILD:-}" ] && docker image inspect "$1" >/dev/null 2>&1; }
+
+# A Debian rootfs with the real servers, imported once; nginx, redis and postgres build on it.
+build_base() {
+  have_image hoster-testenv/base:bookworm && return
+  local dir
+  dir=$(mktemp -d /tmp/hoster-rootfs.XXXXXX)
+  log "debootstrap bookworm into $dir (about a minute)"
+  debootstrap --variant=minbase --include=nginx-light,curl,redis-server,postgresql-15,ca-certificates \
+    bookworm "$dir" http://deb.debian.org/debian >/tmp/hoster-testenv-debootstrap.log 2>&1 \
+    || { tail -20 /tmp/hoster-testenv-debootstrap.log >&2; exit 1; }
+  rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/* "$dir"/usr/share/doc "$dir"/usr/share/man
+  tar -C "$dir" -c . | docker import - hoster-testenv/base:bookworm >/dev/null
+  rm -rf "$dir"
+}
+
+build() { # build TAG DIR [extra context files...]
+  local tag=$1 dir=$2
+  have_image "$tag" && return
+  log "building $tag"
+  local ctx
+  ctx=$(mktemp -d)
+  cp -r "$dir"/. "$ctx"/
+  shift 2
+  for extra in "$@"; do cp "$extra" "$ctx"/; done
+  docker build -q -t "$tag" "$ctx" >/tmp/hoster-testenv-build.log 2>&1 \
+    || { cat /tmp/hoster-testenv-build.log >&2; exit 1; }
+  rm -rf "$ctx"
+}
+
+install_packages
+start_engine
+build busybox:latest "$here/images/busybox" /bin/busybox
+build traefik/whoami:latest "$here/images/whoami"
+build adminer:latest "$here/images/adminer"
+build_base
+build nginx:alpine "$here/images/nginx"
+build redis:alpine "$here/images/redis"
+build postgres:15-alpine "$here/images/postgres"
+log "ready: $(docker images --format '{{.Repository}}:{{.Tag}}' | grep -v '<none>' | sort | tr '\n' ' ')"
