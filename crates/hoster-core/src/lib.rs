@@ -8,6 +8,7 @@
 pub mod compose;
 pub mod deployment;
 pub mod id;
+pub mod plan;
 pub mod problem;
 pub mod slug;
 pub mod template;

@@ -18,8 +18,39 @@ pub enum EngineError {
         host: String,
         source: bollard::errors::Error,
     },
+    #[error("image `{image}` is not on the engine and could not be pulled: {reason}")]
+    ImageUnavailable { image: String, reason: String },
+    #[error("host port {port} is already in use: {message}")]
+    PortUnavailable { port: String, message: String },
     #[error("Docker engine error: {0}")]
-    Docker(#[from] bollard::errors::Error),
+    Docker(String),
+}
+
+impl EngineError {
+    /// The engine's own message, with port conflicts told apart.
+    pub(crate) fn from_docker(e: bollard::errors::Error) -> Self {
+        match e {
+            bollard::errors::Error::DockerResponseServerError { message, .. }
+                if message.contains("already allocated") || message.contains("address already in use") =>
+            {
+                let port = message
+                    .split("Bind for ")
+                    .nth(1)
+                    .and_then(|rest| rest.split(' ').next())
+                    .and_then(|addr| addr.rsplit(':').next())
+                    .unwrap_or("?")
+                    .to_string();
+                EngineError::PortUnavailable { port, message }
+            }
+            bollard::errors::Error::DockerResponseServerError { message, .. } => EngineError::Docker(message),
+            other => EngineError::Docker(other.to_string()),
+        }
+    }
+}
+
+/// Whether the engine answered with this HTTP status (404: gone already; 304: already so).
+pub(crate) fn is_status(e: &bollard::errors::Error, code: u16) -> bool {
+    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code, .. } if *status_code == code)
 }
 
 pub struct Engine {

@@ -1,5 +1,8 @@
 //! The container engine. Owns every call to Docker; knows nothing of SQL or HTTP.
 
+mod containers;
 mod engine;
+mod objects;
 
+pub use containers::{ContainerState, ContainerSummary, Health};
 pub use engine::{Engine, EngineError};

@@ -1,5 +1,6 @@
 //! SQLite storage. Owns the schema and every SQL statement; knows nothing of HTTP or Docker.
 
+mod deployments;
 mod templates;
 
 use std::path::Path;
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+pub use deployments::{DeploymentFilter, DeploymentRecord, Event};
 pub use templates::{DeleteOutcome, Page, TemplateFilter, TemplateRecord};
 
 #[derive(Debug, thiserror::Error)]

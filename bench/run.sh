@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Prints the figures behind Hoster's speed goals. Loopback only, bounded in time.
+#   bench/run.sh            # all
+#   bench/run.sh templates  # one part: compose | templates
+set -euo pipefail
+cd "$(dirname "$0")/.."
+part=${1:-all}
+DURATION=${BENCH_DURATION:-10s}
+say() { printf '\n== %s\n' "$*"; }
+
+command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+cargo build --release -q -p hoster
+BIN=target/release/hoster
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+start_hoster() { # start_hoster DIR -> sets HOSTER_PID, BASE
+  local dir=$1 port
+  port=$(free_port)
+  HOSTER_DATABASE_PATH="$dir/hoster.db" HOSTER_SERVER_PORT=$port HOSTER_LOG=warn "$BIN" serve 2>"$dir/hoster.log" &
+  HOSTER_PID=$!
+  BASE="http://127.0.0.1:$port"
+  for _ in $(seq 1 100); do curl -sf "$BASE/health" >/dev/null && return; sleep 0.05; done
+  echo "hoster did not start" >&2; cat "$dir/hoster.log" >&2; exit 1
+}
+
+rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+
+if [[ $part == all || $part == compose ]]; then
+  say "compose parse + validate (criterion)"
+  cargo bench -q -p hoster-core --bench compose -- --noplot 2>/dev/null | grep -E 'compose/|time:|thrpt:'
+fi
+
+if [[ $part == all || $part == templates ]]; then
+  dir=$(mktemp -d)
+  start_hoster "$dir"
+  trap 'kill $HOSTER_PID 2>/dev/null; rm -rf "$dir"' EXIT
+  sleep 1
+  say "idle RSS of hoster serve: $(rss_mb $HOSTER_PID) MB (goal < 30 MB)"
+  python3 - "$BASE" <<'PY'
+import json, sys, urllib.request, concurrent.futures
+base = sys.argv[1]
+spec = json.load(open("testdata/examples/06-three-tier-app.json"))
+def create(i):
+    body = dict(spec, name=f"bench template {i}", description=f"benchmark template number {i}")
+    req = urllib.request.Request(base + "/api/v1/templates", json.dumps(body).encode(), {"Content-Type": "application/json"})
+    urllib.request.urlopen(req).read()
+with concurrent.futures.ThreadPoolExecutor(8) as pool:
+    list(pool.map(create, range(1000)))
+total = json.load(urllib.request.urlopen(base + "/api/v1/templates?limit=1"))["total"]
+assert total == 1000, total
+PY
+  say "GET /api/v1/templates (20 per page) with 1,000 templates stored: wrk, 2 threads, 32 connections, $DURATION"
+  wrk -t2 -c32 -d"$DURATION" --latency "$BASE/api/v1/templates" | grep -E 'Requests/sec|Transfer/sec|Latency|50%|90%|99%|requests in|Non-2xx'
+  say "GET /api/v1/templates?q=number%20999&published=false (filtered search)"
+  wrk -t2 -c32 -d"$DURATION" --latency "$BASE/api/v1/templates?q=number%20999&published=false" | grep -E 'Requests/sec|99%|Non-2xx'
+  say "RSS after load: $(rss_mb $HOSTER_PID) MB"
+fi

@@ -1,0 +1,241 @@
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr};
+
+use super::*;
+use crate::compose::{Limits, parse};
+use crate::id::RANDOM_BYTES;
+
+fn compose(yaml: &str) -> Compose {
+    parse(yaml, &Limits::default()).unwrap()
+}
+
+fn ids() -> (DeploymentId, TemplateId) {
+    (
+        DeploymentId::from_random([1; RANDOM_BYTES]),
+        TemplateId::from_random([2; RANDOM_BYTES]),
+    )
+}
+
+fn assign(c: &Compose, previous: &[PortAssignment], busy: &[u16]) -> Result<Vec<(String, u16, u16)>, PortError> {
+    let busy: BTreeSet<u16> = busy.iter().copied().collect();
+    let got = assign_ports(c, previous, 30000..=30002, &mut |port, _| busy.contains(&port))?;
+    Ok(got
+        .into_iter()
+        .map(|p| (p.service, p.container_port, p.host_port))
+        .collect())
+}
+
+#[test]
+fn requested_ports_are_honoured_when_free_and_allocated_otherwise() {
+    let c = compose("services:\n  web:\n    image: x\n    ports: [\"8080:80\", \"8443:80\", \"9000\"]\n");
+    assert_eq!(
+        assign(&c, &[], &[]).unwrap(),
+        vec![
+            ("web".into(), 80, 8080),
+            ("web".into(), 80, 8443),
+            ("web".into(), 9000, 30000)
+        ]
+    );
+    assert_eq!(
+        assign(&c, &[], &[8080, 30000]).unwrap(),
+        vec![
+            ("web".into(), 80, 30001),
+            ("web".into(), 80, 8443),
+            ("web".into(), 9000, 30002)
+        ],
+        "a taken port falls back to the range, skipping taken range ports"
+    );
+    assert_eq!(
+        assign(&c, &[], &[8080, 30000, 30001, 30002]),
+        Err(PortError::Exhausted { range: 30000..=30002 })
+    );
+}
+
+#[test]
+fn a_previous_assignment_is_kept_across_restarts() {
+    let c = compose("services:\n  web:\n    image: x\n    ports: [\"8080:80\"]\n");
+    let previous = [PortAssignment {
+        service: "web".into(),
+        container_port: 80,
+        protocol: Protocol::Tcp,
+        host_port: 30002,
+    }];
+    assert_eq!(assign(&c, &previous, &[]).unwrap(), vec![("web".into(), 80, 30002)]);
+    assert_eq!(
+        assign(&c, &previous, &[30002]).unwrap(),
+        vec![("web".into(), 80, 8080)],
+        "unless it was taken meanwhile"
+    );
+}
+
+#[test]
+fn one_container_port_published_twice_keeps_both_previous_ports() {
+    let c = compose("services:\n  web:\n    image: x\n    ports: [\"8080:80\", \"8443:80\"]\n");
+    let previous = [
+        PortAssignment {
+            service: "web".into(),
+            container_port: 80,
+            protocol: Protocol::Tcp,
+            host_port: 30001,
+        },
+        PortAssignment {
+            service: "web".into(),
+            container_port: 80,
+            protocol: Protocol::Tcp,
+            host_port: 30002,
+        },
+    ];
+    assert_eq!(
+        assign(&c, &previous, &[]).unwrap(),
+        vec![("web".into(), 80, 30001), ("web".into(), 80, 30002)]
+    );
+}
+
+#[test]
+fn the_same_host_port_is_never_chosen_twice() {
+    let c = compose(
+        "services:\n  a:\n    image: x\n    ports: [\"8080:80\"]\n  b:\n    image: x\n    ports: [\"8080:80\"]\n",
+    );
+    assert_eq!(
+        assign(&c, &[], &[]).unwrap(),
+        vec![("a".into(), 80, 8080), ("b".into(), 80, 30000)]
+    );
+}
+
+#[test]
+fn the_three_tier_example_plans_in_dependency_order() {
+    let c = compose(
+        "services:\n  web:\n    image: nginx:alpine\n    ports:\n      - \"8080:80\"\n    depends_on:\n      - api\n  api:\n    image: traefik/whoami\n    depends_on:\n      - db\n  db:\n    image: redis:alpine",
+    );
+    let (deployment, template) = ids();
+    let ports = assign_ports(&c, &[], 30000..=39999, &mut |_, _| false).unwrap();
+    let plan = plan(&PlanInput {
+        deployment: &deployment,
+        template: &template,
+        compose: &c,
+        config_files: &[],
+        ports: &ports,
+        publish_address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+    })
+    .unwrap();
+    assert_eq!(plan.network.name, format!("hoster_{deployment}"));
+    let waves: Vec<Vec<&str>> = plan
+        .waves
+        .iter()
+        .map(|w| w.iter().map(|c| c.service.as_str()).collect())
+        .collect();
+    assert_eq!(waves, vec![vec!["db"], vec!["api"], vec!["web"]]);
+    let web = &plan.waves[2][0];
+    assert_eq!(web.name, format!("hoster_{deployment}_web"));
+    assert_eq!(web.alias, "web");
+    assert_eq!(
+        web.ports,
+        vec![PortBinding {
+            container_port: 80,
+            protocol: Protocol::Tcp,
+            host_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            host_port: 8080
+        }]
+    );
+    assert_eq!(
+        web.waits_for,
+        vec![Wait {
+            service: "api".into(),
+            container: format!("hoster_{deployment}_api"),
+            condition: Condition::Started
+        }]
+    );
+    for container in plan.containers() {
+        assert_eq!(container.labels[labels::MANAGED], "true");
+        assert_eq!(container.labels[labels::DEPLOYMENT], deployment.to_string());
+        assert_eq!(container.labels[labels::TEMPLATE], template.to_string());
+        assert_eq!(container.labels[labels::SERVICE], container.service);
+    }
+}
+
+#[test]
+fn volumes_env_files_and_settings_reach_the_containers() {
+    let c = compose(
+        r#"services:
+  web:
+    image: nginx
+    environment: {A: "1", B: }
+    volumes: ["data:/srv:ro", "/anon", {type: tmpfs, target: /tmp}]
+    restart: always
+    stop_grace_period: 3s
+    labels: {team: web}
+    deploy: {resources: {limits: {memory: 64m}}}
+  db:
+    image: postgres
+volumes:
+  data:
+"#,
+    );
+    let (deployment, template) = ids();
+    let files = vec![
+        ConfigFile {
+            name: "all".into(),
+            path: "/etc/all.conf".into(),
+            content: "x".into(),
+            mode: None,
+            service: None,
+        },
+        ConfigFile {
+            name: "db".into(),
+            path: "/etc/db.conf".into(),
+            content: "y".into(),
+            mode: Some("0600".into()),
+            service: Some("db".into()),
+        },
+    ];
+    let plan = plan(&PlanInput {
+        deployment: &deployment,
+        template: &template,
+        compose: &c,
+        config_files: &files,
+        ports: &[],
+        publish_address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+    })
+    .unwrap();
+    assert_eq!(
+        plan.volumes.iter().map(|v| v.name.clone()).collect::<Vec<_>>(),
+        vec![format!("hoster_{deployment}_data")]
+    );
+    let web = plan.containers().find(|c| c.service == "web").unwrap();
+    let db = plan.containers().find(|c| c.service == "db").unwrap();
+    assert_eq!(web.env, vec!["A=1"]);
+    assert_eq!(
+        web.mounts,
+        vec![
+            MountSpec {
+                kind: MountKind::Volume(format!("hoster_{deployment}_data")),
+                target: "/srv".into(),
+                read_only: true
+            },
+            MountSpec {
+                kind: MountKind::Anonymous,
+                target: "/anon".into(),
+                read_only: false
+            },
+            MountSpec {
+                kind: MountKind::Tmpfs,
+                target: "/tmp".into(),
+                read_only: false
+            },
+        ]
+    );
+    assert_eq!(
+        web.files,
+        vec![FileSpec {
+            path: "/etc/all.conf".into(),
+            content: "x".into(),
+            mode: 0o644
+        }]
+    );
+    assert_eq!(db.files.len(), 2);
+    assert_eq!(db.files[1].mode, 0o600);
+    assert_eq!(web.restart, RestartPolicy::Always);
+    assert_eq!(web.stop_timeout, Some(Duration::from_secs(3)));
+    assert_eq!(web.labels["team"], "web");
+    assert_eq!(web.limits.memory_bytes, Some(64 << 20));
+}

@@ -1,0 +1,378 @@
+//! Containers: create from a plan's spec, copy files in, start, stop, remove, observe.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HealthConfig, HealthStatusEnum, HostConfig, Mount, MountTypeEnum,
+    NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+};
+use bollard::query_parameters::{
+    CreateContainerOptions, ListContainersOptions, LogsOptions, RemoveContainerOptions, StopContainerOptions,
+    UploadToContainerOptions,
+};
+use futures_util::StreamExt;
+use hoster_core::compose::{self, Protocol};
+use hoster_core::id::DeploymentId;
+use hoster_core::plan::{ContainerSpec, FileSpec, MountKind, labels};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::engine::{Engine, EngineError, is_status};
+use super::objects::label_filter;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    /// The container has no healthcheck.
+    None,
+    Starting,
+    Healthy,
+    Unhealthy,
+}
+
+/// What the engine says about one container right now.
+#[derive(Debug, Clone)]
+pub struct ContainerState {
+    /// `created`, `running`, `restarting`, `exited`, `dead`, ...
+    pub status: String,
+    pub exit_code: i64,
+    pub oom_killed: bool,
+    pub health: Health,
+    pub error: Option<String>,
+}
+
+impl ContainerState {
+    pub fn is_running(&self) -> bool {
+        self.status == "running"
+    }
+}
+
+/// One of Hoster's containers as the engine lists it.
+#[derive(Debug, Clone)]
+pub struct ContainerSummary {
+    pub id: String,
+    pub deployment: String,
+    pub service: String,
+    pub state: String,
+    pub health: Health,
+    /// From `Exited (N) ...`; `None` while it runs.
+    pub exit_code: Option<i64>,
+    /// (container port, host port, protocol) of the published ports.
+    pub ports: Vec<(u16, u16, String)>,
+}
+
+fn nanos(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+fn port_key(port: u16, protocol: Protocol) -> String {
+    format!("{port}/{}", protocol.as_str())
+}
+
+fn restart_policy(policy: compose::RestartPolicy) -> RestartPolicy {
+    let (name, maximum_retry_count) = match policy {
+        compose::RestartPolicy::No => (RestartPolicyNameEnum::NO, None),
+        compose::RestartPolicy::Always => (RestartPolicyNameEnum::ALWAYS, None),
+        compose::RestartPolicy::UnlessStopped => (RestartPolicyNameEnum::UNLESS_STOPPED, None),
+        compose::RestartPolicy::OnFailure { max_retries } => {
+            (RestartPolicyNameEnum::ON_FAILURE, max_retries.map(i64::from))
+        }
+    };
+    RestartPolicy {
+        name: Some(name),
+        maximum_retry_count,
+    }
+}
+
+/// The engine's container configuration for a planned container.
+fn create_body(spec: &ContainerSpec, network: &str) -> ContainerCreateBody {
+    let mut exposed: HashMap<String, HashMap<(), ()>> = HashMap::new();
+    let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+    for (port, protocol) in &spec.exposed {
+        exposed.insert(port_key(*port, *protocol), HashMap::new());
+    }
+    for p in &spec.ports {
+        let key = port_key(p.container_port, p.protocol);
+        exposed.insert(key.clone(), HashMap::new());
+        bindings
+            .entry(key)
+            .or_insert_with(|| Some(Vec::new()))
+            .get_or_insert_with(Vec::new)
+            .push(PortBinding {
+                host_ip: Some(p.host_ip.to_string()),
+                host_port: Some(p.host_port.to_string()),
+            });
+    }
+    let mounts = spec
+        .mounts
+        .iter()
+        .map(|m| Mount {
+            target: Some(m.target.clone()),
+            source: match &m.kind {
+                MountKind::Volume(name) => Some(name.clone()),
+                MountKind::Anonymous | MountKind::Tmpfs => None,
+            },
+            typ: Some(match m.kind {
+                MountKind::Tmpfs => MountTypeEnum::TMPFS,
+                _ => MountTypeEnum::VOLUME,
+            }),
+            read_only: Some(m.read_only),
+            ..Default::default()
+        })
+        .collect();
+    let healthcheck = spec.healthcheck.as_ref().map(|h| {
+        if h.disable {
+            HealthConfig {
+                test: Some(vec!["NONE".into()]),
+                ..Default::default()
+            }
+        } else {
+            HealthConfig {
+                test: h.test.clone(),
+                interval: h.interval.map(nanos),
+                timeout: h.timeout.map(nanos),
+                start_period: h.start_period.map(nanos),
+                retries: h.retries.map(i64::from),
+                ..Default::default()
+            }
+        }
+    });
+    let host_config = HostConfig {
+        port_bindings: Some(bindings),
+        mounts: Some(mounts),
+        restart_policy: Some(restart_policy(spec.restart)),
+        network_mode: Some(network.to_string()),
+        memory: spec.limits.memory_bytes.and_then(|b| i64::try_from(b).ok()),
+        memory_reservation: spec.reservations.memory_bytes.and_then(|b| i64::try_from(b).ok()),
+        nano_cpus: spec.limits.cpus.map(|c| (c * 1e9) as i64),
+        pids_limit: spec.limits.pids,
+        ..Default::default()
+    };
+    ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        cmd: spec.command.clone(),
+        entrypoint: spec.entrypoint.clone(),
+        env: Some(spec.env.clone()),
+        labels: Some(spec.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+        exposed_ports: Some(exposed),
+        working_dir: spec.working_dir.clone(),
+        user: spec.user.clone(),
+        hostname: spec.hostname.clone(),
+        healthcheck,
+        stop_timeout: spec.stop_timeout.map(|d| d.as_secs().max(1) as i64),
+        host_config: Some(host_config),
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                network.to_string(),
+                EndpointSettings {
+                    aliases: Some(vec![spec.alias.clone()]),
+                    ..Default::default()
+                },
+            )])),
+        }),
+        ..Default::default()
+    }
+}
+
+/// A tar archive of the files, rooted at `/`; the engine creates missing parent directories.
+fn archive(files: &[FileSpec]) -> std::io::Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for f in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(f.content.len() as u64);
+        header.set_mode(f.mode);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        builder.append_data(&mut header, f.path.trim_start_matches('/'), f.content.as_bytes())?;
+    }
+    builder.into_inner()
+}
+
+fn health_from_status(status: &str) -> Health {
+    if status.contains("(healthy)") {
+        Health::Healthy
+    } else if status.contains("(unhealthy)") {
+        Health::Unhealthy
+    } else if status.contains("(health: starting)") {
+        Health::Starting
+    } else {
+        Health::None
+    }
+}
+
+fn exit_code_from_status(status: &str) -> Option<i64> {
+    let rest = status.strip_prefix("Exited (")?;
+    rest.split(')').next()?.parse().ok()
+}
+
+impl Engine {
+    /// Creates the container (replacing a leftover of the same name) and copies its files in.
+    pub async fn create_container(&self, spec: &ContainerSpec, network: &str) -> Result<String, EngineError> {
+        let docker = self.client().await?;
+        let options = CreateContainerOptions {
+            name: Some(spec.name.clone()),
+            ..Default::default()
+        };
+        let created = match docker
+            .create_container(Some(options.clone()), create_body(spec, network))
+            .await
+        {
+            Err(e) if is_status(&e, 409) => {
+                self.remove_container(&spec.name).await?;
+                docker.create_container(Some(options), create_body(spec, network)).await
+            }
+            other => other,
+        }
+        .map_err(EngineError::from_docker)?;
+        if !spec.files.is_empty() {
+            let tar =
+                archive(&spec.files).map_err(|e| EngineError::Docker(format!("cannot pack config files: {e}")))?;
+            let options = UploadToContainerOptions {
+                path: "/".into(),
+                ..Default::default()
+            };
+            docker
+                .upload_to_container(&created.id, Some(options), bollard::body_full(tar.into()))
+                .await
+                .map_err(EngineError::from_docker)?;
+        }
+        Ok(created.id)
+    }
+
+    pub async fn start_container(&self, name: &str) -> Result<(), EngineError> {
+        let docker = self.client().await?;
+        match docker
+            .start_container(name, None::<bollard::query_parameters::StartContainerOptions>)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if is_status(&e, 304) => Ok(()),
+            Err(e) => Err(EngineError::from_docker(e)),
+        }
+    }
+
+    /// Stops the container, giving it `timeout` (its own stop timeout when `None`) before SIGKILL.
+    pub async fn stop_container(&self, name: &str, timeout: Option<Duration>) -> Result<(), EngineError> {
+        let docker = self.client().await?;
+        let options = timeout.map(|t| StopContainerOptions {
+            t: Some(t.as_secs() as i32),
+            ..Default::default()
+        });
+        match docker.stop_container(name, options).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_status(&e, 304) || is_status(&e, 404) => Ok(()),
+            Err(e) => Err(EngineError::from_docker(e)),
+        }
+    }
+
+    /// Removes the container and its anonymous volumes; a container already gone is fine.
+    pub async fn remove_container(&self, name: &str) -> Result<(), EngineError> {
+        let docker = self.client().await?;
+        let options = RemoveContainerOptions {
+            force: true,
+            v: true,
+            ..Default::default()
+        };
+        match docker.remove_container(name, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_status(&e, 404) => Ok(()),
+            // Removal already under way (409 "is already in progress").
+            Err(e) if is_status(&e, 409) => Ok(()),
+            Err(e) => Err(EngineError::from_docker(e)),
+        }
+    }
+
+    pub async fn inspect_container(&self, name: &str) -> Result<Option<ContainerState>, EngineError> {
+        let docker = self.client().await?;
+        let inspect = match docker
+            .inspect_container(name, None::<bollard::query_parameters::InspectContainerOptions>)
+            .await
+        {
+            Ok(i) => i,
+            Err(e) if is_status(&e, 404) => return Ok(None),
+            Err(e) => return Err(EngineError::from_docker(e)),
+        };
+        let state = inspect.state.unwrap_or_default();
+        Ok(Some(ContainerState {
+            status: state.status.map(|s| s.to_string()).unwrap_or_default(),
+            exit_code: state.exit_code.unwrap_or(0),
+            oom_killed: state.oom_killed.unwrap_or(false),
+            health: match state.health.and_then(|h| h.status) {
+                Some(HealthStatusEnum::HEALTHY) => Health::Healthy,
+                Some(HealthStatusEnum::UNHEALTHY) => Health::Unhealthy,
+                Some(HealthStatusEnum::STARTING) => Health::Starting,
+                _ => Health::None,
+            },
+            error: state.error.filter(|e| !e.is_empty()),
+        }))
+    }
+
+    /// Hoster's containers, of one deployment or all, running or not.
+    pub async fn managed_containers(
+        &self,
+        deployment: Option<&DeploymentId>,
+    ) -> Result<Vec<ContainerSummary>, EngineError> {
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some(label_filter(deployment)),
+            ..Default::default()
+        };
+        let containers = self
+            .client()
+            .await?
+            .list_containers(Some(options))
+            .await
+            .map_err(EngineError::from_docker)?;
+        Ok(containers
+            .into_iter()
+            .map(|c| {
+                let labels = c.labels.unwrap_or_default();
+                let status = c.status.unwrap_or_default();
+                let mut ports: Vec<(u16, u16, String)> = c
+                    .ports
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|p| {
+                        let protocol = p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into());
+                        Some((p.private_port, p.public_port?, protocol))
+                    })
+                    .collect();
+                // The engine lists a binding once per address family.
+                ports.sort();
+                ports.dedup();
+                ContainerSummary {
+                    id: c.id.unwrap_or_default(),
+                    deployment: labels.get(labels::DEPLOYMENT).cloned().unwrap_or_default(),
+                    service: labels.get(labels::SERVICE).cloned().unwrap_or_default(),
+                    state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                    health: health_from_status(&status),
+                    exit_code: exit_code_from_status(&status),
+                    ports,
+                }
+            })
+            .collect())
+    }
+
+    /// The last `lines` lines the container wrote, stdout and stderr together.
+    pub async fn logs_tail(&self, name: &str, lines: usize) -> Result<String, EngineError> {
+        let docker = self.client().await?;
+        let options = LogsOptions {
+            stdout: true,
+            stderr: true,
+            tail: lines.to_string(),
+            ..Default::default()
+        };
+        let mut stream = docker.logs(name, Some(options));
+        let mut out = String::new();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(output) => out.push_str(&String::from_utf8_lossy(&output.into_bytes())),
+                Err(e) if is_status(&e, 404) => break,
+                Err(e) => return Err(EngineError::from_docker(e)),
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,285 @@
+//! The `deployments`, `deployment_events` and `port_assignments` tables.
+
+use hoster_core::compose::Protocol;
+use hoster_core::deployment::Status;
+use hoster_core::id::{DeploymentId, TemplateId};
+use hoster_core::plan::PortAssignment;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::{Page, Store, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct DeploymentRecord {
+    pub id: DeploymentId,
+    pub name: String,
+    pub template_id: TemplateId,
+    pub customer_id: String,
+    pub status: Status,
+    pub domain: String,
+    pub error_message: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DeploymentFilter {
+    pub customer_id: Option<String>,
+    pub template_id: Option<String>,
+    pub status: Option<Status>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub from: Option<Status>,
+    pub to: Status,
+    pub message: Option<String>,
+    pub at: String,
+}
+
+const COLUMNS: &str = "id, name, template_id, customer_id, status, domain, error_message, created_at, updated_at";
+const FILTER: &str =
+    "(?1 IS NULL OR customer_id = ?1) AND (?2 IS NULL OR template_id = ?2) AND (?3 IS NULL OR status = ?3)";
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what} `{value}`"))
+}
+
+fn status(text: &str) -> Result<Status, StoreError> {
+    Status::parse(text).ok_or_else(|| corrupt("deployment status", text))
+}
+
+fn record(row: &SqliteRow) -> Result<DeploymentRecord, StoreError> {
+    let id: String = row.try_get("id")?;
+    let template_id: String = row.try_get("template_id")?;
+    let status_text: String = row.try_get("status")?;
+    Ok(DeploymentRecord {
+        id: DeploymentId::parse(&id).ok_or_else(|| corrupt("deployment id", &id))?,
+        template_id: TemplateId::parse(&template_id).ok_or_else(|| corrupt("template id", &template_id))?,
+        name: row.try_get("name")?,
+        customer_id: row.try_get("customer_id")?,
+        status: status(&status_text)?,
+        domain: row.try_get("domain")?,
+        error_message: row.try_get("error_message")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn protocol(text: &str) -> Result<Protocol, StoreError> {
+    match text {
+        "tcp" => Ok(Protocol::Tcp),
+        "udp" => Ok(Protocol::Udp),
+        other => Err(corrupt("protocol", other)),
+    }
+}
+
+impl Store {
+    /// Inserts a new deployment. `Ok(false)`: its domain is taken (pick another and retry).
+    pub async fn insert_deployment(&self, d: &DeploymentRecord) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO deployments ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        ))
+        .bind(d.id.as_str())
+        .bind(&d.name)
+        .bind(d.template_id.as_str())
+        .bind(&d.customer_id)
+        .bind(d.status.as_str())
+        .bind(&d.domain)
+        .bind(&d.error_message)
+        .bind(&d.created_at)
+        .bind(&d.updated_at)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(false),
+            other => other?,
+        };
+        sqlx::query(
+            "INSERT INTO deployment_events (deployment_id, from_status, to_status, at) VALUES (?1, NULL, ?2, ?3)",
+        )
+        .bind(d.id.as_str())
+        .bind(d.status.as_str())
+        .bind(&d.created_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn get_deployment(&self, id: &DeploymentId) -> Result<Option<DeploymentRecord>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM deployments WHERE id = ?1"))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(record).transpose()
+    }
+
+    pub async fn list_deployments(
+        &self,
+        filter: &DeploymentFilter,
+        page: Page,
+    ) -> Result<(Vec<DeploymentRecord>, u64), StoreError> {
+        let status = filter.status.map(Status::as_str);
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM deployments WHERE {FILTER} ORDER BY seq DESC LIMIT ?4 OFFSET ?5"
+        ))
+        .bind(&filter.customer_id)
+        .bind(&filter.template_id)
+        .bind(status)
+        .bind(i64::from(page.limit))
+        .bind(i64::try_from(page.offset).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM deployments WHERE {FILTER}"))
+            .bind(&filter.customer_id)
+            .bind(&filter.template_id)
+            .bind(status)
+            .fetch_one(&self.pool)
+            .await?;
+        let records = rows.iter().map(record).collect::<Result<_, _>>()?;
+        Ok((records, total.max(0) as u64))
+    }
+
+    /// Every deployment, for the reconciler.
+    pub async fn all_deployments(&self) -> Result<Vec<DeploymentRecord>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM deployments ORDER BY seq"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(record).collect()
+    }
+
+    pub async fn domain_taken(&self, domain: &str) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deployments WHERE domain = ?1")
+            .bind(domain)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// Moves a deployment from `from` to `to` and records the event, atomically. `Ok(false)`:
+    /// it was not in `from` (someone else moved it), so nothing changed.
+    pub async fn transition(
+        &self,
+        id: &DeploymentId,
+        from: Status,
+        to: Status,
+        error_message: Option<&str>,
+        at: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let moved = sqlx::query(
+            "UPDATE deployments SET status = ?3, error_message = ?4, updated_at = ?5 WHERE id = ?1 AND status = ?2",
+        )
+        .bind(id.as_str())
+        .bind(from.as_str())
+        .bind(to.as_str())
+        .bind(error_message)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO deployment_events (deployment_id, from_status, to_status, message, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(id.as_str())
+        .bind(from.as_str())
+        .bind(to.as_str())
+        .bind(error_message)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn events(&self, id: &DeploymentId) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT from_status, to_status, message, at FROM deployment_events WHERE deployment_id = ?1 ORDER BY seq",
+        )
+        .bind(id.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let from: Option<String> = row.try_get("from_status")?;
+                let to: String = row.try_get("to_status")?;
+                Ok(Event {
+                    from: from.as_deref().map(status).transpose()?,
+                    to: status(&to)?,
+                    message: row.try_get("message")?,
+                    at: row.try_get("at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Removes the deployment row with its events and port assignments.
+    pub async fn delete_deployment(&self, id: &DeploymentId) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM deployments WHERE id = ?1")
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn port_assignments(&self, id: &DeploymentId) -> Result<Vec<PortAssignment>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT service, container_port, protocol, host_port FROM port_assignments WHERE deployment_id = ?1 ORDER BY rowid",
+        )
+        .bind(id.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let proto: String = row.try_get("protocol")?;
+                Ok(PortAssignment {
+                    service: row.try_get("service")?,
+                    container_port: row.try_get::<u16, _>("container_port")?,
+                    protocol: protocol(&proto)?,
+                    host_port: row.try_get::<u16, _>("host_port")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Host ports held by deployments other than `id`.
+    pub async fn ports_of_others(&self, id: &DeploymentId) -> Result<Vec<(u16, Protocol)>, StoreError> {
+        let rows = sqlx::query("SELECT host_port, protocol FROM port_assignments WHERE deployment_id <> ?1")
+            .bind(id.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let proto: String = row.try_get("protocol")?;
+                Ok((row.try_get::<u16, _>("host_port")?, protocol(&proto)?))
+            })
+            .collect()
+    }
+
+    /// Replaces the deployment's port assignments.
+    pub async fn set_port_assignments(&self, id: &DeploymentId, ports: &[PortAssignment]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM port_assignments WHERE deployment_id = ?1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        for p in ports {
+            sqlx::query(
+                "INSERT INTO port_assignments (deployment_id, service, container_port, protocol, host_port) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .bind(id.as_str())
+            .bind(&p.service)
+            .bind(p.container_port)
+            .bind(p.protocol.as_str())
+            .bind(p.host_port)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
