@@ -2,8 +2,10 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
@@ -33,6 +35,22 @@ pub struct Config {
     #[arg(long, env = "HOSTER_CONFIG_DIR", default_value = "/var/lib/hoster/configs")]
     pub config_dir: PathBuf,
 
+    /// Host ports handed out when a template's own port is taken or not given.
+    #[arg(long, env = "HOSTER_PORT_RANGE", default_value = "30000-39999")]
+    pub port_range: PortRange,
+
+    /// Address published container ports bind to; 0.0.0.0 opens them to every interface.
+    #[arg(long, env = "HOSTER_PUBLISH_ADDRESS", default_value = "127.0.0.1")]
+    pub publish_address: IpAddr,
+
+    /// How often the database and the engine are reconciled (engine events also trigger it).
+    #[arg(long, env = "HOSTER_RECONCILE_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub reconcile_interval: Duration,
+
+    /// Longest wait for a dependency to become healthy or complete during a start.
+    #[arg(long, env = "HOSTER_START_TIMEOUT", default_value = "120s", value_parser = parse_duration)]
+    pub start_timeout: Duration,
+
     /// Largest request body accepted, in bytes; larger ones get 413.
     #[arg(long, env = "HOSTER_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -46,6 +64,34 @@ pub struct Config {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// An inclusive range of host ports, written `30000-39999`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortRange(pub RangeInclusive<u16>);
+
+impl FromStr for PortRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || format!("`{s}` is not a port range such as 30000-39999");
+        let (lo, hi) = s.split_once('-').ok_or_else(err)?;
+        let (lo, hi): (u16, u16) = (
+            lo.trim().parse().map_err(|_| err())?,
+            hi.trim().parse().map_err(|_| err())?,
+        );
+        if lo == 0 || lo > hi {
+            return Err(err());
+        }
+        Ok(PortRange(lo..=hi))
+    }
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    match hoster_core::compose::parse_duration(s)? {
+        d if d.is_zero() => Err("must be longer than zero".into()),
+        d => Ok(d),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +160,16 @@ mod tests {
         for bad in ["", "/var/run/docker.sock", "unix://relative", "tcp://nohost", "ssh://x"] {
             assert!(bad.parse::<DockerHost>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn port_ranges_and_durations() {
+        assert_eq!("30000-39999".parse(), Ok(PortRange(30000..=39999)));
+        for bad in ["", "30000", "0-10", "10-5", "a-b", "1-70000"] {
+            assert!(bad.parse::<PortRange>().is_err(), "{bad}");
+        }
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("0s").is_err());
     }
 
     #[test]

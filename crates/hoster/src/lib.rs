@@ -6,6 +6,7 @@ pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod deployer;
 pub mod runtime;
 pub mod server;
 pub mod store;

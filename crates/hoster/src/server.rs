@@ -10,12 +10,14 @@ use tokio::net::TcpListener;
 
 use crate::api::{self, AppState};
 use crate::config::Config;
+use crate::deployer::{Deployer, Settings};
 use crate::runtime::Engine;
 use crate::store::Store;
 
 pub struct Application {
     listener: TcpListener,
     store: Store,
+    deployer: Arc<Deployer>,
     router: axum::Router,
 }
 
@@ -24,20 +26,34 @@ impl Application {
         let store = Store::open(&config.database_path)
             .await
             .with_context(|| format!("cannot open the database at {}", config.database_path.display()))?;
-        let engine = Engine::new(config.docker_host.clone());
+        let engine = Arc::new(Engine::new(config.docker_host.clone()));
+        let deployer = Deployer::new(
+            store.clone(),
+            engine.clone(),
+            Settings {
+                base_domain: config.base_domain.clone(),
+                port_range: config.port_range.0.clone(),
+                publish_address: config.publish_address,
+                start_timeout: config.start_timeout,
+                reconcile_interval: config.reconcile_interval,
+                config_dir: config.config_dir.clone(),
+            },
+        );
         let addr = SocketAddr::new(config.server_host, config.server_port);
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr} (HOSTER_SERVER_HOST/HOSTER_SERVER_PORT)"))?;
         let state = AppState {
             store: store.clone(),
-            engine: Arc::new(engine),
+            engine,
+            deployer: deployer.clone(),
             limits: template::Limits::default(),
             max_body_bytes: config.max_body_bytes,
         };
         Ok(Self {
             listener,
             store,
+            deployer,
             router: api::router(state),
         })
     }
@@ -49,9 +65,15 @@ impl Application {
     /// Serves until `shutdown` resolves, lets in-flight requests finish, then closes the store.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr(), "hoster is listening");
+        // The first reconcile pass runs at once, alongside serving: a request for a deployment
+        // being reconciled waits on that deployment's lock.
+        let reconciler = tokio::spawn(self.deployer.clone().reconcile_forever());
+        let events = tokio::spawn(self.deployer.clone().watch_engine_events());
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
+        reconciler.abort();
+        events.abort();
         self.store.close().await;
         tracing::info!("hoster stopped; database closed");
         served.context("the HTTP server failed")

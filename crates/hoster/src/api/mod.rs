@@ -1,6 +1,7 @@
 //! The HTTP API. Owns routing, request decoding and response shapes; reaches the database
 //! only through [`Store`] and the engine only through [`Engine`], never with SQL or Docker calls.
 
+mod deployments;
 mod error;
 mod extract;
 mod health;
@@ -22,6 +23,7 @@ use utoipa_axum::routes;
 
 pub use error::{ApiError, ErrorBody};
 
+use crate::deployer::Deployer;
 use crate::runtime::Engine;
 use crate::store::Store;
 
@@ -30,6 +32,7 @@ use crate::store::Store;
 pub struct AppState {
     pub store: Store,
     pub engine: Arc<Engine>,
+    pub deployer: Arc<Deployer>,
     pub limits: template::Limits,
     pub max_body_bytes: usize,
 }
@@ -38,7 +41,11 @@ pub struct AppState {
 #[openapi(
     info(title = "Hoster", description = "Self-hosted deployment platform with a template marketplace."),
     components(schemas(ErrorBody)),
-    tags((name = "templates", description = "Templates creators publish"), (name = "health", description = "Probes"))
+    tags(
+        (name = "templates", description = "Templates creators publish"),
+        (name = "deployments", description = "Instances customers run"),
+        (name = "health", description = "Probes")
+    )
 )]
 struct ApiDoc;
 
@@ -68,6 +75,11 @@ fn routes() -> OpenApiRouter<AppState> {
             templates::delete_template
         ))
         .routes(routes!(templates::publish_template))
+        .routes(routes!(deployments::list_deployments, deployments::create_deployment))
+        .routes(routes!(deployments::get_deployment, deployments::delete_deployment))
+        .routes(routes!(deployments::start_deployment))
+        .routes(routes!(deployments::stop_deployment))
+        .routes(routes!(deployments::deployment_events))
 }
 
 /// The OpenAPI document describing every route [`router`] serves.

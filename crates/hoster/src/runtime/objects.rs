@@ -68,20 +68,47 @@ impl Engine {
         Ok(())
     }
 
+    /// Creates the network unless it exists. The engine allows two networks of one name, so
+    /// look first: a second one would make the name ambiguous for every later call.
     pub async fn ensure_network(&self, spec: &ObjectSpec) -> Result<(), EngineError> {
         let docker = self.client().await?;
+        let filters = HashMap::from([("name".to_string(), vec![format!("^{}$", spec.name)])]);
+        let existing = docker
+            .list_networks(Some(ListNetworksOptions { filters: Some(filters) }))
+            .await
+            .map_err(EngineError::from_docker)?;
+        if existing.iter().any(|n| n.name.as_deref() == Some(spec.name.as_str())) {
+            return Ok(());
+        }
         let request = NetworkCreateRequest {
             name: spec.name.clone(),
             driver: Some("bridge".into()),
             labels: Some(to_map(&spec.labels)),
             ..Default::default()
         };
-        match docker.create_network(request).await {
-            Ok(_) => Ok(()),
-            // A network of that name exists already: ours, from an earlier start.
-            Err(e) if is_status(&e, 409) => Ok(()),
-            Err(e) => Err(EngineError::from_docker(e)),
+        docker
+            .create_network(request)
+            .await
+            .map(drop)
+            .map_err(EngineError::from_docker)
+    }
+
+    /// Removes every network of that name (there may be duplicates from an older engine race).
+    pub async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
+        let docker = self.client().await?;
+        let filters = HashMap::from([("name".to_string(), vec![format!("^{name}$")])]);
+        let networks = docker
+            .list_networks(Some(ListNetworksOptions { filters: Some(filters) }))
+            .await
+            .map_err(EngineError::from_docker)?;
+        for network in networks.into_iter().filter(|n| n.name.as_deref() == Some(name)) {
+            match docker.remove_network(network.id.as_deref().unwrap_or(name)).await {
+                Ok(()) => {}
+                Err(e) if is_status(&e, 404) => {}
+                Err(e) => return Err(EngineError::from_docker(e)),
+            }
         }
+        Ok(())
     }
 
     pub async fn ensure_volume(&self, spec: &ObjectSpec) -> Result<(), EngineError> {
@@ -96,14 +123,6 @@ impl Engine {
             .await
             .map(drop)
             .map_err(EngineError::from_docker)
-    }
-
-    pub async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
-        match self.client().await?.remove_network(name).await {
-            Ok(()) => Ok(()),
-            Err(e) if is_status(&e, 404) => Ok(()),
-            Err(e) => Err(EngineError::from_docker(e)),
-        }
     }
 
     pub async fn remove_volume(&self, name: &str) -> Result<(), EngineError> {

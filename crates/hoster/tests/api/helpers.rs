@@ -29,6 +29,10 @@ pub fn config(db: &Path, docker_host: DockerHost) -> Config {
         base_domain: "apps.localhost".into(),
         docker_host,
         config_dir: db.parent().unwrap().join("configs"),
+        port_range: hoster::config::PortRange(30000..=39999),
+        publish_address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        reconcile_interval: std::time::Duration::from_secs(1),
+        start_timeout: std::time::Duration::from_secs(60),
         max_body_bytes: 1024 * 1024,
         log_format: LogFormat::Text,
     }

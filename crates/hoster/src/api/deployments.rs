@@ -1,0 +1,382 @@
+//! `/api/v1/deployments`: instances of published templates, running on the engine.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use hoster_core::deployment::Status;
+use hoster_core::id::DeploymentId;
+use hoster_core::problem::{Problem, Problems};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{Json, Query};
+use super::templates::page;
+use crate::deployer::{DeployError, NewDeployment};
+use crate::runtime::{ContainerSummary, EngineError, Health};
+use crate::store::{DeploymentFilter, DeploymentRecord};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PortView {
+    pub container_port: u16,
+    pub host_port: u16,
+    /// `tcp` or `udp`
+    pub protocol: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContainerView {
+    pub service_name: String,
+    pub container_id: String,
+    /// The engine's state: `created`, `running`, `restarting`, `exited`, `dead`.
+    pub status: String,
+    pub health: Health,
+    /// Where the service's published ports are reachable on the host.
+    pub ports: Vec<PortView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Deployment {
+    #[schema(example = "depl_k3j5h2g7f4d6s8a9")]
+    pub id: String,
+    pub name: String,
+    pub template_id: String,
+    pub customer_id: String,
+    pub status: Status,
+    /// The deployment's hostname under HOSTER_DOMAIN_BASE_DOMAIN.
+    pub domain: String,
+    /// Why the deployment failed, when it did.
+    pub error_message: Option<String>,
+    pub containers: Vec<ContainerView>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeploymentList {
+    pub deployments: Vec<Deployment>,
+    pub total: u64,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventView {
+    pub from: Option<Status>,
+    pub to: Status,
+    pub message: Option<String>,
+    pub at: String,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDeployment {
+    /// A published template.
+    pub template_id: Option<String>,
+    pub customer_id: Option<String>,
+    /// 1 to 100 characters; the hostname is derived from it.
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Page size, 1 to 100 (default 20).
+    limit: Option<u32>,
+    /// Matches to skip (default 0).
+    offset: Option<u64>,
+    customer_id: Option<String>,
+    template_id: Option<String>,
+    status: Option<Status>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct WaitQuery {
+    /// `false` answers 202 at once with the intermediate state; default `true` waits for the end state.
+    wait: Option<bool>,
+}
+
+impl From<DeployError> for ApiError {
+    fn from(e: DeployError) -> Self {
+        let message = e.to_string();
+        match e {
+            DeployError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "deployment_not_found", message),
+            DeployError::TemplateNotFound(id) => ApiError::template_not_found(&id),
+            DeployError::TemplateNotPublished(_) => {
+                ApiError::new(StatusCode::CONFLICT, "template_not_published", message)
+            }
+            DeployError::AlreadyRunning => ApiError::new(StatusCode::CONFLICT, "already_running", message),
+            DeployError::InvalidTransition { .. } => ApiError::new(StatusCode::CONFLICT, "invalid_transition", message),
+            DeployError::Invalid(problems) => ApiError::validation(problems),
+            DeployError::Failed {
+                code: "port_unavailable",
+                ..
+            } => ApiError::new(StatusCode::CONFLICT, "port_unavailable", message),
+            DeployError::Failed { code, .. } => ApiError::new(StatusCode::BAD_GATEWAY, code, message),
+            DeployError::Engine(EngineError::Unreachable { .. }) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "engine_unavailable", message)
+            }
+            DeployError::Engine(_) => ApiError::new(StatusCode::BAD_GATEWAY, "runtime_error", message),
+            DeployError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// The response for one deployment: its row, live container states from the engine, and the
+/// host ports assigned to each service.
+async fn view(state: &AppState, d: DeploymentRecord, containers: &[ContainerSummary]) -> Result<Deployment, ApiError> {
+    let ports = state.store.port_assignments(&d.id).await?;
+    let mut mine: Vec<&ContainerSummary> = containers.iter().filter(|c| c.deployment == d.id.as_str()).collect();
+    mine.sort_by(|a, b| a.service.cmp(&b.service));
+    let containers = mine
+        .into_iter()
+        .map(|c| ContainerView {
+            service_name: c.service.clone(),
+            container_id: c.id.clone(),
+            status: c.state.clone(),
+            health: c.health,
+            ports: ports
+                .iter()
+                .filter(|p| p.service == c.service)
+                .map(|p| PortView {
+                    container_port: p.container_port,
+                    host_port: p.host_port,
+                    protocol: p.protocol.as_str().to_string(),
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(Deployment {
+        id: d.id.to_string(),
+        name: d.name,
+        template_id: d.template_id.to_string(),
+        customer_id: d.customer_id,
+        status: d.status,
+        domain: d.domain,
+        error_message: d.error_message,
+        containers,
+        created_at: d.created_at,
+        updated_at: d.updated_at,
+    })
+}
+
+/// Live containers of one deployment (all, when `None`); an unreachable engine shows none
+/// rather than failing a read.
+async fn live_containers(state: &AppState, id: Option<&DeploymentId>) -> Vec<ContainerSummary> {
+    match state.engine.managed_containers(id).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list containers");
+            Vec::new()
+        }
+    }
+}
+
+async fn view_one(state: &AppState, d: DeploymentRecord) -> Result<Deployment, ApiError> {
+    let containers = live_containers(state, Some(&d.id)).await;
+    view(state, d, &containers).await
+}
+
+async fn load(state: &AppState, id: &str) -> Result<DeploymentRecord, ApiError> {
+    let not_found = || ApiError::from(DeployError::NotFound(id.to_string()));
+    let parsed = DeploymentId::parse(id).ok_or_else(not_found)?;
+    state.store.get_deployment(&parsed).await?.ok_or_else(not_found)
+}
+
+/// Create a deployment of a published template (`pending`; start it to run it).
+#[utoipa::path(
+    post,
+    path = "/api/v1/deployments",
+    tag = "deployments",
+    request_body = CreateDeployment,
+    responses(
+        (status = 201, body = Deployment),
+        (status = 400, body = ErrorBody),
+        (status = 404, description = "template_not_found", body = ErrorBody),
+        (status = 409, description = "template_not_published", body = ErrorBody)
+    )
+)]
+pub async fn create_deployment(
+    State(state): State<AppState>,
+    Json(body): Json<CreateDeployment>,
+) -> Result<(StatusCode, HeaderMap, axum::Json<Deployment>), ApiError> {
+    let missing: Vec<Problem> = [
+        ("template_id", &body.template_id),
+        ("customer_id", &body.customer_id),
+        ("name", &body.name),
+    ]
+    .into_iter()
+    .filter(|(_, v)| v.is_none())
+    .map(|(field, _)| Problem::field(field, "required"))
+    .collect();
+    if !missing.is_empty() {
+        return Err(ApiError::validation(Problems(missing)));
+    }
+    let created = state
+        .deployer
+        .create(NewDeployment {
+            template_id: body.template_id.unwrap_or_default(),
+            customer_id: body.customer_id.unwrap_or_default(),
+            name: body.name.unwrap_or_default(),
+        })
+        .await?;
+    let mut headers = HeaderMap::new();
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/deployments/{}", created.id)) {
+        headers.insert(header::LOCATION, location);
+    }
+    Ok((
+        StatusCode::CREATED,
+        headers,
+        axum::Json(view(&state, created, &[]).await?),
+    ))
+}
+
+/// List deployments, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/deployments",
+    tag = "deployments",
+    params(ListQuery),
+    responses((status = 200, body = DeploymentList), (status = 400, body = ErrorBody))
+)]
+pub async fn list_deployments(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<axum::Json<DeploymentList>, ApiError> {
+    let page = page(query.limit, query.offset)?;
+    let filter = DeploymentFilter {
+        customer_id: query.customer_id,
+        template_id: query.template_id,
+        status: query.status,
+    };
+    let (records, total) = state.store.list_deployments(&filter, page).await?;
+    let containers = if records.is_empty() {
+        Vec::new()
+    } else {
+        live_containers(&state, None).await
+    };
+    let mut deployments = Vec::with_capacity(records.len());
+    for d in records {
+        deployments.push(view(&state, d, &containers).await?);
+    }
+    Ok(axum::Json(DeploymentList {
+        deployments,
+        total,
+        limit: page.limit,
+        offset: page.offset,
+    }))
+}
+
+/// Get one deployment with its containers' live state.
+#[utoipa::path(
+    get,
+    path = "/api/v1/deployments/{id}",
+    tag = "deployments",
+    params(("id" = String, Path, description = "Deployment id")),
+    responses((status = 200, body = Deployment), (status = 404, body = ErrorBody))
+)]
+pub async fn get_deployment(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Deployment>, ApiError> {
+    let d = load(&state, &id).await?;
+    Ok(axum::Json(view_one(&state, d).await?))
+}
+
+fn answer(wait: bool, body: Deployment) -> (StatusCode, axum::Json<Deployment>) {
+    (
+        if wait { StatusCode::OK } else { StatusCode::ACCEPTED },
+        axum::Json(body),
+    )
+}
+
+/// Start a deployment (from pending, stopped or failed). Waits until it runs unless `wait=false`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/deployments/{id}/start",
+    tag = "deployments",
+    params(("id" = String, Path, description = "Deployment id"), WaitQuery),
+    responses(
+        (status = 200, description = "running", body = Deployment),
+        (status = 202, description = "starting (wait=false)", body = Deployment),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "already_running, invalid_transition or port_unavailable", body = ErrorBody),
+        (status = 502, description = "the start failed (image_unavailable, runtime_error); the deployment is failed", body = ErrorBody),
+        (status = 503, description = "engine_unavailable", body = ErrorBody)
+    )
+)]
+pub async fn start_deployment(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<WaitQuery>,
+) -> Result<(StatusCode, axum::Json<Deployment>), ApiError> {
+    let wait = query.wait.unwrap_or(true);
+    let d = state.deployer.start(&id, wait).await?;
+    Ok(answer(wait, view_one(&state, d).await?))
+}
+
+/// Stop a running deployment. Waits until it is stopped unless `wait=false`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/deployments/{id}/stop",
+    tag = "deployments",
+    params(("id" = String, Path, description = "Deployment id"), WaitQuery),
+    responses(
+        (status = 200, description = "stopped", body = Deployment),
+        (status = 202, description = "stopping (wait=false)", body = Deployment),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "invalid_transition", body = ErrorBody)
+    )
+)]
+pub async fn stop_deployment(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<WaitQuery>,
+) -> Result<(StatusCode, axum::Json<Deployment>), ApiError> {
+    let wait = query.wait.unwrap_or(true);
+    let d = state.deployer.stop(&id, wait).await?;
+    Ok(answer(wait, view_one(&state, d).await?))
+}
+
+/// Delete a deployment: stops it, then removes its containers, network, volumes and files.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/deployments/{id}",
+    tag = "deployments",
+    params(("id" = String, Path, description = "Deployment id")),
+    responses((status = 204, description = "deleted"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+)]
+pub async fn delete_deployment(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    state.deployer.delete(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The deployment's state changes, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/deployments/{id}/events",
+    tag = "deployments",
+    params(("id" = String, Path, description = "Deployment id")),
+    responses((status = 200, body = [EventView]), (status = 404, body = ErrorBody))
+)]
+pub async fn deployment_events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Vec<EventView>>, ApiError> {
+    let d = load(&state, &id).await?;
+    let events = state.store.events(&d.id).await?;
+    Ok(axum::Json(
+        events
+            .into_iter()
+            .map(|e| EventView {
+                from: e.from,
+                to: e.to,
+                message: e.message,
+                at: e.at,
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,247 @@
+//! Executing plans on the engine: the steps of start, stop and removal.
+
+use std::collections::{BTreeSet, HashSet};
+use std::net::{IpAddr, TcpListener, UdpSocket};
+use std::time::Instant;
+
+use futures_util::future::try_join_all;
+use hoster_core::compose::{self, Compose, Condition, Protocol};
+use hoster_core::id::DeploymentId;
+use hoster_core::plan::{self, ContainerSpec, Plan, PlanInput, Wait, object_name};
+use tokio::time::{Duration, sleep};
+
+use super::{DeployError, Deployer};
+use crate::runtime::Health;
+use crate::store::DeploymentRecord;
+
+const POLL: Duration = Duration::from_millis(100);
+
+fn failed(message: impl Into<String>) -> DeployError {
+    DeployError::Failed {
+        code: "runtime_error",
+        message: message.into(),
+    }
+}
+
+/// Whether nothing else holds the port on the publish address.
+fn bindable(addr: IpAddr, port: u16, protocol: Protocol) -> bool {
+    match protocol {
+        Protocol::Tcp => TcpListener::bind((addr, port)).is_ok(),
+        Protocol::Udp => UdpSocket::bind((addr, port)).is_ok(),
+    }
+}
+
+impl Deployer {
+    pub(super) async fn compose_of(
+        &self,
+        d: &DeploymentRecord,
+    ) -> Result<(Compose, crate::store::TemplateRecord), DeployError> {
+        let template = self
+            .store
+            .get_template(&d.template_id)
+            .await?
+            .ok_or_else(|| failed(format!("template `{}` no longer exists", d.template_id)))?;
+        let compose = compose::parse(&template.spec.compose_spec, &compose::Limits::default())
+            .map_err(|_| failed("the template's compose_spec no longer parses"))?;
+        Ok((compose, template))
+    }
+
+    async fn assign_ports(
+        &self,
+        id: &DeploymentId,
+        compose: &Compose,
+    ) -> Result<Vec<plan::PortAssignment>, DeployError> {
+        let _one_at_a_time = self.ports.lock().await;
+        let previous = self.store.port_assignments(id).await?;
+        let others: HashSet<(u16, Protocol)> = self.store.ports_of_others(id).await?.into_iter().collect();
+        let addr = self.settings.publish_address;
+        let mut taken =
+            |port: u16, protocol: Protocol| others.contains(&(port, protocol)) || !bindable(addr, port, protocol);
+        let assigned =
+            plan::assign_ports(compose, &previous, self.settings.port_range.clone(), &mut taken).map_err(|e| {
+                DeployError::Failed {
+                    code: "port_unavailable",
+                    message: e.to_string(),
+                }
+            })?;
+        self.store.set_port_assignments(id, &assigned).await?;
+        Ok(assigned)
+    }
+
+    /// Everything a start does after the state is `starting`.
+    pub(super) async fn run(&self, d: &DeploymentRecord) -> Result<(), DeployError> {
+        let (compose, template) = self.compose_of(d).await?;
+        let ports = self.assign_ports(&d.id, &compose).await?;
+        let plan = plan::plan(&PlanInput {
+            deployment: &d.id,
+            template: &d.template_id,
+            compose: &compose,
+            config_files: &template.spec.config_files,
+            ports: &ports,
+            publish_address: self.settings.publish_address,
+        })
+        .map_err(|cycle| failed(format!("depends_on forms a cycle among {}", cycle.join(", "))))?;
+
+        let images: BTreeSet<&str> = plan.containers().map(|c| c.image.as_str()).collect();
+        try_join_all(images.into_iter().map(|image| self.engine.ensure_image(image))).await?;
+        self.engine.ensure_network(&plan.network).await?;
+        for volume in &plan.volumes {
+            self.engine.ensure_volume(volume).await?;
+        }
+        // Fresh containers every start: named volumes keep the data, the rest follows the plan.
+        self.remove_containers(&d.id).await?;
+        self.keep_config_copies(&d.id, &plan).await;
+        try_join_all(
+            plan.containers()
+                .map(|c| self.engine.create_container(c, &plan.network.name)),
+        )
+        .await?;
+        for wave in &plan.waves {
+            try_join_all(wave.iter().map(|c| self.start_when_ready(c))).await?;
+        }
+        self.check_started(&plan).await
+    }
+
+    async fn start_when_ready(&self, container: &ContainerSpec) -> Result<(), DeployError> {
+        for wait in &container.waits_for {
+            self.wait_for(wait).await?;
+        }
+        Ok(self.engine.start_container(&container.name).await?)
+    }
+
+    async fn wait_for(&self, wait: &Wait) -> Result<(), DeployError> {
+        let deadline = Instant::now() + self.settings.start_timeout;
+        loop {
+            let Some(state) = self.engine.inspect_container(&wait.container).await? else {
+                return Err(failed(format!("service `{}` disappeared while starting", wait.service)));
+            };
+            let exited = matches!(state.status.as_str(), "exited" | "dead");
+            match wait.condition {
+                Condition::Started if state.status != "created" => return Ok(()),
+                Condition::Healthy if state.health == Health::Healthy => return Ok(()),
+                Condition::Healthy if state.health == Health::Unhealthy => {
+                    return Err(failed(format!("service `{}` is unhealthy", wait.service)));
+                }
+                Condition::Healthy if state.health == Health::None && state.is_running() => {
+                    return Err(failed(format!(
+                        "service `{}` has no healthcheck, so it can never be service_healthy",
+                        wait.service
+                    )));
+                }
+                Condition::CompletedSuccessfully if exited && state.exit_code == 0 => return Ok(()),
+                _ if exited => return Err(failed(self.describe_exit(&wait.service, &wait.container).await)),
+                _ => {}
+            }
+            if Instant::now() > deadline {
+                return Err(failed(format!(
+                    "service `{}` did not become {} within {}s",
+                    wait.service,
+                    wait.condition.as_str(),
+                    self.settings.start_timeout.as_secs()
+                )));
+            }
+            sleep(POLL).await;
+        }
+    }
+
+    /// A container that died right away fails the start instead of reporting `running`.
+    async fn check_started(&self, plan: &Plan) -> Result<(), DeployError> {
+        for c in plan.containers() {
+            if let Some(state) = self.engine.inspect_container(&c.name).await?
+                && matches!(state.status.as_str(), "exited" | "dead")
+                && (state.exit_code != 0 || state.oom_killed)
+            {
+                return Err(failed(self.describe_exit(&c.service, &c.name).await));
+            }
+        }
+        Ok(())
+    }
+
+    /// Why a container stopped: exit code, OOM kill, and its last lines of output.
+    pub(super) async fn describe_exit(&self, service: &str, container: &str) -> String {
+        let Ok(Some(state)) = self.engine.inspect_container(container).await else {
+            return format!("the container of service `{service}` was removed");
+        };
+        let mut message = format!("service `{service}` exited with code {}", state.exit_code);
+        if state.oom_killed {
+            message.push_str(" (killed: out of memory)");
+        }
+        if let Some(error) = state.error {
+            message.push_str(&format!(": {error}"));
+        }
+        if let Ok(logs) = self.engine.logs_tail(container, 5).await {
+            let logs = logs.trim();
+            if !logs.is_empty() {
+                message.push_str(&format!("; last output: {}", logs.replace('\n', " | ")));
+            }
+        }
+        message
+    }
+
+    /// Stops containers in reverse start order, each with its own stop timeout.
+    pub(super) async fn stop_containers(&self, id: &DeploymentId) -> Result<(), DeployError> {
+        let d = self.store.get_deployment(id).await?;
+        if let Some(d) = d
+            && let Ok((compose, _)) = self.compose_of(&d).await
+            && let Ok(waves) = compose.start_waves()
+        {
+            for wave in waves.iter().rev() {
+                let names: Vec<String> = wave.iter().map(|s| object_name(id, &s.name)).collect();
+                try_join_all(names.iter().map(|name| self.engine.stop_container(name, None))).await?;
+            }
+        }
+        // Anything else labelled with the deployment, e.g. from an older plan.
+        let left: Vec<_> = self
+            .engine
+            .managed_containers(Some(id))
+            .await?
+            .into_iter()
+            .filter(|c| c.state == "running")
+            .collect();
+        try_join_all(left.iter().map(|c| self.engine.stop_container(&c.id, None))).await?;
+        Ok(())
+    }
+
+    pub(super) async fn remove_containers(&self, id: &DeploymentId) -> Result<(), DeployError> {
+        let containers = self.engine.managed_containers(Some(id)).await?;
+        try_join_all(containers.iter().map(|c| self.engine.remove_container(&c.id))).await?;
+        Ok(())
+    }
+
+    /// Containers, network and volumes: nothing labelled with the deployment remains.
+    pub(super) async fn remove_everything(&self, id: &DeploymentId) -> Result<(), DeployError> {
+        self.remove_containers(id).await?;
+        for network in self.engine.managed_networks(Some(id)).await? {
+            self.engine.remove_network(&network.name).await?;
+        }
+        for volume in self.engine.managed_volumes(Some(id)).await? {
+            self.engine.remove_volume(&volume.name).await?;
+        }
+        Ok(())
+    }
+
+    /// Copies of the config files as injected, under HOSTER_CONFIG_DIR/<deployment>/<service>/,
+    /// for the operator to inspect. The containers hold the real ones, so failures only warn.
+    async fn keep_config_copies(&self, id: &DeploymentId, plan: &Plan) {
+        for c in plan.containers() {
+            for f in &c.files {
+                let path = self
+                    .settings
+                    .config_dir
+                    .join(id.as_str())
+                    .join(&c.service)
+                    .join(f.path.trim_start_matches('/'));
+                let written = async {
+                    if let Some(parent) = path.parent() {
+                        tokio::fs::create_dir_all(parent).await?;
+                    }
+                    tokio::fs::write(&path, &f.content).await
+                }
+                .await;
+                if let Err(e) = written {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot keep a copy of a config file");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,340 @@
+//! Carries out the deployment lifecycle: create, start, stop, delete, and keeping the database
+//! and the engine in agreement (`reconcile`). Decisions come from the core (state machine,
+//! planner); this module sequences engine calls and records each state change.
+//!
+//! Every operation on one deployment holds that deployment's lock, so concurrent calls queue
+//! instead of interleaving; the state machine then refuses what no longer applies.
+
+mod execute;
+mod reconcile;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hoster_core::deployment::Status;
+use hoster_core::id::{DeploymentId, TemplateId};
+use hoster_core::problem::{Problem, Problems};
+use hoster_core::slug::slugify;
+use hoster_core::template::check_subject;
+use tokio::sync::{Notify, OwnedMutexGuard};
+
+use crate::clock;
+use crate::runtime::{Engine, EngineError};
+use crate::store::{DeploymentRecord, Store, StoreError};
+
+/// Operator settings the lifecycle needs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub base_domain: String,
+    pub port_range: RangeInclusive<u16>,
+    pub publish_address: IpAddr,
+    /// Longest wait for a dependency to become healthy or complete.
+    pub start_timeout: Duration,
+    pub reconcile_interval: Duration,
+    pub config_dir: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error("no deployment with id `{0}`")]
+    NotFound(String),
+    #[error("no template with id `{0}`")]
+    TemplateNotFound(String),
+    #[error("template `{0}` is not published; publish it before deploying")]
+    TemplateNotPublished(String),
+    #[error("deployment is already running")]
+    AlreadyRunning,
+    #[error("cannot {action} a deployment that is {status}")]
+    InvalidTransition { action: &'static str, status: Status },
+    #[error("{0}")]
+    Invalid(Problems),
+    /// The operation ran and failed; the deployment is now `failed` with this message.
+    #[error("{message}")]
+    Failed { code: &'static str, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+pub struct NewDeployment {
+    pub template_id: String,
+    pub customer_id: String,
+    pub name: String,
+}
+
+pub struct Deployer {
+    store: Store,
+    engine: Arc<Engine>,
+    settings: Settings,
+    locks: Mutex<HashMap<DeploymentId, Arc<tokio::sync::Mutex<()>>>>,
+    /// Port assignment reads other deployments' ports then writes its own: one at a time.
+    ports: tokio::sync::Mutex<()>,
+    reconcile_now: Notify,
+}
+
+impl Deployer {
+    pub fn new(store: Store, engine: Arc<Engine>, settings: Settings) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            engine,
+            settings,
+            locks: Mutex::new(HashMap::new()),
+            ports: tokio::sync::Mutex::new(()),
+            reconcile_now: Notify::new(),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    fn lock_for(&self, id: &DeploymentId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().expect("lock table poisoned");
+        locks.entry(id.clone()).or_default().clone()
+    }
+
+    async fn lock(&self, id: &DeploymentId) -> OwnedMutexGuard<()> {
+        self.lock_for(id).lock_owned().await
+    }
+
+    fn forget_lock(&self, id: &DeploymentId) {
+        self.locks.lock().expect("lock table poisoned").remove(id);
+    }
+
+    async fn load(&self, id: &str) -> Result<DeploymentRecord, DeployError> {
+        let parsed = DeploymentId::parse(id).ok_or_else(|| DeployError::NotFound(id.to_string()))?;
+        self.store
+            .get_deployment(&parsed)
+            .await?
+            .ok_or_else(|| DeployError::NotFound(id.to_string()))
+    }
+
+    /// Moves the deployment one step, or reports that someone else moved it first.
+    async fn step(&self, d: &mut DeploymentRecord, to: Status, message: Option<&str>) -> Result<(), DeployError> {
+        debug_assert!(d.status.can_transition_to(to), "{} -> {to}", d.status);
+        let now = clock::now();
+        if !self.store.transition(&d.id, d.status, to, message, &now).await? {
+            return Err(DeployError::InvalidTransition {
+                action: "change",
+                status: d.status,
+            });
+        }
+        tracing::info!(deployment = %d.id, from = %d.status, to = %to, message, "deployment state changed");
+        d.status = to;
+        d.error_message = message.map(str::to_string);
+        d.updated_at = now;
+        Ok(())
+    }
+
+    /// A free hostname for `name`: its slug under the base domain, with a short suffix on a clash.
+    async fn free_domain(&self, name: &str) -> Result<String, DeployError> {
+        let slug = match slugify(name) {
+            s if s.is_empty() => "app".to_string(),
+            s => s,
+        };
+        let plain = format!("{slug}.{}", self.settings.base_domain);
+        if !self.store.domain_taken(&plain).await? {
+            return Ok(plain);
+        }
+        for _ in 0..8 {
+            let random = DeploymentId::from_random(rand::random());
+            let candidate = format!("{slug}-{}.{}", &random.as_str()[5..9], self.settings.base_domain);
+            if !self.store.domain_taken(&candidate).await? {
+                return Ok(candidate);
+            }
+        }
+        Err(DeployError::Failed {
+            code: "runtime_error",
+            message: format!("no free hostname for `{slug}`"),
+        })
+    }
+
+    pub async fn create(&self, new: NewDeployment) -> Result<DeploymentRecord, DeployError> {
+        let mut problems = Vec::new();
+        let name = new.name.trim().to_string();
+        if name.is_empty() || name.chars().count() > 100 {
+            problems.push(Problem::field("name", "must be 1 to 100 characters long"));
+        }
+        check_subject(&mut problems, "customer_id", &new.customer_id);
+        if !problems.is_empty() {
+            return Err(DeployError::Invalid(Problems(problems)));
+        }
+        let template_id = TemplateId::parse(&new.template_id)
+            .ok_or_else(|| DeployError::TemplateNotFound(new.template_id.clone()))?;
+        let template = self
+            .store
+            .get_template(&template_id)
+            .await?
+            .ok_or_else(|| DeployError::TemplateNotFound(new.template_id.clone()))?;
+        if !template.published {
+            return Err(DeployError::TemplateNotPublished(new.template_id));
+        }
+        for _ in 0..4 {
+            let now = clock::now();
+            let record = DeploymentRecord {
+                id: DeploymentId::from_random(rand::random()),
+                name: name.clone(),
+                template_id: template_id.clone(),
+                customer_id: new.customer_id.clone(),
+                status: Status::Pending,
+                domain: self.free_domain(&name).await?,
+                error_message: None,
+                created_at: now.clone(),
+                updated_at: now,
+            };
+            // The domain may be claimed between the check and the insert: try another.
+            if self.store.insert_deployment(&record).await? {
+                return Ok(record);
+            }
+        }
+        Err(DeployError::Failed {
+            code: "runtime_error",
+            message: "could not reserve a hostname".into(),
+        })
+    }
+
+    /// Starts a deployment. With `wait`, returns once it runs (or has failed); without, once it
+    /// is `starting`, finishing in the background.
+    pub async fn start(self: &Arc<Self>, id: &str, wait: bool) -> Result<DeploymentRecord, DeployError> {
+        let parsed = DeploymentId::parse(id).ok_or_else(|| DeployError::NotFound(id.to_string()))?;
+        let guard = self.lock(&parsed).await;
+        let mut d = self.load(id).await?;
+        match d.status {
+            Status::Running => return Err(DeployError::AlreadyRunning),
+            Status::Pending => {
+                self.step(&mut d, Status::Scheduled, None).await?;
+                self.step(&mut d, Status::Starting, None).await?;
+            }
+            Status::Stopped | Status::Failed => self.step(&mut d, Status::Starting, None).await?,
+            status => {
+                return Err(DeployError::InvalidTransition {
+                    action: "start",
+                    status,
+                });
+            }
+        }
+        if wait {
+            let result = self.finish_start(&mut d).await;
+            drop(guard);
+            result.map(|()| d)
+        } else {
+            let this = Arc::clone(self);
+            let mut background = d.clone();
+            tokio::spawn(async move {
+                let _guard = guard;
+                let _ = this.finish_start(&mut background).await;
+            });
+            Ok(d)
+        }
+    }
+
+    /// Runs the plan of a `starting` deployment; on failure cleans up and records `failed`.
+    async fn finish_start(&self, d: &mut DeploymentRecord) -> Result<(), DeployError> {
+        match self.run(d).await {
+            Ok(()) => self.step(d, Status::Running, None).await,
+            Err(e) => {
+                let (code, message) = match &e {
+                    DeployError::Failed { code, message } => (*code, message.clone()),
+                    DeployError::Engine(EngineError::PortUnavailable { .. }) => ("port_unavailable", e.to_string()),
+                    DeployError::Engine(EngineError::ImageUnavailable { .. }) => ("image_unavailable", e.to_string()),
+                    other => ("runtime_error", other.to_string()),
+                };
+                tracing::warn!(deployment = %d.id, %message, "start failed");
+                if let Err(cleanup) = self.remove_containers(&d.id).await {
+                    tracing::warn!(deployment = %d.id, error = %cleanup, "cleanup after a failed start failed");
+                }
+                self.step(d, Status::Failed, Some(&message)).await?;
+                Err(DeployError::Failed { code, message })
+            }
+        }
+    }
+
+    pub async fn stop(self: &Arc<Self>, id: &str, wait: bool) -> Result<DeploymentRecord, DeployError> {
+        let parsed = DeploymentId::parse(id).ok_or_else(|| DeployError::NotFound(id.to_string()))?;
+        let guard = self.lock(&parsed).await;
+        let mut d = self.load(id).await?;
+        if d.status != Status::Running {
+            return Err(DeployError::InvalidTransition {
+                action: "stop",
+                status: d.status,
+            });
+        }
+        self.step(&mut d, Status::Stopping, None).await?;
+        if wait {
+            self.finish_stop(&mut d).await?;
+            drop(guard);
+            Ok(d)
+        } else {
+            let this = Arc::clone(self);
+            let mut background = d.clone();
+            tokio::spawn(async move {
+                let _guard = guard;
+                if let Err(e) = this.finish_stop(&mut background).await {
+                    tracing::warn!(deployment = %background.id, error = %e, "stop failed");
+                }
+            });
+            Ok(d)
+        }
+    }
+
+    async fn finish_stop(&self, d: &mut DeploymentRecord) -> Result<(), DeployError> {
+        if let Err(e) = self.stop_containers(&d.id).await {
+            // Whatever would not stop is removed: nothing may keep running once `stopped`.
+            tracing::warn!(deployment = %d.id, error = %e, "graceful stop failed; removing containers");
+            self.remove_containers(&d.id).await?;
+        }
+        self.step(d, Status::Stopped, None).await
+    }
+
+    /// Deletes a deployment and everything it has on the engine. Returns once it is gone.
+    pub async fn delete(&self, id: &str) -> Result<(), DeployError> {
+        let parsed = DeploymentId::parse(id).ok_or_else(|| DeployError::NotFound(id.to_string()))?;
+        let guard = self.lock(&parsed).await;
+        let mut d = self.load(id).await?;
+        if d.status == Status::Running {
+            self.step(&mut d, Status::Stopping, None).await?;
+            self.finish_stop(&mut d).await?;
+        }
+        match d.status {
+            Status::Pending | Status::Stopped | Status::Failed => self.step(&mut d, Status::Deleting, None).await?,
+            Status::Deleting => {}
+            status => {
+                return Err(DeployError::InvalidTransition {
+                    action: "delete",
+                    status,
+                });
+            }
+        }
+        self.finish_delete(&d).await?;
+        drop(guard);
+        self.forget_lock(&d.id);
+        Ok(())
+    }
+
+    async fn finish_delete(&self, d: &DeploymentRecord) -> Result<(), DeployError> {
+        self.remove_everything(&d.id).await?;
+        let dir = self.settings.config_dir.join(d.id.as_str());
+        if let Err(e) = tokio::fs::remove_dir_all(&dir).await
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the deployment's config files");
+        }
+        self.store.delete_deployment(&d.id).await?;
+        tracing::info!(deployment = %d.id, "deployment deleted");
+        Ok(())
+    }
+
+    /// Asks the reconciler to run now instead of at its next tick.
+    pub fn nudge(&self) {
+        self.reconcile_now.notify_one();
+    }
+}

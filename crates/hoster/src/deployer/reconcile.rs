@@ -1,0 +1,165 @@
+//! Keeping the database and the engine in agreement, kube-controller style: an idempotent pass
+//! that runs at start-up, on every tick, and whenever the engine reports a container dying.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use hoster_core::deployment::Status;
+use hoster_core::plan::labels;
+use tokio::time::{Duration, sleep};
+
+use super::{DeployError, Deployer};
+use crate::runtime::ContainerSummary;
+use crate::store::DeploymentRecord;
+
+impl Deployer {
+    /// Reconciles now, then on every tick or nudge, forever. Abort the task to stop it.
+    pub async fn reconcile_forever(self: Arc<Self>) {
+        loop {
+            if let Err(e) = self.reconcile().await {
+                tracing::warn!(error = %e, "reconcile pass failed; retrying at the next tick");
+            }
+            tokio::select! {
+                _ = sleep(self.settings.reconcile_interval) => {}
+                _ = self.reconcile_now.notified() => {}
+            }
+        }
+    }
+
+    /// Nudges the reconciler whenever one of Hoster's containers dies or vanishes, so a crash
+    /// is noticed in well under a tick. Reconnects if the engine goes away.
+    pub async fn watch_engine_events(self: Arc<Self>) {
+        loop {
+            if let Ok(docker) = self.engine.client().await {
+                let filters = std::collections::HashMap::from([
+                    ("type".to_string(), vec!["container".to_string()]),
+                    ("label".to_string(), vec![format!("{}=true", labels::MANAGED)]),
+                    ("event".to_string(), vec!["die".into(), "destroy".into(), "oom".into()]),
+                ]);
+                let options = bollard::query_parameters::EventsOptions {
+                    filters: Some(filters),
+                    ..Default::default()
+                };
+                let mut events = docker.events(Some(options));
+                while let Some(event) = events.next().await {
+                    match event {
+                        Ok(_) => self.nudge(),
+                        Err(e) => {
+                            tracing::debug!(error = %e, "engine event stream ended");
+                            break;
+                        }
+                    }
+                }
+            }
+            sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// One pass: remove engine objects no deployment owns, finish or roll back operations a
+    /// crash interrupted, and fail running deployments whose containers died or vanished.
+    pub async fn reconcile(&self) -> Result<(), DeployError> {
+        // Engine first, database second: an object created after this listing belongs to a row
+        // that the database read below already sees, so it is never mistaken for an orphan.
+        let containers = self.engine.managed_containers(None).await?;
+        let networks = self.engine.managed_networks(None).await?;
+        let volumes = self.engine.managed_volumes(None).await?;
+        let deployments = self.store.all_deployments().await?;
+        let known: HashSet<&str> = deployments.iter().map(|d| d.id.as_str()).collect();
+
+        for c in containers.iter().filter(|c| !known.contains(c.deployment.as_str())) {
+            tracing::info!(container = %c.id, deployment = %c.deployment, "removing orphaned container");
+            self.engine.remove_container(&c.id).await?;
+        }
+        for n in networks
+            .iter()
+            .filter(|n| !n.deployment.as_deref().is_some_and(|d| known.contains(d)))
+        {
+            tracing::info!(network = %n.name, "removing orphaned network");
+            self.engine.remove_network(&n.name).await?;
+        }
+        for v in volumes
+            .iter()
+            .filter(|v| !v.deployment.as_deref().is_some_and(|d| known.contains(d)))
+        {
+            tracing::info!(volume = %v.name, "removing orphaned volume");
+            self.engine.remove_volume(&v.name).await?;
+        }
+
+        for d in &deployments {
+            // A deployment with an operation under way is that operation's business.
+            let Ok(guard) = self.lock_for(&d.id).try_lock_owned() else {
+                continue;
+            };
+            let Some(mut d) = self.store.get_deployment(&d.id).await? else {
+                continue;
+            };
+            let mine: Vec<&ContainerSummary> = containers.iter().filter(|c| c.deployment == d.id.as_str()).collect();
+            let result = self.reconcile_one(&mut d, &mine).await;
+            drop(guard);
+            if d.status == Status::Deleting && result.is_ok() {
+                self.forget_lock(&d.id);
+            }
+            if let Err(e) = result {
+                tracing::warn!(deployment = %d.id, error = %e, "cannot reconcile deployment");
+            }
+        }
+        Ok(())
+    }
+
+    async fn reconcile_one(
+        &self,
+        d: &mut DeploymentRecord,
+        containers: &[&ContainerSummary],
+    ) -> Result<(), DeployError> {
+        match d.status {
+            Status::Scheduled | Status::Starting => {
+                // Only a crash leaves these behind an unlocked deployment: roll the start back.
+                if d.status == Status::Scheduled {
+                    self.step(d, Status::Starting, None).await?;
+                }
+                self.remove_containers(&d.id).await?;
+                self.step(
+                    d,
+                    Status::Failed,
+                    Some("the start was interrupted by a restart of Hoster; start it again"),
+                )
+                .await
+            }
+            Status::Stopping => self.finish_stop(d).await,
+            Status::Deleting => self.finish_delete(d).await,
+            Status::Running => self.check_running(d, containers).await,
+            Status::Pending | Status::Stopped | Status::Failed | Status::Deleted => Ok(()),
+        }
+    }
+
+    /// A running deployment whose container vanished, or exited with an error and is not being
+    /// restarted by its policy, has failed: record why and remove what is left.
+    async fn check_running(
+        &self,
+        d: &mut DeploymentRecord,
+        containers: &[&ContainerSummary],
+    ) -> Result<(), DeployError> {
+        let (compose, _) = self.compose_of(d).await?;
+        let mut reason = None;
+        for service in &compose.services {
+            match containers.iter().find(|c| c.service == service.name) {
+                None => {
+                    reason = Some(format!(
+                        "the container of service `{}` was removed outside Hoster",
+                        service.name
+                    ));
+                }
+                Some(c) if matches!(c.state.as_str(), "exited" | "dead") && c.exit_code != Some(0) => {
+                    reason = Some(self.describe_exit(&service.name, &c.id).await);
+                }
+                Some(_) => continue,
+            }
+            break;
+        }
+        let Some(reason) = reason else { return Ok(()) };
+        tracing::warn!(deployment = %d.id, %reason, "deployment failed");
+        self.remove_containers(&d.id).await?;
+        self.step(d, Status::Failed, Some(&reason)).await
+    }
+}
