@@ -42,7 +42,13 @@ start_engine() {
   exit 1
 }
 
-have_image() { [ -z "${HOSTER_TESTENV_REBUILD:-}" ] && docker image inspect "$1" >/dev/null 2>&1; }
+# An image is current when it carries the hash of the build context it was built from.
+have_image() { # have_image TAG [HASH]
+  [ -z "${HOSTER_TESTENV_REBUILD:-}" ] || return 1
+  local got
+  got=$(docker image inspect --format '{{ index .Config.Labels "io.hoster.testenv.hash" }}' "$1" 2>/dev/null) || return 1
+  [ -z "${2:-}" ] || [ "$got" = "$2" ]
+}
 
 # A Debian rootfs with the real servers, imported once; nginx, redis and postgres build on it.
 build_base() {
@@ -59,15 +65,19 @@ build_base() {
 }
 
 build() { # build TAG DIR [extra context files...]
-  local tag=$1 dir=$2
-  have_image "$tag" && return
+  local tag=$1 dir=$2 hash
+  local from
+  from=$(awk '/^FROM/ {print $2; exit}' "$dir/Dockerfile")
+  # The context and the image it builds FROM: a rebuilt base rebuilds what stands on it.
+  hash=$( { cat "$dir"/*; [ "$from" = scratch ] || docker image inspect --format '{{.Id}}' "$from"; } | sha256sum | cut -c1-16)
+  have_image "$tag" "$hash" && return
   log "building $tag"
   local ctx
   ctx=$(mktemp -d)
   cp -r "$dir"/. "$ctx"/
   shift 2
   for extra in "$@"; do cp "$extra" "$ctx"/; done
-  docker build -q -t "$tag" "$ctx" >/tmp/hoster-testenv-build.log 2>&1 \
+  docker build -q --label "io.hoster.testenv.hash=$hash" -t "$tag" "$ctx" >/tmp/hoster-testenv-build.log 2>&1 \
     || { cat /tmp/hoster-testenv-build.log >&2; exit 1; }
   rm -rf "$ctx"
 }

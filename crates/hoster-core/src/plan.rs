@@ -13,6 +13,8 @@ use crate::template::ConfigFile;
 /// Labels every engine object of Hoster's carries; they, not the database, say what exists.
 pub mod labels {
     pub const MANAGED: &str = "io.hoster.managed";
+    /// Which Hoster owns the object, so that several can share one engine.
+    pub const INSTANCE: &str = "io.hoster.instance";
     pub const DEPLOYMENT: &str = "io.hoster.deployment";
     pub const TEMPLATE: &str = "io.hoster.template";
     pub const SERVICE: &str = "io.hoster.service";
@@ -185,6 +187,8 @@ impl Plan {
 }
 
 pub struct PlanInput<'a> {
+    /// The `HOSTER_INSTANCE` this Hoster runs as.
+    pub instance: &'a str,
     pub deployment: &'a DeploymentId,
     pub template: &'a TemplateId,
     pub compose: &'a Compose,
@@ -197,6 +201,7 @@ pub struct PlanInput<'a> {
 fn base_labels(input: &PlanInput<'_>) -> BTreeMap<String, String> {
     BTreeMap::from([
         (labels::MANAGED.to_string(), "true".to_string()),
+        (labels::INSTANCE.to_string(), input.instance.to_string()),
         (labels::DEPLOYMENT.to_string(), input.deployment.to_string()),
         (labels::TEMPLATE.to_string(), input.template.to_string()),
     ])

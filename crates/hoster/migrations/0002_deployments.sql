@@ -1,6 +1,8 @@
 -- Deployments: hostnames, failure reasons, their event history and their host ports.
 ALTER TABLE deployments ADD COLUMN domain TEXT NOT NULL DEFAULT '';
 ALTER TABLE deployments ADD COLUMN error_message TEXT;
+-- Set when a DELETE begins, so a crash part-way through still ends in the deletion.
+ALTER TABLE deployments ADD COLUMN delete_requested INTEGER NOT NULL DEFAULT 0;
 CREATE UNIQUE INDEX deployments_by_domain ON deployments (domain) WHERE domain <> '';
 CREATE INDEX deployments_by_status ON deployments (status);
 

@@ -31,6 +31,11 @@ pub struct Config {
     #[arg(long, env = "HOSTER_DOCKER_HOST", default_value = "unix:///var/run/docker.sock")]
     pub docker_host: DockerHost,
 
+    /// Name of this Hoster on the engine: it owns (and reconciles) only objects labelled with it,
+    /// so several Hosters can share one engine.
+    #[arg(long, env = "HOSTER_INSTANCE", default_value = "default", value_parser = parse_instance)]
+    pub instance: String,
+
     /// Directory for the config files rendered for each deployment.
     #[arg(long, env = "HOSTER_CONFIG_DIR", default_value = "/var/lib/hoster/configs")]
     pub config_dir: PathBuf,
@@ -125,6 +130,17 @@ impl fmt::Display for DockerHost {
             DockerHost::Unix(path) => write!(f, "unix://{}", path.display()),
             DockerHost::Tcp(addr) => write!(f, "tcp://{addr}"),
         }
+    }
+}
+
+fn parse_instance(s: &str) -> Result<String, String> {
+    let ok = (1..=63).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!("`{s}` must be 1 to 63 characters of a-z, 0-9, `-`, `_`, `.`"))
     }
 }
 

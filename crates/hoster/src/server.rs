@@ -26,7 +26,7 @@ impl Application {
         let store = Store::open(&config.database_path)
             .await
             .with_context(|| format!("cannot open the database at {}", config.database_path.display()))?;
-        let engine = Arc::new(Engine::new(config.docker_host.clone()));
+        let engine = Arc::new(Engine::new(config.docker_host.clone(), config.instance.clone()));
         let deployer = Deployer::new(
             store.clone(),
             engine.clone(),

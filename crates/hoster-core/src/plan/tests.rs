@@ -110,6 +110,7 @@ fn the_three_tier_example_plans_in_dependency_order() {
     let (deployment, template) = ids();
     let ports = assign_ports(&c, &[], 30000..=39999, &mut |_, _| false).unwrap();
     let plan = plan(&PlanInput {
+        instance: "test",
         deployment: &deployment,
         template: &template,
         compose: &c,
@@ -147,6 +148,7 @@ fn the_three_tier_example_plans_in_dependency_order() {
     );
     for container in plan.containers() {
         assert_eq!(container.labels[labels::MANAGED], "true");
+        assert_eq!(container.labels[labels::INSTANCE], "test");
         assert_eq!(container.labels[labels::DEPLOYMENT], deployment.to_string());
         assert_eq!(container.labels[labels::TEMPLATE], template.to_string());
         assert_eq!(container.labels[labels::SERVICE], container.service);
@@ -189,6 +191,7 @@ volumes:
         },
     ];
     let plan = plan(&PlanInput {
+        instance: "test",
         deployment: &deployment,
         template: &template,
         compose: &c,

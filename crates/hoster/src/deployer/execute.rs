@@ -11,7 +11,7 @@ use hoster_core::plan::{self, ContainerSpec, Plan, PlanInput, Wait, object_name}
 use tokio::time::{Duration, sleep};
 
 use super::{DeployError, Deployer};
-use crate::runtime::Health;
+use crate::runtime::{EngineError, Health};
 use crate::store::DeploymentRecord;
 
 const POLL: Duration = Duration::from_millis(100);
@@ -46,17 +46,20 @@ impl Deployer {
         Ok((compose, template))
     }
 
+    /// Host ports for the deployment; `avoid` holds ports the engine refused on an earlier try.
     async fn assign_ports(
         &self,
         id: &DeploymentId,
         compose: &Compose,
+        avoid: &BTreeSet<u16>,
     ) -> Result<Vec<plan::PortAssignment>, DeployError> {
         let _one_at_a_time = self.ports.lock().await;
         let previous = self.store.port_assignments(id).await?;
         let others: HashSet<(u16, Protocol)> = self.store.ports_of_others(id).await?.into_iter().collect();
         let addr = self.settings.publish_address;
-        let mut taken =
-            |port: u16, protocol: Protocol| others.contains(&(port, protocol)) || !bindable(addr, port, protocol);
+        let mut taken = |port: u16, protocol: Protocol| {
+            avoid.contains(&port) || others.contains(&(port, protocol)) || !bindable(addr, port, protocol)
+        };
         let assigned =
             plan::assign_ports(compose, &previous, self.settings.port_range.clone(), &mut taken).map_err(|e| {
                 DeployError::Failed {
@@ -68,11 +71,34 @@ impl Deployer {
         Ok(assigned)
     }
 
-    /// Everything a start does after the state is `starting`.
+    /// Everything a start does after the state is `starting`. A host port someone else bound
+    /// between our check and the engine's bind (another process, another Hoster) is given up
+    /// for the next free one, a few times over.
     pub(super) async fn run(&self, d: &DeploymentRecord) -> Result<(), DeployError> {
+        let mut avoid = BTreeSet::new();
+        loop {
+            match self.run_once(d, &avoid).await {
+                Err(DeployError::Engine(EngineError::PortUnavailable { port, .. })) if avoid.len() < 5 => {
+                    let Ok(port) = port.parse::<u16>() else {
+                        return Err(DeployError::Failed {
+                            code: "port_unavailable",
+                            message: format!("host port {port} is taken"),
+                        });
+                    };
+                    tracing::info!(deployment = %d.id, port, "host port taken meanwhile; choosing another");
+                    avoid.insert(port);
+                    self.remove_containers(&d.id).await?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn run_once(&self, d: &DeploymentRecord, avoid: &BTreeSet<u16>) -> Result<(), DeployError> {
         let (compose, template) = self.compose_of(d).await?;
-        let ports = self.assign_ports(&d.id, &compose).await?;
+        let ports = self.assign_ports(&d.id, &compose, avoid).await?;
         let plan = plan::plan(&PlanInput {
+            instance: self.engine.instance(),
             deployment: &d.id,
             template: &d.template_id,
             compose: &compose,
@@ -208,12 +234,18 @@ impl Deployer {
         Ok(())
     }
 
-    /// Containers, network and volumes: nothing labelled with the deployment remains.
-    pub(super) async fn remove_everything(&self, id: &DeploymentId) -> Result<(), DeployError> {
+    /// Containers and network: what a failed deployment gives back (its volumes keep the data).
+    pub(super) async fn tear_down(&self, id: &DeploymentId) -> Result<(), DeployError> {
         self.remove_containers(id).await?;
         for network in self.engine.managed_networks(Some(id)).await? {
             self.engine.remove_network(&network.name).await?;
         }
+        Ok(())
+    }
+
+    /// Containers, network and volumes: nothing labelled with the deployment remains.
+    pub(super) async fn remove_everything(&self, id: &DeploymentId) -> Result<(), DeployError> {
+        self.tear_down(id).await?;
         for volume in self.engine.managed_volumes(Some(id)).await? {
             self.engine.remove_volume(&volume.name).await?;
         }

@@ -188,6 +188,7 @@ impl Deployer {
                 status: Status::Pending,
                 domain: self.free_domain(&name).await?,
                 error_message: None,
+                delete_requested: false,
                 created_at: now.clone(),
                 updated_at: now,
             };
@@ -249,7 +250,7 @@ impl Deployer {
                     other => ("runtime_error", other.to_string()),
                 };
                 tracing::warn!(deployment = %d.id, %message, "start failed");
-                if let Err(cleanup) = self.remove_containers(&d.id).await {
+                if let Err(cleanup) = self.tear_down(&d.id).await {
                     tracing::warn!(deployment = %d.id, error = %cleanup, "cleanup after a failed start failed");
                 }
                 self.step(d, Status::Failed, Some(&message)).await?;
@@ -296,28 +297,41 @@ impl Deployer {
     }
 
     /// Deletes a deployment and everything it has on the engine. Returns once it is gone.
+    /// The request is recorded first, so a crash at any point still ends in the deletion.
     pub async fn delete(&self, id: &str) -> Result<(), DeployError> {
         let parsed = DeploymentId::parse(id).ok_or_else(|| DeployError::NotFound(id.to_string()))?;
         let guard = self.lock(&parsed).await;
         let mut d = self.load(id).await?;
+        if !matches!(
+            d.status,
+            Status::Pending | Status::Running | Status::Stopped | Status::Failed | Status::Deleting
+        ) {
+            return Err(DeployError::InvalidTransition {
+                action: "delete",
+                status: d.status,
+            });
+        }
+        self.store.request_delete(&d.id).await?;
         if d.status == Status::Running {
             self.step(&mut d, Status::Stopping, None).await?;
             self.finish_stop(&mut d).await?;
         }
-        match d.status {
-            Status::Pending | Status::Stopped | Status::Failed => self.step(&mut d, Status::Deleting, None).await?,
-            Status::Deleting => {}
-            status => {
-                return Err(DeployError::InvalidTransition {
-                    action: "delete",
-                    status,
-                });
-            }
-        }
-        self.finish_delete(&d).await?;
+        self.walk_to_deleted(&mut d).await?;
         drop(guard);
         self.forget_lock(&d.id);
         Ok(())
+    }
+
+    /// From wherever a delete left it (stopping, stopped, failed, pending, deleting) to gone.
+    async fn walk_to_deleted(&self, d: &mut DeploymentRecord) -> Result<(), DeployError> {
+        if d.status == Status::Stopping {
+            self.remove_containers(&d.id).await?;
+            self.step(d, Status::Stopped, None).await?;
+        }
+        if d.status != Status::Deleting {
+            self.step(d, Status::Deleting, None).await?;
+        }
+        self.finish_delete(d).await
     }
 
     async fn finish_delete(&self, d: &DeploymentRecord) -> Result<(), DeployError> {

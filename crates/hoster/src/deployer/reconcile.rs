@@ -34,7 +34,10 @@ impl Deployer {
             if let Ok(docker) = self.engine.client().await {
                 let filters = std::collections::HashMap::from([
                     ("type".to_string(), vec!["container".to_string()]),
-                    ("label".to_string(), vec![format!("{}=true", labels::MANAGED)]),
+                    (
+                        "label".to_string(),
+                        vec![format!("{}={}", labels::INSTANCE, self.engine.instance())],
+                    ),
                     ("event".to_string(), vec!["die".into(), "destroy".into(), "oom".into()]),
                 ]);
                 let options = bollard::query_parameters::EventsOptions {
@@ -97,7 +100,7 @@ impl Deployer {
             let mine: Vec<&ContainerSummary> = containers.iter().filter(|c| c.deployment == d.id.as_str()).collect();
             let result = self.reconcile_one(&mut d, &mine).await;
             drop(guard);
-            if d.status == Status::Deleting && result.is_ok() {
+            if d.delete_requested && result.is_ok() {
                 self.forget_lock(&d.id);
             }
             if let Err(e) = result {
@@ -112,13 +115,22 @@ impl Deployer {
         d: &mut DeploymentRecord,
         containers: &[&ContainerSummary],
     ) -> Result<(), DeployError> {
+        // A delete a crash interrupted: finish it (its graceful stop was already attempted).
+        if d.delete_requested
+            && matches!(
+                d.status,
+                Status::Pending | Status::Stopping | Status::Stopped | Status::Failed | Status::Deleting
+            )
+        {
+            return self.walk_to_deleted(d).await;
+        }
         match d.status {
             Status::Scheduled | Status::Starting => {
                 // Only a crash leaves these behind an unlocked deployment: roll the start back.
                 if d.status == Status::Scheduled {
                     self.step(d, Status::Starting, None).await?;
                 }
-                self.remove_containers(&d.id).await?;
+                self.tear_down(&d.id).await?;
                 self.step(
                     d,
                     Status::Failed,
@@ -127,7 +139,7 @@ impl Deployer {
                 .await
             }
             Status::Stopping => self.finish_stop(d).await,
-            Status::Deleting => self.finish_delete(d).await,
+            Status::Deleting => self.walk_to_deleted(d).await,
             Status::Running => self.check_running(d, containers).await,
             Status::Pending | Status::Stopped | Status::Failed | Status::Deleted => Ok(()),
         }
@@ -159,7 +171,7 @@ impl Deployer {
         }
         let Some(reason) = reason else { return Ok(()) };
         tracing::warn!(deployment = %d.id, %reason, "deployment failed");
-        self.remove_containers(&d.id).await?;
+        self.tear_down(&d.id).await?;
         self.step(d, Status::Failed, Some(&reason)).await
     }
 }

@@ -19,7 +19,6 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::engine::{Engine, EngineError, is_status};
-use super::objects::label_filter;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -316,7 +315,7 @@ impl Engine {
     ) -> Result<Vec<ContainerSummary>, EngineError> {
         let options = ListContainersOptions {
             all: true,
-            filters: Some(label_filter(deployment)),
+            filters: Some(self.label_filter(deployment)),
             ..Default::default()
         };
         let containers = self

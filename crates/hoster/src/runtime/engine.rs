@@ -55,17 +55,24 @@ pub(crate) fn is_status(e: &bollard::errors::Error, code: u16) -> bool {
 
 pub struct Engine {
     host: DockerHost,
+    /// Objects are Hoster's when they carry `io.hoster.instance=<this>`.
+    instance: String,
     client: OnceCell<Docker>,
 }
 
 impl Engine {
     /// Nothing is sent (and the socket need not exist) until the first call, so Hoster starts,
     /// and reports itself not ready, while the engine is down.
-    pub fn new(host: DockerHost) -> Self {
+    pub fn new(host: DockerHost, instance: String) -> Self {
         Self {
             host,
+            instance,
             client: OnceCell::new(),
         }
+    }
+
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     fn unreachable(&self, source: bollard::errors::Error) -> EngineError {

@@ -10,13 +10,15 @@ use hoster_core::plan::{ObjectSpec, labels};
 
 use super::engine::{Engine, EngineError, is_status};
 
-/// `label=...` filters selecting Hoster's objects, optionally of one deployment.
-pub(crate) fn label_filter(deployment: Option<&DeploymentId>) -> HashMap<String, Vec<String>> {
-    let label = match deployment {
-        Some(d) => format!("{}={d}", labels::DEPLOYMENT),
-        None => format!("{}=true", labels::MANAGED),
-    };
-    HashMap::from([("label".to_string(), vec![label])])
+impl Engine {
+    /// `label=...` filters selecting this instance's objects, optionally of one deployment.
+    pub(crate) fn label_filter(&self, deployment: Option<&DeploymentId>) -> HashMap<String, Vec<String>> {
+        let mut selected = vec![format!("{}={}", labels::INSTANCE, self.instance())];
+        if let Some(d) = deployment {
+            selected.push(format!("{}={d}", labels::DEPLOYMENT));
+        }
+        HashMap::from([("label".to_string(), selected)])
+    }
 }
 
 fn to_map(labels: &std::collections::BTreeMap<String, String>) -> HashMap<String, String> {
@@ -72,7 +74,7 @@ impl Engine {
     /// look first: a second one would make the name ambiguous for every later call.
     pub async fn ensure_network(&self, spec: &ObjectSpec) -> Result<(), EngineError> {
         let docker = self.client().await?;
-        let filters = HashMap::from([("name".to_string(), vec![format!("^{}$", spec.name)])]);
+        let filters = HashMap::from([("name".to_string(), vec![spec.name.clone()])]);
         let existing = docker
             .list_networks(Some(ListNetworksOptions { filters: Some(filters) }))
             .await
@@ -96,7 +98,7 @@ impl Engine {
     /// Removes every network of that name (there may be duplicates from an older engine race).
     pub async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
         let docker = self.client().await?;
-        let filters = HashMap::from([("name".to_string(), vec![format!("^{name}$")])]);
+        let filters = HashMap::from([("name".to_string(), vec![name.to_string()])]);
         let networks = docker
             .list_networks(Some(ListNetworksOptions { filters: Some(filters) }))
             .await
@@ -140,7 +142,7 @@ impl Engine {
 
     pub async fn managed_networks(&self, deployment: Option<&DeploymentId>) -> Result<Vec<Owned>, EngineError> {
         let options = ListNetworksOptions {
-            filters: Some(label_filter(deployment)),
+            filters: Some(self.label_filter(deployment)),
         };
         let networks = self
             .client()
@@ -159,7 +161,7 @@ impl Engine {
 
     pub async fn managed_volumes(&self, deployment: Option<&DeploymentId>) -> Result<Vec<Owned>, EngineError> {
         let options = ListVolumesOptions {
-            filters: Some(label_filter(deployment)),
+            filters: Some(self.label_filter(deployment)),
         };
         let volumes = self
             .client()

@@ -18,6 +18,7 @@ pub struct DeploymentRecord {
     pub status: Status,
     pub domain: String,
     pub error_message: Option<String>,
+    pub delete_requested: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -37,7 +38,8 @@ pub struct Event {
     pub at: String,
 }
 
-const COLUMNS: &str = "id, name, template_id, customer_id, status, domain, error_message, created_at, updated_at";
+const COLUMNS: &str =
+    "id, name, template_id, customer_id, status, domain, error_message, delete_requested, created_at, updated_at";
 const FILTER: &str =
     "(?1 IS NULL OR customer_id = ?1) AND (?2 IS NULL OR template_id = ?2) AND (?3 IS NULL OR status = ?3)";
 
@@ -61,6 +63,7 @@ fn record(row: &SqliteRow) -> Result<DeploymentRecord, StoreError> {
         status: status(&status_text)?,
         domain: row.try_get("domain")?,
         error_message: row.try_get("error_message")?,
+        delete_requested: row.try_get("delete_requested")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -79,7 +82,7 @@ impl Store {
     pub async fn insert_deployment(&self, d: &DeploymentRecord) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(&format!(
-            "INSERT INTO deployments ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            "INSERT INTO deployments ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
         ))
         .bind(d.id.as_str())
         .bind(&d.name)
@@ -88,6 +91,7 @@ impl Store {
         .bind(d.status.as_str())
         .bind(&d.domain)
         .bind(&d.error_message)
+        .bind(d.delete_requested)
         .bind(&d.created_at)
         .bind(&d.updated_at)
         .execute(&mut *tx)
@@ -215,6 +219,15 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Records that the deployment is to be deleted, whatever happens next.
+    pub async fn request_delete(&self, id: &DeploymentId) -> Result<(), StoreError> {
+        sqlx::query("UPDATE deployments SET delete_requested = 1 WHERE id = ?1")
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Removes the deployment row with its events and port assignments.

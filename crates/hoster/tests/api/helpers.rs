@@ -29,6 +29,16 @@ pub fn config(db: &Path, docker_host: DockerHost) -> Config {
         base_domain: "apps.localhost".into(),
         docker_host,
         config_dir: db.parent().unwrap().join("configs"),
+        // Each test server owns only its own engine objects.
+        instance: format!(
+            "test-{}",
+            db.parent()
+                .unwrap()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .trim_start_matches('.')
+        ),
         port_range: hoster::config::PortRange(30000..=39999),
         publish_address: IpAddr::V4(Ipv4Addr::LOCALHOST),
         reconcile_interval: std::time::Duration::from_secs(1),
@@ -160,4 +170,284 @@ pub fn examples() -> Vec<(String, Value)> {
     out.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(out.len(), 10, "the spec has ten examples");
     out
+}
+
+/// A real `hoster serve` process with its own database, engine instance and port range.
+pub struct Hoster {
+    pub child: std::process::Child,
+    pub port: u16,
+    pub client: Client,
+    pub dir: TempDir,
+    pub instance: String,
+}
+
+const BIN: &str = env!("CARGO_BIN_EXE_hoster");
+
+impl Hoster {
+    pub async fn start() -> Hoster {
+        Self::start_in(tempfile::tempdir().unwrap(), &[]).await
+    }
+
+    /// Starts `hoster serve` on the database in `dir`, with extra `HOSTER_*` settings.
+    pub async fn start_in(dir: TempDir, env: &[(&str, &str)]) -> Hoster {
+        require_docker();
+        let instance = format!(
+            "e2e{}",
+            dir.path()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .trim_start_matches('.')
+        );
+        // Parallel test servers draw host ports from disjoint ranges, so they never race for one.
+        let offset: u32 = instance.bytes().map(u32::from).sum::<u32>() % 200;
+        let range = format!("{}-{}", 40000 + offset * 100, 40000 + offset * 100 + 99);
+        let mut command = std::process::Command::new(BIN);
+        command
+            .arg("serve")
+            .env("HOSTER_DATABASE_PATH", dir.path().join("hoster.db"))
+            .env("HOSTER_CONFIG_DIR", dir.path().join("configs"))
+            .env("HOSTER_SERVER_PORT", "0")
+            .env("HOSTER_INSTANCE", &instance)
+            .env("HOSTER_PORT_RANGE", &range)
+            .env("HOSTER_RECONCILE_INTERVAL", "1s")
+            .env("HOSTER_LOG", "info")
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().unwrap();
+        let port = read_port(&mut child, dir.path().join("hoster.log"));
+        Hoster {
+            child,
+            port,
+            client: Client::new(),
+            dir,
+            instance,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// `kill -9`: no shutdown code runs.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kills this process and starts a new one on the same database and instance.
+    pub async fn crash_and_restart(mut self, env: &[(&str, &str)]) -> Hoster {
+        self.kill();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        let instance = self.instance.clone();
+        self.instance = String::new(); // the new process owns the engine objects now
+        let mut next = Hoster::start_in(dir, env).await;
+        assert_eq!(next.instance, instance);
+        next.client = Client::new();
+        next
+    }
+
+    pub async fn request(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            if text.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).unwrap_or(Value::String(text))
+            },
+        )
+    }
+
+    /// Creates and publishes a template, asserting success; returns its id.
+    pub async fn publish(&self, template: &Value) -> String {
+        let (status, created) = self
+            .request(reqwest::Method::POST, "/api/v1/templates", Some(template))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let id = created["id"].as_str().unwrap().to_string();
+        let (status, body) = self
+            .request(reqwest::Method::POST, &format!("/api/v1/templates/{id}/publish"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        id
+    }
+
+    /// Creates a deployment of the template; returns its id.
+    pub async fn create_deployment(&self, template_id: &str, name: &str) -> String {
+        let body = json!({"template_id": template_id, "customer_id": "customer-1", "name": name});
+        let (status, created) = self
+            .request(reqwest::Method::POST, "/api/v1/deployments", Some(&body))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        assert_eq!(created["status"], "pending");
+        created["id"].as_str().unwrap().to_string()
+    }
+
+    /// Start, asserting it runs; returns the deployment.
+    pub async fn start_deployment(&self, id: &str) -> Value {
+        let (status, body) = self
+            .request(reqwest::Method::POST, &format!("/api/v1/deployments/{id}/start"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "running", "{body}");
+        body
+    }
+
+    pub async fn stop_deployment(&self, id: &str) -> Value {
+        let (status, body) = self
+            .request(reqwest::Method::POST, &format!("/api/v1/deployments/{id}/stop"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "stopped", "{body}");
+        body
+    }
+
+    pub async fn get_deployment(&self, id: &str) -> (StatusCode, Value) {
+        self.request(reqwest::Method::GET, &format!("/api/v1/deployments/{id}"), None)
+            .await
+    }
+
+    /// Deletes, then asserts nothing of the deployment is left on the engine or in the API.
+    pub async fn delete_deployment(&self, id: &str) {
+        let (status, body) = self
+            .request(reqwest::Method::DELETE, &format!("/api/v1/deployments/{id}"), None)
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        assert_eq!(self.get_deployment(id).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(
+            engine_objects(&format!("io.hoster.deployment={id}")),
+            Vec::<String>::new()
+        );
+    }
+
+    /// Template → published → deployment → running, from one of the spec's examples.
+    pub async fn deploy_example(&self, example: &str) -> Value {
+        let body = examples().into_iter().find(|(name, _)| name == example).unwrap().1;
+        let template = self.publish(&body).await;
+        let id = self.create_deployment(&template, &format!("{example} test")).await;
+        self.start_deployment(&id).await
+    }
+}
+
+impl Drop for Hoster {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.dir.path().join("hoster.log")).unwrap_or_default();
+            eprintln!("---- hoster serve log ----\n{log}");
+        }
+        if !self.instance.is_empty() {
+            remove_engine_objects(&format!("io.hoster.instance={}", self.instance));
+        }
+    }
+}
+
+fn read_port(child: &mut std::process::Child, log: PathBuf) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Copy the log to a file (kept with the test's directory) and report the bound address.
+    std::thread::spawn(move || {
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = writeln!(file, "{line}");
+            if let Some(rest) = line.split("addr=").nth(1) {
+                let port = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .rsplit(':')
+                    .next()
+                    .unwrap()
+                    .parse::<u16>();
+                let _ = tx.send(port.unwrap());
+            }
+        }
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(20))
+        .expect("hoster serve reports its address")
+}
+
+fn docker(args: &[&str]) -> String {
+    let out = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .expect("the docker CLI runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Names of containers, networks and volumes with this label (`key=value`).
+pub fn engine_objects(label: &str) -> Vec<String> {
+    let filter = format!("label={label}");
+    [
+        docker(&["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"]),
+        docker(&["network", "ls", "--filter", &filter, "--format", "{{.Name}}"]),
+        docker(&["volume", "ls", "--filter", &filter, "--format", "{{.Name}}"]),
+    ]
+    .iter()
+    .flat_map(|out| out.lines().map(str::to_string))
+    .collect()
+}
+
+fn remove_engine_objects(label: &str) {
+    let filter = format!("label={label}");
+    for id in docker(&["ps", "-aq", "--filter", &filter]).lines() {
+        docker(&["rm", "-f", "-v", id]);
+    }
+    for id in docker(&["network", "ls", "-q", "--filter", &filter]).lines() {
+        docker(&["network", "rm", id]);
+    }
+    for id in docker(&["volume", "ls", "-q", "--filter", &filter]).lines() {
+        docker(&["volume", "rm", "-f", id]);
+    }
+}
+
+/// The host port published for `service`'s `container_port`.
+pub fn host_port(deployment: &Value, service: &str, container_port: u16) -> u16 {
+    deployment["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["service_name"] == service)
+        .flat_map(|c| c["ports"].as_array().unwrap().iter())
+        .find(|p| p["container_port"] == container_port)
+        .unwrap_or_else(|| panic!("{service}:{container_port} is not published: {deployment}"))["host_port"]
+        .as_u64()
+        .unwrap() as u16
+}
+
+/// GETs `http://127.0.0.1:port/path`, retrying while the service comes up (up to 30 s).
+pub async fn http_text(port: u16, path: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match reqwest::get(format!("http://127.0.0.1:{port}{path}")).await {
+            Ok(r) => return r.text().await.unwrap(),
+            Err(e) if std::time::Instant::now() > deadline => panic!("127.0.0.1:{port}{path} never answered: {e}"),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// Runs a command in a container; its stdout.
+pub fn exec(container: &str, command: &[&str]) -> String {
+    let mut args = vec!["exec", container];
+    args.extend(command);
+    docker(&args)
+}
+
+pub fn container_logs(container: &str) -> String {
+    let out = std::process::Command::new("docker")
+        .args(["logs", container])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }

@@ -17,6 +17,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/v1/templates/{id}"),
     ("delete", "/api/v1/templates/{id}"),
     ("post", "/api/v1/templates/{id}/publish"),
+    ("get", "/api/v1/deployments"),
+    ("post", "/api/v1/deployments"),
+    ("get", "/api/v1/deployments/{id}"),
+    ("delete", "/api/v1/deployments/{id}"),
+    ("post", "/api/v1/deployments/{id}/start"),
+    ("post", "/api/v1/deployments/{id}/stop"),
+    ("get", "/api/v1/deployments/{id}/events"),
 ];
 
 #[tokio::test]

@@ -1,0 +1,180 @@
+//! Crashes of Hoster mid-operation, and changes behind its back: after a restart the engine and
+//! the database agree within seconds, with no orphans.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::deployments::wait_for_status;
+use crate::helpers::*;
+
+/// Polls until `check` holds, for at most 10 s after a restart.
+async fn within_10s(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(
+            Instant::now() < deadline,
+            "not within 10 s: {what}; engine has {:?}",
+            engine_objects("io.hoster.managed=true")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `a` becomes healthy after 3 s; `b` waits for that, so a start is slow enough to interrupt.
+fn slow_start() -> Value {
+    json!({
+        "name": "slow start", "version": "1.0.0", "creator_id": "c",
+        "compose_spec": "services:\n  a:\n    image: busybox\n    command: [\"sh\", \"-c\", \"sleep 3; touch /tmp/ready; exec sleep 600\"]\n    healthcheck:\n      test: [\"CMD\", \"test\", \"-f\", \"/tmp/ready\"]\n      interval: 500ms\n      start_period: 10s\n  b:\n    image: busybox\n    command: [\"sleep\", \"600\"]\n    depends_on:\n      a:\n        condition: service_healthy\nvolumes:\n  unused:\n"
+    })
+}
+
+#[tokio::test]
+async fn kill_9_in_the_middle_of_a_start_is_rolled_back() {
+    let h = Hoster::start().await;
+    let template = h.publish(&slow_start()).await;
+    let id = h.create_deployment(&template, "interrupted").await;
+    let (status, body) = h
+        .request(
+            Method::POST,
+            &format!("/api/v1/deployments/{id}/start?wait=false"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    // `a` runs, `b` is created and waiting on a's health.
+    let label = format!("io.hoster.deployment={id}");
+    within_10s("both containers exist", async || {
+        engine_objects(&label)
+            .iter()
+            .filter(|n| n.ends_with("_a") || n.ends_with("_b"))
+            .count()
+            == 2
+    })
+    .await;
+    let h = h.crash_and_restart(&[]).await;
+    within_10s("the start is rolled back", async || {
+        let (_, d) = h.get_deployment(&id).await;
+        d["status"] == "failed" && engine_objects(&label).iter().all(|n| n.contains("_unused"))
+    })
+    .await;
+    let (_, d) = h.get_deployment(&id).await;
+    assert!(d["error_message"].as_str().unwrap().contains("interrupted"), "{d}");
+    // And it can be started again.
+    let d = h.start_deployment(&id).await;
+    assert_eq!(d["containers"].as_array().unwrap().len(), 2);
+    h.delete_deployment(&id).await;
+}
+
+#[tokio::test]
+async fn kill_9_in_the_middle_of_a_delete_still_deletes() {
+    let h = Hoster::start().await;
+    // `sleep` as PID 1 ignores SIGTERM, so the graceful stop takes the whole grace period.
+    let template = h
+        .publish(&json!({
+            "name": "stubborn", "version": "1.0.0", "creator_id": "c",
+            "compose_spec": "services:\n  a:\n    image: busybox\n    command: [\"sleep\", \"600\"]\n    stop_grace_period: 30s\n    volumes: [\"data:/data\"]\nvolumes:\n  data:\n"
+        }))
+        .await;
+    let id = h.create_deployment(&template, "stubborn").await;
+    h.start_deployment(&id).await;
+    let client = h.client.clone();
+    let url = h.url(&format!("/api/v1/deployments/{id}"));
+    let deleting = tokio::spawn(async move { client.delete(url).send().await });
+    let label = format!("io.hoster.deployment={id}");
+    within_10s("the delete is under way", async || {
+        h.get_deployment(&id).await.1["status"] == "stopping"
+    })
+    .await;
+    let h = h.crash_and_restart(&[]).await;
+    let _ = deleting.await;
+    within_10s("the delete completes", async || {
+        h.get_deployment(&id).await.0 == StatusCode::NOT_FOUND && engine_objects(&label).is_empty()
+    })
+    .await;
+    assert_eq!(
+        engine_objects(&format!("io.hoster.instance={}", h.instance)),
+        Vec::<String>::new()
+    );
+}
+
+#[tokio::test]
+async fn objects_without_a_deployment_are_removed_and_statuses_follow_the_engine() {
+    let h = Hoster::start().await;
+    let template = h
+        .publish(&json!({
+            "name": "watched", "version": "1.0.0", "creator_id": "c",
+            "compose_spec": "services:\n  a:\n    image: busybox\n    command: [\"sleep\", \"600\"]\n"
+        }))
+        .await;
+    let removed = h.create_deployment(&template, "removed behind its back").await;
+    let crashed = h.create_deployment(&template, "crashes later").await;
+    h.start_deployment(&removed).await;
+    h.start_deployment(&crashed).await;
+
+    // A container removed outside Hoster is noticed.
+    let out = std::process::Command::new("docker")
+        .args(["rm", "-f", &format!("hoster_{removed}_a")])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let d = wait_for_status(&h, &removed, "failed").await;
+    assert!(
+        d["error_message"].as_str().unwrap().contains("removed outside Hoster"),
+        "{d}"
+    );
+
+    // A container that dies with an error is noticed, with its exit code.
+    let out = std::process::Command::new("docker")
+        .args(["kill", "-s", "KILL", &format!("hoster_{crashed}_a")])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let d = wait_for_status(&h, &crashed, "failed").await;
+    assert!(
+        d["error_message"].as_str().unwrap().contains("exited with code 137"),
+        "{d}"
+    );
+    assert_eq!(d["containers"], json!([]));
+
+    // Objects labelled for this Hoster but owned by no deployment are removed at start-up.
+    let orphan = "hoster_depl_orphanorphanorph_a";
+    let labels = [
+        "--label",
+        "io.hoster.managed=true",
+        "--label",
+        "io.hoster.deployment=depl_orphanorphanorph",
+    ];
+    let instance = format!("io.hoster.instance={}", h.instance);
+    let mut args = vec!["run", "-d", "--name", orphan, "--label", &instance];
+    args.extend(labels);
+    args.extend(["busybox", "sleep", "600"]);
+    assert!(
+        std::process::Command::new("docker")
+            .args(&args)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let mut args = vec!["network", "create", "--label", &instance];
+    args.extend(labels);
+    args.push("hoster_depl_orphanorphanorph");
+    assert!(
+        std::process::Command::new("docker")
+            .args(&args)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let h = h.crash_and_restart(&[]).await;
+    within_10s("orphans are removed", async || {
+        engine_objects("io.hoster.deployment=depl_orphanorphanorph").is_empty()
+    })
+    .await;
+    for id in [&removed, &crashed] {
+        assert_eq!(h.get_deployment(id).await.1["status"], "failed");
+    }
+}

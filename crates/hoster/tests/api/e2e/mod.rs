@@ -1,0 +1,5 @@
+//! End to end: a real `hoster serve` process, a real Docker engine, the spec's examples.
+
+mod deployments;
+mod examples;
+mod faults;
