@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prints the figures behind Hoster's speed goals. Loopback only, bounded in time.
 #   bench/run.sh            # all
-#   bench/run.sh templates  # one part: compose | templates
+#   bench/run.sh templates  # one part: compose | templates | deploy
 set -euo pipefail
 cd "$(dirname "$0")/.."
 part=${1:-all}
@@ -29,6 +29,17 @@ rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 if [[ $part == all || $part == compose ]]; then
   say "compose parse + validate (criterion)"
   cargo bench -q -p hoster-core --bench compose -- --noplot 2>/dev/null | grep -E 'compose/|time:|thrpt:'
+fi
+
+if [[ $part == all || $part == deploy ]]; then
+  testenv/setup.sh >/dev/null
+  dir=$(mktemp -d)
+  instance=bench$$
+  HOSTER_INSTANCE=$instance HOSTER_CONFIG_DIR="$dir/configs" start_hoster "$dir"
+  say "deployments (bench/deploy.py)"
+  python3 bench/deploy.py "$BASE" "$instance" "${BENCH_ROUNDS:-7}"
+  kill $HOSTER_PID; wait $HOSTER_PID 2>/dev/null || true
+  rm -rf "$dir"
 fi
 
 if [[ $part == all || $part == templates ]]; then

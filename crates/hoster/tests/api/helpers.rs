@@ -351,6 +351,12 @@ impl Drop for Hoster {
     }
 }
 
+/// The port in hoster's "hoster is listening addr=127.0.0.1:PORT" log line.
+pub fn bound_port(line: &str) -> Option<u16> {
+    let addr = line.split("addr=").nth(1)?.split_whitespace().next()?;
+    addr.rsplit(':').next()?.parse().ok()
+}
+
 fn read_port(child: &mut std::process::Child, log: PathBuf) -> u16 {
     use std::io::{BufRead, BufReader, Write};
     let stderr = child.stderr.take().unwrap();
@@ -360,16 +366,8 @@ fn read_port(child: &mut std::process::Child, log: PathBuf) -> u16 {
         let mut file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             let _ = writeln!(file, "{line}");
-            if let Some(rest) = line.split("addr=").nth(1) {
-                let port = rest
-                    .split_whitespace()
-                    .next()
-                    .unwrap()
-                    .rsplit(':')
-                    .next()
-                    .unwrap()
-                    .parse::<u16>();
-                let _ = tx.send(port.unwrap());
+            if let Some(port) = bound_port(&line) {
+                let _ = tx.send(port);
             }
         }
     });

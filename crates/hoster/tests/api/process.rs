@@ -71,16 +71,8 @@ fn start(dir: &std::path::Path) -> (Child, u16) {
     let port = loop {
         assert!(Instant::now() < deadline, "hoster did not report its address");
         let line = lines.next().expect("hoster exited early").unwrap();
-        if let Some(rest) = line.split("addr=").nth(1) {
-            break rest
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .rsplit(':')
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap();
+        if let Some(port) = crate::helpers::bound_port(&line) {
+            break port;
         }
     };
     // Keep draining the log so the child never blocks on a full pipe.

@@ -178,3 +178,43 @@ async fn objects_without_a_deployment_are_removed_and_statuses_follow_the_engine
         assert_eq!(h.get_deployment(id).await.1["status"], "failed");
     }
 }
+
+#[tokio::test]
+async fn a_container_its_restart_policy_brings_back_keeps_the_deployment_running() {
+    let h = Hoster::start().await;
+    // Fails on its first run, then runs: `on-failure` restarts it (the container's files survive).
+    let template = h
+        .publish(&json!({
+            "name": "flaky", "version": "1.0.0", "creator_id": "c",
+            "compose_spec": "services:\n  a:\n    image: busybox\n    restart: on-failure\n    command: [\"sh\", \"-c\", \"if [ -f /tmp/once ]; then exec sleep 600; fi; touch /tmp/once; sleep 1; exit 1\"]\n"
+        }))
+        .await;
+    let id = h.create_deployment(&template, "flaky").await;
+    h.start_deployment(&id).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let out = std::process::Command::new("docker")
+            .args([
+                "inspect",
+                "--format",
+                "{{.RestartCount}} {{.State.Status}}",
+                &format!("hoster_{id}_a"),
+            ])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&out.stdout).trim() == "1 running" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never restarted: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await; // a reconcile tick and the die event
+    let (_, d) = h.get_deployment(&id).await;
+    assert_eq!(d["status"], "running", "{d}");
+    assert_eq!(d["containers"][0]["status"], "running", "{d}");
+    h.delete_deployment(&id).await;
+}
