@@ -11,6 +11,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 BASE, INSTANCE = sys.argv[1], sys.argv[2]
@@ -20,9 +21,12 @@ ROUNDS = int(sys.argv[3]) if len(sys.argv) > 3 else 7
 def call(method, path, body=None):
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(BASE + path, data, {"Content-Type": "application/json"}, method=method)
-    with urllib.request.urlopen(req) as r:
-        text = r.read()
-        return json.loads(text) if text else None
+    try:
+        with urllib.request.urlopen(req) as r:
+            text = r.read()
+            return json.loads(text) if text else None
+    except urllib.error.HTTPError as e:
+        sys.exit(f"{method} {path}: {e.code} {e.read().decode()}")
 
 
 def publish(body):

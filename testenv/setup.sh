@@ -32,7 +32,9 @@ start_engine() {
   if docker info >/dev/null 2>&1; then return; fi
   need_root
   log "starting dockerd"
-  nohup dockerd >/var/log/hoster-testenv-dockerd.log 2>&1 &
+  # Hoster gives every deployment its own bridge network; the engine's default pools hold only
+  # about 30, so hand it 256 /24s from a range this machine does not route.
+  nohup dockerd --default-address-pool base=10.201.0.0/16,size=24 >/var/log/hoster-testenv-dockerd.log 2>&1 &
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && { log "engine $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"; return; }
     sleep 1

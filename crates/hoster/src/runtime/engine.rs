@@ -42,6 +42,12 @@ impl EngineError {
                     .to_string();
                 EngineError::PortUnavailable { port, message }
             }
+            bollard::errors::Error::DockerResponseServerError { message, .. } if message.contains("address pool") => {
+                EngineError::Docker(format!(
+                    "{message} (every deployment has its own network: give the engine more with dockerd's \
+                     default-address-pools, e.g. base=10.201.0.0/16,size=24)"
+                ))
+            }
             bollard::errors::Error::DockerResponseServerError { message, .. } => EngineError::Docker(message),
             other => EngineError::Docker(other.to_string()),
         }
