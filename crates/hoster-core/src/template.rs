@@ -42,7 +42,7 @@ pub struct ConfigFile {
     /// Absolute path inside the container.
     pub path: String,
     pub content: String,
-    /// Octal permission bits such as `"0644"` (default `0644`).
+    /// Octal permission bits such as `"0640"`; default `0444`, read-only as Compose mounts configs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
     /// Only this service gets the file; every service when absent.
@@ -55,7 +55,7 @@ impl ConfigFile {
         self.mode
             .as_deref()
             .and_then(|m| u32::from_str_radix(m, 8).ok())
-            .unwrap_or(0o644)
+            .unwrap_or(0o444)
     }
 }
 

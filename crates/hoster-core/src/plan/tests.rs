@@ -232,7 +232,7 @@ volumes:
         vec![FileSpec {
             path: "/etc/all.conf".into(),
             content: "x".into(),
-            mode: 0o644
+            mode: 0o444
         }]
     );
     assert_eq!(db.files.len(), 2);

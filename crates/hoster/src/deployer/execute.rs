@@ -67,7 +67,9 @@ impl Deployer {
                     message: e.to_string(),
                 }
             })?;
-        self.store.set_port_assignments(id, &assigned).await?;
+        if assigned != previous {
+            self.store.set_port_assignments(id, &assigned).await?;
+        }
         Ok(assigned)
     }
 
@@ -96,7 +98,9 @@ impl Deployer {
 
     async fn run_once(&self, d: &DeploymentRecord, avoid: &BTreeSet<u16>) -> Result<(), DeployError> {
         let (compose, template) = self.compose_of(d).await?;
+        let before = self.store.port_assignments(&d.id).await?;
         let ports = self.assign_ports(&d.id, &compose, avoid).await?;
+        let ports_kept = !before.is_empty() && ports == before || compose.services.iter().all(|s| s.ports.is_empty());
         let plan = plan::plan(&PlanInput {
             instance: self.engine.instance(),
             deployment: &d.id,
@@ -114,14 +118,22 @@ impl Deployer {
         for volume in &plan.volumes {
             self.engine.ensure_volume(volume).await?;
         }
-        // Fresh containers every start: named volumes keep the data, the rest follows the plan.
-        self.remove_containers(&d.id).await?;
-        self.keep_config_copies(&d.id, &plan).await;
-        try_join_all(
-            plan.containers()
-                .map(|c| self.engine.create_container(c, &plan.network.name)),
-        )
-        .await?;
+        // A restart reuses the stopped containers, so what lives in them (and in the anonymous
+        // volumes images declare, such as postgres's data directory) survives stop/start. Fresh
+        // containers only when the plan changed: first start, after a failure, new host ports.
+        let existing = self.engine.managed_containers(Some(&d.id)).await?;
+        let planned: BTreeSet<&str> = plan.containers().map(|c| c.service.as_str()).collect();
+        let present: BTreeSet<&str> = existing.iter().map(|c| c.service.as_str()).collect();
+        let reuse = ports_kept && existing.len() == planned.len() && present == planned;
+        if !reuse {
+            self.remove_containers(&d.id).await?;
+            self.keep_config_copies(&d.id, &plan).await;
+            try_join_all(
+                plan.containers()
+                    .map(|c| self.engine.create_container(c, &plan.network.name)),
+            )
+            .await?;
+        }
         for wave in &plan.waves {
             try_join_all(wave.iter().map(|c| self.start_when_ready(c))).await?;
         }

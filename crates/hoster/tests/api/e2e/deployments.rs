@@ -342,3 +342,43 @@ async fn fifty_concurrent_operations_on_five_deployments_stay_consistent() {
         }
     }
 }
+
+#[tokio::test]
+async fn compose_settings_reach_the_engine() {
+    let h = Hoster::start().await;
+    let template = h
+        .publish(&one_service(
+            "settings",
+            r#"services:
+  app:
+    image: busybox
+    entrypoint: ["sh", "-c"]
+    command: ["pwd > /tmp/pwd; id -u > /tmp/uid; exec sleep 600"]
+    working_dir: /srv
+    user: "65534"
+    hostname: box
+    labels: {com.example.team: web}
+    restart: unless-stopped
+    stop_grace_period: 3s
+    deploy:
+      resources:
+        limits: {memory: 64m, cpus: "0.5", pids: 50}
+"#,
+        ))
+        .await;
+    let id = h.create_deployment(&template, "settings").await;
+    h.start_deployment(&id).await;
+    let name = format!("hoster_{id}_app");
+    let format = "{{.Config.WorkingDir}}|{{.Config.User}}|{{.Config.Hostname}}|{{index .Config.Labels \"com.example.team\"}}|{{.HostConfig.RestartPolicy.Name}}|{{.Config.StopTimeout}}|{{.HostConfig.Memory}}|{{.HostConfig.NanoCpus}}|{{.HostConfig.PidsLimit}}";
+    let out = std::process::Command::new("docker")
+        .args(["inspect", "--format", format, &name])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("/srv|65534|box|web|unless-stopped|3|{}|500000000|50", 64 << 20)
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(exec(&name, &["cat", "/tmp/pwd", "/tmp/uid"]), "/srv\n65534\n");
+    h.delete_deployment(&id).await;
+}

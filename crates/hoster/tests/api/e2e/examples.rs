@@ -106,10 +106,26 @@ async fn e02_postgres_accepts_the_given_credentials() {
         .output()
         .unwrap();
     assert!(!wrong.status.success(), "a wrong password is refused");
+    psql(
+        port,
+        "app",
+        "secret",
+        "appdb",
+        "create table notes (body text); insert into notes values ('kept')",
+    )
+    .await;
+    // The data lives in the image's anonymous volume: a restart must keep it.
     let d = stop_and_restart(&h, &d).await;
     assert_eq!(
-        psql(host_port(&d, "db", 5432), "app", "secret", "appdb", "select 1").await,
-        "1"
+        psql(
+            host_port(&d, "db", 5432),
+            "app",
+            "secret",
+            "appdb",
+            "select body from notes"
+        )
+        .await,
+        "kept"
     );
     h.delete_deployment(d["id"].as_str().unwrap()).await;
 }
@@ -165,12 +181,12 @@ async fn e05_the_injected_config_file_answers() {
     let port = host_port(&d, "web", 80);
     assert_eq!(http_text(port, "/").await, "Hello from Hoster!");
     assert_eq!(http_text(port, "/health").await, "ok");
-    // Read-only permissions as written, and a copy kept for the operator.
+    // Read-only by default, and a copy kept for the operator.
     let mode = exec(
         &container(&d, "web"),
         &["stat", "-c", "%a", "/etc/nginx/conf.d/default.conf"],
     );
-    assert_eq!(mode.trim(), "644");
+    assert_eq!(mode.trim(), "444");
     let copy = h
         .dir
         .path()
