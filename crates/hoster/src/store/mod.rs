@@ -28,6 +28,7 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    template_totals: std::sync::Arc<templates::TotalsCache>,
 }
 
 impl Store {
@@ -48,7 +49,10 @@ impl Store {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            template_totals: Default::default(),
+        })
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

@@ -31,6 +31,45 @@ pub struct Page {
     pub offset: u64,
 }
 
+type TotalsKey = (Option<String>, Option<bool>, Option<String>);
+
+/// Totals of template lists by filter, valid for one generation of the table: every write
+/// bumps the generation, so a total is never served after the rows it counted changed. Saves
+/// the COUNT query on the hot, read-mostly catalogue path.
+#[derive(Default)]
+pub(super) struct TotalsCache {
+    generation: std::sync::atomic::AtomicU64,
+    totals: std::sync::Mutex<std::collections::HashMap<TotalsKey, (u64, u64)>>,
+}
+
+impl TotalsCache {
+    /// Read before counting, so a write that lands during the count makes the result stale.
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn invalidate(&self) {
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    fn get(&self, key: &TotalsKey, generation: u64) -> Option<u64> {
+        let totals = self.totals.lock().expect("totals cache poisoned");
+        totals
+            .get(key)
+            .filter(|(g, _)| *g == generation)
+            .map(|(_, total)| *total)
+    }
+
+    fn put(&self, key: TotalsKey, generation: u64, total: u64) {
+        let mut totals = self.totals.lock().expect("totals cache poisoned");
+        // Bounded: arbitrary `q` values must not grow it without limit.
+        if totals.len() >= 1024 {
+            totals.clear();
+        }
+        totals.insert(key, (generation, total));
+    }
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum DeleteOutcome {
     Deleted,
@@ -116,6 +155,7 @@ impl Store {
         .execute(&self.pool)
         .await
         .map_err(|e| slug_version_conflict(e, s))?;
+        self.template_totals.invalidate();
         Ok(())
     }
 
@@ -144,14 +184,24 @@ impl Store {
         .bind(i64::try_from(page.offset).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await?;
-        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM templates WHERE {FILTER}"))
-            .bind(&filter.creator_id)
-            .bind(filter.published)
-            .bind(&q)
-            .fetch_one(&self.pool)
-            .await?;
+        let key = (filter.creator_id.clone(), filter.published, q.clone());
+        let generation = self.template_totals.generation();
+        let total = match self.template_totals.get(&key, generation) {
+            Some(total) => total,
+            None => {
+                let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM templates WHERE {FILTER}"))
+                    .bind(&filter.creator_id)
+                    .bind(filter.published)
+                    .bind(&q)
+                    .fetch_one(&self.pool)
+                    .await?;
+                let total = total.max(0) as u64;
+                self.template_totals.put(key, generation, total);
+                total
+            }
+        };
         let records = rows.iter().map(record).collect::<Result<_, _>>()?;
-        Ok((records, total.max(0) as u64))
+        Ok((records, total))
     }
 
     /// Replaces the content of an unpublished template. `Ok(false)`: it is gone or published
@@ -182,6 +232,7 @@ impl Store {
         .execute(&self.pool)
         .await
         .map_err(|e| slug_version_conflict(e, s))?;
+        self.template_totals.invalidate();
         Ok(result.rows_affected() == 1)
     }
 
@@ -192,6 +243,7 @@ impl Store {
             .bind(updated_at)
             .execute(&self.pool)
             .await?;
+        self.template_totals.invalidate();
         Ok(result.rows_affected() == 1)
     }
 
@@ -205,6 +257,7 @@ impl Store {
         .execute(&self.pool)
         .await?;
         if result.rows_affected() == 1 {
+            self.template_totals.invalidate();
             return Ok(DeleteOutcome::Deleted);
         }
         let row = sqlx::query(

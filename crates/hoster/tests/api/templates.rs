@@ -410,3 +410,35 @@ async fn rows_survive_a_restart_of_the_server() {
     assert_eq!(fetched["published"], true);
     assert_eq!(list(&app, "").await["total"], 1);
 }
+
+#[tokio::test]
+async fn totals_follow_every_write() {
+    let app = spawn_app().await;
+    let total = async |query: &str| list(&app, query).await["total"].as_u64().unwrap();
+    assert_eq!(
+        (total("").await, total("?published=true").await, total("?q=fresh").await),
+        (0, 0, 0)
+    );
+    let created = app.create_template(&template("fresh one")).await;
+    let path = format!("/api/v1/templates/{}", created["id"].as_str().unwrap());
+    assert_eq!(
+        (total("").await, total("?published=true").await, total("?q=fresh").await),
+        (1, 0, 1)
+    );
+    app.put_json(&path, &json!({"name": "renamed"})).await;
+    assert_eq!((total("?q=fresh").await, total("?q=renamed").await), (0, 1));
+    app.post(&format!("{path}/publish")).await;
+    assert_eq!(
+        (total("?published=true").await, total("?published=false").await),
+        (1, 0)
+    );
+    assert_eq!(app.delete(&path).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        (
+            total("").await,
+            total("?published=true").await,
+            total("?q=renamed").await
+        ),
+        (0, 0, 0)
+    );
+}
