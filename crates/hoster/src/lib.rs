@@ -7,6 +7,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod deployer;
+pub mod proxy;
 pub mod runtime;
 pub mod server;
 pub mod store;

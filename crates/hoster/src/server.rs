@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::deployer::{Deployer, Settings};
+use crate::proxy::Proxy;
 use crate::runtime::Engine;
 use crate::store::Store;
 
@@ -47,6 +48,7 @@ impl Application {
             store: store.clone(),
             engine,
             deployer: deployer.clone(),
+            proxy: Arc::new(Proxy::new(config.base_domain.clone())),
             limits: template::Limits::default(),
             max_body_bytes: config.max_body_bytes,
         };
@@ -69,9 +71,12 @@ impl Application {
         // being reconciled waits on that deployment's lock.
         let reconciler = tokio::spawn(self.deployer.clone().reconcile_forever());
         let events = tokio::spawn(self.deployer.clone().watch_engine_events());
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = axum::serve(
+            self.listener,
+            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
         reconciler.abort();
         events.abort();
         self.store.close().await;

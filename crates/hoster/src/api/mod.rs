@@ -24,6 +24,7 @@ use utoipa_axum::routes;
 pub use error::{ApiError, ErrorBody};
 
 use crate::deployer::Deployer;
+use crate::proxy::{self, Proxy};
 use crate::runtime::Engine;
 use crate::store::Store;
 
@@ -33,6 +34,7 @@ pub struct AppState {
     pub store: Store,
     pub engine: Arc<Engine>,
     pub deployer: Arc<Deployer>,
+    pub proxy: Arc<Proxy>,
     pub limits: template::Limits,
     pub max_body_bytes: usize,
 }
@@ -113,8 +115,9 @@ pub fn router(state: AppState) -> Router {
     router
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
-        .with_state(state)
+        .with_state(state.clone())
         .layer(Extension(doc))
+        .layer(axum::middleware::from_fn_with_state(state, proxy::route))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http())

@@ -73,6 +73,28 @@ impl Deployer {
         Ok(assigned)
     }
 
+    /// Where the deployment's primary service answers on the host: the first service, in start
+    /// order, that publishes a port (its first port). `None` when no service publishes one.
+    pub async fn upstream(&self, d: &DeploymentRecord) -> Result<Option<std::net::SocketAddr>, DeployError> {
+        let (compose, _) = self.compose_of(d).await?;
+        let waves = compose.start_waves().map_err(|_| failed("depends_on forms a cycle"))?;
+        let Some(primary) = waves.iter().flatten().find(|s| !s.ports.is_empty()) else {
+            return Ok(None);
+        };
+        let ports = self.store.port_assignments(&d.id).await?;
+        let Some(port) = ports
+            .iter()
+            .find(|p| p.service == primary.name && p.protocol == Protocol::Tcp)
+        else {
+            return Ok(None);
+        };
+        let ip = match self.settings.publish_address {
+            ip if ip.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
+            ip => ip,
+        };
+        Ok(Some(std::net::SocketAddr::new(ip, port.host_port)))
+    }
+
     /// Everything a start does after the state is `starting`. A host port someone else bound
     /// between our check and the engine's bind (another process, another Hoster) is given up
     /// for the next free one, a few times over.

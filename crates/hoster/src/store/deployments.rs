@@ -154,6 +154,14 @@ impl Store {
         rows.iter().map(record).collect()
     }
 
+    pub async fn deployment_by_domain(&self, domain: &str) -> Result<Option<DeploymentRecord>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM deployments WHERE domain = ?1"))
+            .bind(domain)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(record).transpose()
+    }
+
     pub async fn domain_taken(&self, domain: &str) -> Result<bool, StoreError> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deployments WHERE domain = ?1")
             .bind(domain)

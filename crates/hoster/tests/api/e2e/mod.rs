@@ -3,3 +3,4 @@
 mod deployments;
 mod examples;
 mod faults;
+mod proxy;

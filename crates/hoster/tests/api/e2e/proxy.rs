@@ -1,0 +1,170 @@
+//! The built-in reverse proxy: deployments answer at their hostnames on Hoster's own port.
+
+use std::io::Read;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+/// GET through Hoster with a `Host` header, as a browser at `http://<domain>:<port>/` would send.
+async fn via_proxy(h: &Hoster, domain: &str, path: &str, accept: &str) -> reqwest::Response {
+    h.client
+        .get(h.url(path))
+        .header("host", format!("{domain}:{}", h.port))
+        .header("accept", accept)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_deployment_answers_at_its_hostname_and_says_when_it_cannot() {
+    let h = Hoster::start().await;
+    let body = examples_dir_file("workflow-my-webapp.json");
+    let template = h.publish(&body).await;
+    let id = h.create_deployment(&template, "Production Site").await;
+    let (_, d) = h.get_deployment(&id).await;
+    let domain = d["domain"].as_str().unwrap().to_string();
+    assert_eq!(domain, "production-site.apps.localhost");
+
+    let pending = via_proxy(&h, &domain, "/", "text/html").await;
+    assert_eq!(pending.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(pending.text().await.unwrap().contains("is pending"));
+
+    h.start_deployment(&id).await;
+    let page = via_proxy(&h, &domain, "/", "*/*").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.text().await.unwrap(), "<h1>Welcome to My App!</h1>");
+    // Uppercase and a trailing dot name the same site; the API still answers on other names.
+    let upper = via_proxy(&h, "PRODUCTION-SITE.APPS.LOCALHOST.", "/", "*/*").await;
+    assert_eq!(upper.text().await.unwrap(), "<h1>Welcome to My App!</h1>");
+    assert_eq!(
+        via_proxy(&h, "localhost", "/health", "*/*").await.status(),
+        StatusCode::OK
+    );
+
+    // A second deployment of the same template gets its own hostname.
+    let second = h.create_deployment(&template, "Production Site").await;
+    let second = h.start_deployment(&second).await;
+    let second_domain = second["domain"].as_str().unwrap().to_string();
+    assert_ne!(second_domain, domain);
+    assert!(second_domain.starts_with("production-site-") && second_domain.ends_with(".apps.localhost"));
+    assert_eq!(
+        via_proxy(&h, &second_domain, "/", "*/*").await.text().await.unwrap(),
+        "<h1>Welcome to My App!</h1>"
+    );
+
+    h.stop_deployment(&id).await;
+    let stopped = via_proxy(&h, &domain, "/", "application/json").await;
+    assert_eq!(stopped.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let error: Value = stopped.json().await.unwrap();
+    assert_eq!(error["code"], "deployment_unavailable", "{error}");
+
+    h.delete_deployment(&id).await;
+    let gone = via_proxy(&h, &domain, "/", "application/json").await;
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    assert_eq!(gone.json::<Value>().await.unwrap()["code"], "deployment_not_found");
+    h.delete_deployment(second["id"].as_str().unwrap()).await;
+}
+
+fn examples_dir_file(name: &str) -> Value {
+    let path = format!("{}/../../testdata/examples/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn forwarded_headers_reach_the_primary_service() {
+    let h = Hoster::start().await;
+    // `who` starts first (web depends on it) and publishes a port: it is the primary service.
+    let template = h
+        .publish(&json!({
+            "name": "who", "version": "1.0.0", "creator_id": "c",
+            "compose_spec": "services:\n  web:\n    image: nginx:alpine\n    ports: [\"80\"]\n    depends_on: [who]\n  who:\n    image: traefik/whoami\n    ports: [\"80\"]\n"
+        }))
+        .await;
+    let id = h.create_deployment(&template, "who").await;
+    let d = h.start_deployment(&id).await;
+    let domain = d["domain"].as_str().unwrap().to_string();
+    let text = via_proxy(&h, &domain, "/any/path?x=1", "*/*")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .to_lowercase();
+    assert!(text.starts_with("hostname: "), "routed to whoami, not nginx: {text}");
+    assert!(text.contains("get /any/path?x=1 http/1.1"), "{text}");
+    assert!(
+        text.contains(&format!("host: {domain}:{}", h.port)),
+        "the original Host is kept: {text}"
+    );
+    assert!(text.contains("x-forwarded-for: 127.0.0.1"), "{text}");
+    assert!(text.contains("x-forwarded-proto: http"), "{text}");
+    assert!(text.contains(&format!("x-forwarded-host: {domain}")), "{text}");
+    h.delete_deployment(&id).await;
+}
+
+#[tokio::test]
+async fn a_100_mb_download_streams_through_the_proxy() {
+    let h = Hoster::start().await;
+    let template = h
+        .publish(&json!({
+            "name": "big", "version": "1.0.0", "creator_id": "c",
+            "compose_spec": "services:\n  web:\n    image: nginx:alpine\n    ports: [\"80\"]\n"
+        }))
+        .await;
+    let id = h.create_deployment(&template, "big").await;
+    let d = h.start_deployment(&id).await;
+    let out = std::process::Command::new("docker")
+        .args([
+            "exec",
+            &format!("hoster_{id}_web"),
+            "sh",
+            "-c",
+            "head -c 104857600 /dev/urandom > /usr/share/nginx/html/big && md5sum /usr/share/nginx/html/big",
+        ])
+        .output()
+        .unwrap();
+    let expected = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let mut response = via_proxy(&h, d["domain"].as_str().unwrap(), "/big", "*/*").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut hasher = std::process::Command::new("md5sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = hasher.stdin.take().unwrap();
+    let mut received = 0usize;
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        received += chunk.len();
+        std::io::Write::write_all(&mut stdin, &chunk).unwrap();
+    }
+    drop(stdin);
+    let mut digest = String::new();
+    hasher.stdout.take().unwrap().read_to_string(&mut digest).unwrap();
+    assert!(hasher.wait().unwrap().success());
+    assert_eq!(received, 104_857_600);
+    assert_eq!(
+        digest.split_whitespace().next().unwrap(),
+        expected,
+        "the bytes arrive unchanged"
+    );
+    let rss_kb: u64 = std::fs::read_to_string(format!("/proc/{}/status", h.child.id()))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    assert!(
+        rss_kb < 64 * 1024,
+        "hoster holds {rss_kb} kB after relaying 100 MB: the body was buffered"
+    );
+    let (status, _) = h
+        .request(Method::DELETE, &format!("/api/v1/deployments/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+}
