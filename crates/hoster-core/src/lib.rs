@@ -7,6 +7,7 @@
 
 pub mod compose;
 pub mod deployment;
+pub mod hostname;
 pub mod id;
 pub mod plan;
 pub mod problem;

@@ -127,34 +127,44 @@ pub async fn route(
     request: Request,
     next: Next,
 ) -> Response {
-    match request_host(request.headers(), request.uri()) {
-        Some(host) if state.proxy.is_deployment_host(&host) => forward(&state, host, peer, request).await,
-        _ => next.run(request).await,
+    let Some(host) = request_host(request.headers(), request.uri()) else {
+        return next.run(request).await;
+    };
+    let generated = state.proxy.is_deployment_host(&host);
+    // Any other dotted name may be a customer's own domain; what is not goes on to the API.
+    if !generated && (host == state.proxy.base_domain || !host.contains('.')) {
+        return next.run(request).await;
+    }
+    match state.store.deployment_by_domain(&host).await {
+        Ok(Some(deployment)) => forward(&state, host, deployment, peer, request).await,
+        Ok(None) if generated => page(
+            StatusCode::NOT_FOUND,
+            "deployment_not_found",
+            format!("No deployment answers at {host}."),
+            request.headers(),
+        ),
+        Ok(None) => next.run(request).await,
+        Err(e) => {
+            tracing::error!(error = %e, "proxy route lookup failed");
+            let message = "Hoster could not look up this site.".to_string();
+            page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                message,
+                request.headers(),
+            )
+        }
     }
 }
 
-async fn forward(state: &AppState, host: String, peer: SocketAddr, mut request: Request) -> Response {
+async fn forward(
+    state: &AppState,
+    host: String,
+    deployment: crate::store::DeploymentRecord,
+    peer: SocketAddr,
+    mut request: Request,
+) -> Response {
     let headers = request.headers().clone();
-    let deployment = match state.store.deployment_by_domain(&host).await {
-        Ok(Some(d)) => d,
-        Ok(None) => {
-            return page(
-                StatusCode::NOT_FOUND,
-                "deployment_not_found",
-                format!("No deployment answers at {host}."),
-                &headers,
-            );
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "proxy route lookup failed");
-            return page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                "Hoster could not look up this site.".into(),
-                &headers,
-            );
-        }
-    };
     if deployment.status != Status::Running {
         return page(
             StatusCode::SERVICE_UNAVAILABLE,

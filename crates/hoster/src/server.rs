@@ -44,11 +44,13 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr} (HOSTER_SERVER_HOST/HOSTER_SERVER_PORT)"))?;
+        let public_port = listener.local_addr()?.port();
         let state = AppState {
             store: store.clone(),
             engine,
             deployer: deployer.clone(),
             proxy: Arc::new(Proxy::new(config.base_domain.clone())),
+            public_port,
             limits: template::Limits::default(),
             max_body_bytes: config.max_body_bytes,
         };

@@ -45,6 +45,8 @@ pub struct Deployment {
     pub status: Status,
     /// The deployment's hostname under HOSTER_DOMAIN_BASE_DOMAIN.
     pub domain: String,
+    /// Where the built-in proxy serves it: `http://<domain>:<Hoster's port>`.
+    pub url: String,
     /// Why the deployment failed, when it did.
     pub error_message: Option<String>,
     pub containers: Vec<ContainerView>,
@@ -155,6 +157,10 @@ async fn view(state: &AppState, d: DeploymentRecord, containers: &[ContainerSumm
         template_id: d.template_id.to_string(),
         customer_id: d.customer_id,
         status: d.status,
+        url: match state.public_port {
+            80 => format!("http://{}", d.domain),
+            port => format!("http://{}:{port}", d.domain),
+        },
         domain: d.domain,
         error_message: d.error_message,
         containers,
@@ -379,4 +385,104 @@ pub async fn deployment_events(
             })
             .collect(),
     ))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DomainView {
+    #[schema(example = "www.example.com")]
+    pub domain: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddDomain {
+    /// A hostname the customer controls, pointed at Hoster.
+    pub domain: String,
+}
+
+/// The deployment's custom hostnames (its generated `domain` always answers too).
+#[utoipa::path(
+    get,
+    path = "/api/v1/deployments/{id}/domains",
+    tag = "deployments",
+    params(("id" = String, Path, description = "Deployment id")),
+    responses((status = 200, body = [DomainView]), (status = 404, body = ErrorBody))
+)]
+pub async fn list_domains(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Vec<DomainView>>, ApiError> {
+    let d = load(&state, &id).await?;
+    let domains = state.store.custom_domains(&d.id).await?;
+    Ok(axum::Json(
+        domains
+            .into_iter()
+            .map(|(domain, created_at)| DomainView { domain, created_at })
+            .collect(),
+    ))
+}
+
+/// Attach a custom hostname; the proxy serves the deployment there too. A hostname belongs to
+/// one deployment only.
+#[utoipa::path(
+    post,
+    path = "/api/v1/deployments/{id}/domains",
+    tag = "deployments",
+    params(("id" = String, Path, description = "Deployment id")),
+    request_body = AddDomain,
+    responses(
+        (status = 201, body = DomainView),
+        (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "domain_taken", body = ErrorBody)
+    )
+)]
+pub async fn add_domain(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<AddDomain>,
+) -> Result<(StatusCode, axum::Json<DomainView>), ApiError> {
+    let d = load(&state, &id).await?;
+    let domain = hoster_core::hostname::custom_domain(&body.domain, &state.deployer.settings().base_domain)
+        .map_err(|e| ApiError::validation(Problems(vec![Problem::field("domain", e)])))?;
+    let now = crate::clock::now();
+    if !state.store.add_custom_domain(&d.id, &domain, &now).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "domain_taken",
+            format!("{domain} already belongs to a deployment"),
+        ));
+    }
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(DomainView {
+            domain,
+            created_at: now,
+        }),
+    ))
+}
+
+/// Detach a custom hostname.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/deployments/{id}/domains/{domain}",
+    tag = "deployments",
+    params(("id" = String, Path, description = "Deployment id"), ("domain" = String, Path, description = "Custom hostname")),
+    responses((status = 204, description = "detached"), (status = 404, description = "deployment_not_found or domain_not_found", body = ErrorBody))
+)]
+pub async fn remove_domain(
+    State(state): State<AppState>,
+    Path((id, domain)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let d = load(&state, &id).await?;
+    let domain = domain.to_ascii_lowercase();
+    if !state.store.remove_custom_domain(&d.id, &domain).await? {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "domain_not_found",
+            format!("{id} has no domain {domain}"),
+        ));
+    }
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -35,6 +35,8 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     pub deployer: Arc<Deployer>,
     pub proxy: Arc<Proxy>,
+    /// The port deployments' URLs name: the one Hoster listens on.
+    pub public_port: u16,
     pub limits: template::Limits,
     pub max_body_bytes: usize,
 }
@@ -82,6 +84,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(deployments::start_deployment))
         .routes(routes!(deployments::stop_deployment))
         .routes(routes!(deployments::deployment_events))
+        .routes(routes!(deployments::list_domains, deployments::add_domain))
+        .routes(routes!(deployments::remove_domain))
 }
 
 /// The OpenAPI document describing every route [`router`] serves.

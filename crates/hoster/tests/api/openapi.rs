@@ -24,6 +24,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/deployments/{id}/start"),
     ("post", "/api/v1/deployments/{id}/stop"),
     ("get", "/api/v1/deployments/{id}/events"),
+    ("get", "/api/v1/deployments/{id}/domains"),
+    ("post", "/api/v1/deployments/{id}/domains"),
+    ("delete", "/api/v1/deployments/{id}/domains/{domain}"),
 ];
 
 #[tokio::test]
@@ -42,7 +45,11 @@ async fn every_route_is_documented_and_every_documented_route_is_served() {
     assert_eq!(documented, expected);
 
     for (method, path) in &expected {
-        let url = app.url(&path.replace("{id}", "tmpl_aaaaaaaaaaaaaaaa"));
+        let url = app.url(
+            &path
+                .replace("{id}", "tmpl_aaaaaaaaaaaaaaaa")
+                .replace("{domain}", "www.example.com"),
+        );
         let response = app
             .client
             .request(Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(), url)

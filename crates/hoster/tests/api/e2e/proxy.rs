@@ -32,10 +32,9 @@ async fn a_deployment_answers_at_its_hostname_and_says_when_it_cannot() {
     assert_eq!(pending.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(pending.text().await.unwrap().contains("is pending"));
 
-    h.start_deployment(&id).await;
-    let page = via_proxy(&h, &domain, "/", "*/*").await;
-    assert_eq!(page.status(), StatusCode::OK);
-    assert_eq!(page.text().await.unwrap(), "<h1>Welcome to My App!</h1>");
+    let running = h.start_deployment(&id).await;
+    assert_eq!(running["url"], format!("http://{domain}:{}", h.port));
+    assert_eq!(proxied_text(&h, &domain, "/").await, "<h1>Welcome to My App!</h1>");
     // Uppercase and a trailing dot name the same site; the API still answers on other names.
     let upper = via_proxy(&h, "PRODUCTION-SITE.APPS.LOCALHOST.", "/", "*/*").await;
     assert_eq!(upper.text().await.unwrap(), "<h1>Welcome to My App!</h1>");
@@ -51,7 +50,7 @@ async fn a_deployment_answers_at_its_hostname_and_says_when_it_cannot() {
     assert_ne!(second_domain, domain);
     assert!(second_domain.starts_with("production-site-") && second_domain.ends_with(".apps.localhost"));
     assert_eq!(
-        via_proxy(&h, &second_domain, "/", "*/*").await.text().await.unwrap(),
+        proxied_text(&h, &second_domain, "/").await,
         "<h1>Welcome to My App!</h1>"
     );
 
@@ -66,6 +65,18 @@ async fn a_deployment_answers_at_its_hostname_and_says_when_it_cannot() {
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);
     assert_eq!(gone.json::<Value>().await.unwrap()["code"], "deployment_not_found");
     h.delete_deployment(second["id"].as_str().unwrap()).await;
+}
+
+/// The page at `domain`, retrying while the service behind it is still coming up (502).
+async fn proxied_text(h: &Hoster, domain: &str, path: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let response = via_proxy(h, domain, path, "*/*").await;
+        if response.status() != StatusCode::BAD_GATEWAY || std::time::Instant::now() > deadline {
+            return response.text().await.unwrap();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 fn examples_dir_file(name: &str) -> Value {
@@ -86,12 +97,7 @@ async fn forwarded_headers_reach_the_primary_service() {
     let id = h.create_deployment(&template, "who").await;
     let d = h.start_deployment(&id).await;
     let domain = d["domain"].as_str().unwrap().to_string();
-    let text = via_proxy(&h, &domain, "/any/path?x=1", "*/*")
-        .await
-        .text()
-        .await
-        .unwrap()
-        .to_lowercase();
+    let text = proxied_text(&h, &domain, "/any/path?x=1").await.to_lowercase();
     assert!(text.starts_with("hostname: "), "routed to whoami, not nginx: {text}");
     assert!(text.contains("get /any/path?x=1 http/1.1"), "{text}");
     assert!(
@@ -167,4 +173,83 @@ async fn a_100_mb_download_streams_through_the_proxy() {
         .request(Method::DELETE, &format!("/api/v1/deployments/{id}"), None)
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn custom_domains_route_to_their_deployment_and_belong_to_one_only() {
+    let h = Hoster::start().await;
+    let template = h.publish(&examples_dir_file("workflow-my-webapp.json")).await;
+    let a = h.create_deployment(&template, "a").await;
+    let b = h.create_deployment(&template, "b").await;
+    h.start_deployment(&a).await;
+    let (status, added) = add_domain(&h, &a, "WWW.Example.COM").await;
+    assert_eq!(
+        (status, added["domain"].as_str()),
+        (StatusCode::CREATED, Some("www.example.com")),
+        "{added}"
+    );
+    let (status, error) = add_domain(&h, &b, "www.example.com").await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (StatusCode::CONFLICT, Some("domain_taken"))
+    );
+    let (_, b_record) = h.get_deployment(&b).await;
+    let (status, error) = add_domain(&h, &a, b_record["domain"].as_str().unwrap()).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "names under the base domain are Hoster's: {error}"
+    );
+    for bad in ["not a host", "1.2.3.4", "localhost"] {
+        assert_eq!(add_domain(&h, &a, bad).await.0, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let (_, list) = h
+        .request(Method::GET, &format!("/api/v1/deployments/{a}/domains"), None)
+        .await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+
+    assert_eq!(
+        proxied_text(&h, "www.example.com", "/").await,
+        "<h1>Welcome to My App!</h1>"
+    );
+
+    let (status, _) = h
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/deployments/{a}/domains/www.example.com"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let api = via_proxy(&h, "www.example.com", "/health", "*/*").await;
+    assert_eq!(
+        api.text().await.unwrap(),
+        "{\"status\":\"ok\"}",
+        "a name no deployment has goes to the API"
+    );
+    let (status, error) = h
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/deployments/{a}/domains/www.example.com"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("domain_not_found"))
+    );
+    // Deleting a deployment frees its hostnames.
+    add_domain(&h, &a, "shop.example.com").await;
+    h.delete_deployment(&a).await;
+    assert_eq!(add_domain(&h, &b, "shop.example.com").await.0, StatusCode::CREATED);
+    h.delete_deployment(&b).await;
+}
+
+async fn add_domain(h: &Hoster, id: &str, domain: &str) -> (StatusCode, Value) {
+    h.request(
+        Method::POST,
+        &format!("/api/v1/deployments/{id}/domains"),
+        Some(&json!({"domain": domain})),
+    )
+    .await
 }
