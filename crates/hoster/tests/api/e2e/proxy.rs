@@ -253,3 +253,59 @@ async fn add_domain(h: &Hoster, id: &str, domain: &str) -> (StatusCode, Value) {
     )
     .await
 }
+
+#[tokio::test]
+async fn upgraded_connections_are_spliced_through() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let h = Hoster::start().await;
+    // An upstream that answers any request with 101 and then echoes bytes, as a WebSocket
+    // server would after its handshake; the script arrives as a config file.
+    let upgrade = "#!/bin/sh\nwhile IFS= read -r line; do\n  line=$(printf '%s' \"$line\" | tr -d '\\r')\n  [ -z \"$line\" ] && break\ndone\nprintf 'HTTP/1.1 101 Switching Protocols\\r\\nConnection: Upgrade\\r\\nUpgrade: echo\\r\\n\\r\\n'\nexec cat\n";
+    let template = h
+        .publish(&json!({
+            "name": "echo", "version": "1.0.0", "creator_id": "c",
+            "compose_spec": "services:\n  echo:\n    image: busybox\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; nc -ll -p 80 -e /upgrade.sh & wait\"]\n    ports: [\"80\"]\n",
+            "config_files": [{"name": "upgrade.sh", "path": "/upgrade.sh", "content": upgrade, "mode": "0755"}]
+        }))
+        .await;
+    let id = h.create_deployment(&template, "echo").await;
+    let d = h.start_deployment(&id).await;
+    let domain = d["domain"].as_str().unwrap().to_string();
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let mut stream = loop {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", h.port)).await.unwrap();
+        let request = format!(
+            "GET /socket HTTP/1.1\r\nHost: {domain}:{}\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
+            h.port
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if stream.read(&mut byte).await.unwrap() == 0 {
+                break;
+            }
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).to_string();
+        if head.starts_with("HTTP/1.1 101") {
+            assert!(head.to_ascii_lowercase().contains("upgrade: echo"), "{head}");
+            break stream;
+        }
+        assert!(std::time::Instant::now() < deadline, "never upgraded: {head}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    for message in ["hello through the proxy\n", "and back again\n"] {
+        stream.write_all(message.as_bytes()).await.unwrap();
+        let mut echoed = vec![0u8; message.len()];
+        tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_exact(&mut echoed))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&echoed), message);
+    }
+    drop(stream);
+    h.delete_deployment(&id).await;
+}
