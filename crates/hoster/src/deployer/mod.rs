@@ -89,10 +89,6 @@ impl Deployer {
         })
     }
 
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
