@@ -69,6 +69,26 @@ fn record(row: &SqliteRow) -> Result<DeploymentRecord, StoreError> {
     })
 }
 
+/// One row of a deployment's history, written in the transaction that made the change.
+async fn record_event(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    id: &DeploymentId,
+    from: Option<Status>,
+    to: Status,
+    message: Option<&str>,
+    at: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO deployment_events (deployment_id, from_status, to_status, message, at) VALUES (?1, ?2, ?3, ?4, ?5)")
+        .bind(id.as_str())
+        .bind(from.map(Status::as_str))
+        .bind(to.as_str())
+        .bind(message)
+        .bind(at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 fn protocol(text: &str) -> Result<Protocol, StoreError> {
     match text {
         "tcp" => Ok(Protocol::Tcp),
@@ -100,14 +120,7 @@ impl Store {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(false),
             other => other?,
         };
-        sqlx::query(
-            "INSERT INTO deployment_events (deployment_id, from_status, to_status, at) VALUES (?1, NULL, ?2, ?3)",
-        )
-        .bind(d.id.as_str())
-        .bind(d.status.as_str())
-        .bind(&d.created_at)
-        .execute(&mut *tx)
-        .await?;
+        record_event(&mut tx, &d.id, None, d.status, None, &d.created_at).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -200,16 +213,7 @@ impl Store {
         if moved.rows_affected() != 1 {
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO deployment_events (deployment_id, from_status, to_status, message, at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .bind(id.as_str())
-        .bind(from.as_str())
-        .bind(to.as_str())
-        .bind(error_message)
-        .bind(at)
-        .execute(&mut *tx)
-        .await?;
+        record_event(&mut tx, id, Some(from), to, error_message, at).await?;
         tx.commit().await?;
         Ok(true)
     }
