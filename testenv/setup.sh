@@ -95,4 +95,5 @@ build_base
 build nginx:alpine "$here/images/nginx"
 build redis:alpine "$here/images/redis"
 build postgres:15-alpine "$here/images/postgres"
+build python:3-slim "$here/images/python"   # apt-get inside: needs Debian's mirror
 log "ready: $(docker images --format '{{.Repository}}:{{.Tag}}' | grep -v '<none>' | sort | tr '\n' ' ')"

@@ -19,6 +19,14 @@ pub struct Config {
     #[arg(long = "port", env = "HOSTER_SERVER_PORT", default_value_t = 9090)]
     pub server_port: u16,
 
+    /// Port of an extra listener that only proxies deployments' hostnames (production: 80).
+    #[arg(long = "proxy-port", env = "HOSTER_PROXY_PORT")]
+    pub proxy_port: Option<u16>,
+
+    /// Address the proxy-only and TLS listeners bind to.
+    #[arg(long = "proxy-host", env = "HOSTER_PROXY_HOST", default_value = "0.0.0.0")]
+    pub proxy_host: IpAddr,
+
     /// SQLite database file, created on first start.
     #[arg(long, env = "HOSTER_DATABASE_PATH", default_value = "./hoster.db")]
     pub database_path: PathBuf,

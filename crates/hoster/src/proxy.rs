@@ -3,7 +3,9 @@
 //! every other request goes on to the API. It decides routes only from the store and the
 //! deployer; it never changes a deployment.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::RwLock;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -22,6 +24,7 @@ use crate::api::AppState;
 pub struct Proxy {
     client: Client<HttpConnector, Body>,
     base_domain: String,
+    routes: RouteCache,
 }
 
 impl Proxy {
@@ -31,6 +34,7 @@ impl Proxy {
         Self {
             client: Client::builder(TokioExecutor::new()).build(connector),
             base_domain,
+            routes: RouteCache::default(),
         }
     }
 
@@ -120,7 +124,74 @@ fn page(status: StatusCode, code: &str, message: String, headers: &HeaderMap) ->
     (status, Html(html)).into_response()
 }
 
-/// Middleware: deployment hostnames are proxied, everything else continues to the API.
+/// Where a hostname leads, as of one generation of the deployments table.
+#[derive(Debug, Clone, PartialEq)]
+enum Route {
+    /// Not a deployment's hostname: the API answers.
+    Api,
+    /// A name under the base domain that no deployment holds.
+    Unknown,
+    Unavailable(Status),
+    NoPort,
+    Upstream(SocketAddr),
+}
+
+/// Routes by hostname, each valid until the next deployment write. Bounded: a flood of
+/// made-up hostnames empties it rather than growing it.
+#[derive(Default)]
+struct RouteCache(RwLock<HashMap<String, (u64, Route)>>);
+
+const ROUTE_CACHE_ENTRIES: usize = 10_000;
+
+impl RouteCache {
+    fn get(&self, host: &str, generation: u64) -> Option<Route> {
+        let routes = self.0.read().unwrap_or_else(|e| e.into_inner());
+        routes
+            .get(host)
+            .filter(|(g, _)| *g == generation)
+            .map(|(_, r)| r.clone())
+    }
+
+    fn put(&self, host: String, generation: u64, route: Route) {
+        let mut routes = self.0.write().unwrap_or_else(|e| e.into_inner());
+        if routes.len() >= ROUTE_CACHE_ENTRIES {
+            routes.clear();
+        }
+        routes.insert(host, (generation, route));
+    }
+}
+
+/// What `host` leads to now: from the cache when no deployment changed since it was filled.
+async fn resolve(state: &AppState, host: &str) -> Result<Route, String> {
+    let generated = state.proxy.is_deployment_host(host);
+    // Any other dotted name may be a customer's own domain; what is not goes on to the API.
+    if !generated && (host == state.proxy.base_domain || !host.contains('.')) {
+        return Ok(Route::Api);
+    }
+    let generation = state.store.deployments_generation();
+    if let Some(route) = state.proxy.routes.get(host, generation) {
+        return Ok(route);
+    }
+    let deployment = state.store.deployment_by_domain(host).await.map_err(|e| {
+        tracing::error!(error = %e, "proxy route lookup failed");
+        "Hoster could not look up this site.".to_string()
+    })?;
+    let route = match deployment {
+        None if generated => Route::Unknown,
+        None => Route::Api,
+        Some(d) if d.status != Status::Running => Route::Unavailable(d.status),
+        Some(d) => match state.deployer.upstream(&d).await {
+            Ok(Some(addr)) => Route::Upstream(addr),
+            Ok(None) => Route::NoPort,
+            Err(e) => return Err(e.to_string()),
+        },
+    };
+    state.proxy.routes.put(host.to_string(), generation, route.clone());
+    Ok(route)
+}
+
+/// Middleware: deployment hostnames are proxied, everything else continues to `next` (the
+/// API on the main listener, a 404 page on the proxy-only one).
 pub async fn route(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -130,62 +201,50 @@ pub async fn route(
     let Some(host) = request_host(request.headers(), request.uri()) else {
         return next.run(request).await;
     };
-    let generated = state.proxy.is_deployment_host(&host);
-    // Any other dotted name may be a customer's own domain; what is not goes on to the API.
-    if !generated && (host == state.proxy.base_domain || !host.contains('.')) {
-        return next.run(request).await;
-    }
-    match state.store.deployment_by_domain(&host).await {
-        Ok(Some(deployment)) => forward(&state, host, deployment, peer, request).await,
-        Ok(None) if generated => page(
-            StatusCode::NOT_FOUND,
-            "deployment_not_found",
-            format!("No deployment answers at {host}."),
-            request.headers(),
+    let headers = request.headers();
+    match resolve(&state, &host).await {
+        Ok(Route::Api) => next.run(request).await,
+        Ok(Route::Upstream(upstream)) => forward(&state, host, upstream, peer, request).await,
+        Ok(Route::Unknown) => not_found(&host, headers),
+        Ok(Route::Unavailable(status)) => page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "deployment_unavailable",
+            format!("{host} is {status}; it answers again once it is running."),
+            headers,
         ),
-        Ok(None) => next.run(request).await,
-        Err(e) => {
-            tracing::error!(error = %e, "proxy route lookup failed");
-            let message = "Hoster could not look up this site.".to_string();
-            page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                message,
-                request.headers(),
-            )
-        }
+        Ok(Route::NoPort) => page(
+            StatusCode::BAD_GATEWAY,
+            "no_published_port",
+            format!("{host} publishes no TCP port to route to."),
+            headers,
+        ),
+        Err(message) => page(StatusCode::BAD_GATEWAY, "runtime_error", message, headers),
     }
+}
+
+fn not_found(host: &str, headers: &HeaderMap) -> Response {
+    page(
+        StatusCode::NOT_FOUND,
+        "deployment_not_found",
+        format!("No deployment answers at {host}."),
+        headers,
+    )
+}
+
+/// The proxy-only listener's answer to anything that is not a deployment's hostname.
+pub async fn no_site(request: Request) -> Response {
+    let host = request_host(request.headers(), request.uri()).unwrap_or_else(|| "this address".into());
+    not_found(&host, request.headers())
 }
 
 async fn forward(
     state: &AppState,
     host: String,
-    deployment: crate::store::DeploymentRecord,
+    upstream: SocketAddr,
     peer: SocketAddr,
     mut request: Request,
 ) -> Response {
     let headers = request.headers().clone();
-    if deployment.status != Status::Running {
-        return page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "deployment_unavailable",
-            format!("{host} is {}; it answers again once it is running.", deployment.status),
-            &headers,
-        );
-    }
-    let upstream = match state.deployer.upstream(&deployment).await {
-        Ok(Some(addr)) => addr,
-        Ok(None) => {
-            return page(
-                StatusCode::BAD_GATEWAY,
-                "no_published_port",
-                format!("{host} publishes no TCP port to route to."),
-                &headers,
-            );
-        }
-        Err(e) => return page(StatusCode::BAD_GATEWAY, "runtime_error", e.to_string(), &headers),
-    };
-
     let upgrade = wants_upgrade(&headers);
     let client_side = upgrade.then(|| hyper::upgrade::on(&mut request));
     let (mut parts, body) = request.into_parts();
@@ -303,6 +362,24 @@ mod tests {
         ] {
             assert!(!proxy.is_deployment_host(api), "{api}");
         }
+    }
+
+    #[test]
+    fn cached_routes_last_one_generation_and_the_cache_is_bounded() {
+        let cache = RouteCache::default();
+        let upstream = Route::Upstream("127.0.0.1:8080".parse().unwrap());
+        cache.put("a.apps.localhost".into(), 7, upstream.clone());
+        assert_eq!(cache.get("a.apps.localhost", 7), Some(upstream));
+        assert_eq!(
+            cache.get("a.apps.localhost", 8),
+            None,
+            "a deployment write makes it stale"
+        );
+        assert_eq!(cache.get("b.apps.localhost", 7), None);
+        for i in 0..ROUTE_CACHE_ENTRIES + 1 {
+            cache.put(format!("{i}.example.com"), 7, Route::Api);
+        }
+        assert!(cache.0.read().unwrap().len() <= ROUTE_CACHE_ENTRIES);
     }
 
     #[test]

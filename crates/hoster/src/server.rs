@@ -17,6 +17,8 @@ use crate::store::Store;
 
 pub struct Application {
     listener: TcpListener,
+    /// The proxy-only listener, when `HOSTER_PROXY_PORT` asks for one, and what it serves.
+    proxy: Option<(TcpListener, axum::Router)>,
     store: Store,
     deployer: Arc<Deployer>,
     router: axum::Router,
@@ -44,6 +46,17 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr} (HOSTER_SERVER_HOST/HOSTER_SERVER_PORT)"))?;
+        let proxy_listener = match config.proxy_port {
+            Some(port) => {
+                let addr = SocketAddr::new(config.proxy_host, port);
+                Some(
+                    TcpListener::bind(addr)
+                        .await
+                        .with_context(|| format!("cannot listen on {addr} (HOSTER_PROXY_HOST/HOSTER_PROXY_PORT)"))?,
+                )
+            }
+            None => None,
+        };
         let public_port = listener.local_addr()?.port();
         let state = AppState {
             store: store.clone(),
@@ -56,6 +69,7 @@ impl Application {
         };
         Ok(Self {
             listener,
+            proxy: proxy_listener.map(|l| (l, api::proxy_router(state.clone()))),
             store,
             deployer,
             router: api::router(state),
@@ -66,19 +80,44 @@ impl Application {
         self.listener.local_addr().expect("a bound listener has an address")
     }
 
+    pub fn proxy_addr(&self) -> Option<SocketAddr> {
+        self.proxy
+            .as_ref()
+            .map(|(l, _)| l.local_addr().expect("a bound listener has an address"))
+    }
+
     /// Serves until `shutdown` resolves, lets in-flight requests finish, then closes the store.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr(), "hoster is listening");
+        if let Some(addr) = self.proxy_addr() {
+            tracing::info!(%addr, "proxy-only listener");
+        }
         // The first reconcile pass runs at once, alongside serving: a request for a deployment
         // being reconciled waits on that deployment's lock.
         let reconciler = tokio::spawn(self.deployer.clone().reconcile_forever());
         let events = tokio::spawn(self.deployer.clone().watch_engine_events());
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        let proxy = self.proxy.map(|(listener, router)| {
+            let serve = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(until_stopped(stopped.clone()));
+            tokio::spawn(async move { serve.await })
+        });
         let served = axum::serve(
             self.listener,
             self.router.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(until_stopped(stopped))
         .await;
+        if let Some(proxy) = proxy {
+            let _ = proxy.await;
+        }
         reconciler.abort();
         events.abort();
         self.store.close().await;

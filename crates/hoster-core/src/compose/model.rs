@@ -4,6 +4,9 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
+/// The service label by which a template names the service its hostname routes to.
+pub const PRIMARY_LABEL: &str = "io.hoster.primary";
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Compose {
     /// Services in document order; the order breaks ties in the start order.
@@ -146,6 +149,17 @@ pub struct Resources {
 impl Compose {
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.services.iter().find(|s| s.name == name)
+    }
+
+    /// The service a deployment's hostname routes to: the one labelled [`PRIMARY_LABEL`], else
+    /// the first, in start order, that publishes a TCP port. `None` when none publishes one.
+    pub fn primary_service(&self) -> Option<&Service> {
+        let publishes_tcp = |s: &&Service| s.ports.iter().any(|p| p.protocol == Protocol::Tcp);
+        if let Some(marked) = self.services.iter().find(|s| s.labels.contains_key(PRIMARY_LABEL)) {
+            return Some(marked).filter(publishes_tcp);
+        }
+        let waves = self.start_waves().ok()?;
+        waves.into_iter().flatten().find(publishes_tcp)
     }
 
     /// Services grouped into start waves: each wave depends only on earlier waves, so its

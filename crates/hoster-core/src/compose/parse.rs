@@ -737,7 +737,12 @@ impl Walker<'_> {
     fn labels(&mut self, path: &str, v: &Value) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
         for (k, val) in self.key_values(path, v) {
-            if k.starts_with("io.hoster.") {
+            if k == PRIMARY_LABEL {
+                if val.as_deref() != Some("true") {
+                    self.problem(&join(path, &k), "the only value it takes is \"true\"");
+                }
+                out.insert(k, "true".to_string());
+            } else if k.starts_with("io.hoster.") {
                 self.problem(
                     &join(path, &k),
                     "the io.hoster. prefix is reserved for Hoster's own labels",
@@ -866,6 +871,29 @@ impl Walker<'_> {
                         format!("network `{n}` is not declared under the top-level networks"),
                     );
                 }
+            }
+        }
+        let marked: Vec<&Service> = compose
+            .services
+            .iter()
+            .filter(|s| s.labels.contains_key(PRIMARY_LABEL))
+            .collect();
+        if marked.len() > 1 {
+            let names: Vec<&str> = marked.iter().map(|s| s.name.as_str()).collect();
+            self.problem(
+                "services",
+                format!(
+                    "only one service may carry {PRIMARY_LABEL}; found it on {}",
+                    names.join(", ")
+                ),
+            );
+        }
+        for s in marked {
+            if !s.ports.iter().any(|p| p.protocol == Protocol::Tcp) {
+                self.problem(
+                    &join(&join(&join("services", &s.name), "labels"), PRIMARY_LABEL),
+                    "the primary service must publish a TCP port for the proxy to route to",
+                );
             }
         }
         if let Err(stuck) = compose.start_waves() {

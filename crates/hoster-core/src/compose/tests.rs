@@ -624,3 +624,53 @@ proptest! {
         let _ = parse::parse_port_short(&s, 100);
     }
 }
+
+#[test]
+fn the_primary_service_is_labelled_or_the_first_to_publish_tcp() {
+    let by_order = ok("services:
+  web:
+    image: x
+    depends_on: [api]
+    ports: [\"80\"]
+  api:
+    image: x
+    ports: [\"53/udp\", \"8080\"]
+  db:
+    image: x
+");
+    assert_eq!(by_order.primary_service().map(|s| s.name.as_str()), Some("api"));
+    let labelled = ok("services:
+  web:
+    image: x
+    labels: {io.hoster.primary: \"true\"}
+    depends_on: [api]
+    ports: [\"80\"]
+  api:
+    image: x
+    ports: [\"8080\"]
+");
+    assert_eq!(labelled.primary_service().map(|s| s.name.as_str()), Some("web"));
+    assert_eq!(
+        ok("services:\n  a:\n    image: x\n    ports: [\"53/udp\"]\n").primary_service(),
+        None
+    );
+}
+
+#[test]
+fn the_primary_label_is_checked() {
+    has_error(
+        "services:\n  a:\n    image: x\n    ports: [\"80\"]\n    labels: [io.hoster.primary=yes]\n",
+        "services.a.labels.io.hoster.primary: the only value it takes is \"true\"",
+    );
+    has_error(
+        "services:\n  a:\n    image: x\n    labels: {io.hoster.primary: \"true\"}\n",
+        "services.a.labels.io.hoster.primary: the primary service must publish a TCP port for the proxy to route to",
+    );
+    has_error(
+        "services:
+  a: {image: x, ports: [\"80\"], labels: {io.hoster.primary: \"true\"}}
+  b: {image: x, ports: [\"81\"], labels: {io.hoster.primary: \"true\"}}
+",
+        "services: only one service may carry io.hoster.primary; found it on a, b",
+    );
+}

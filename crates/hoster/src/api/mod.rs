@@ -113,6 +113,15 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::internal("the request handler failed", &"panic").into_response()
 }
 
+/// What the proxy-only listener serves: deployments by hostname, a 404 page for anything else.
+pub fn proxy_router(state: AppState) -> Router {
+    Router::new()
+        .fallback(proxy::no_site)
+        .layer(axum::middleware::from_fn_with_state(state, proxy::route))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TraceLayer::new_for_http())
+}
+
 pub fn router(state: AppState) -> Router {
     let (router, openapi) = routes().split_for_parts();
     let doc = OpenApiJson(Arc::new(openapi.to_json().expect("the OpenAPI document serializes")));

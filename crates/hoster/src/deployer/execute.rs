@@ -73,12 +73,11 @@ impl Deployer {
         Ok(assigned)
     }
 
-    /// Where the deployment's primary service answers on the host: the first service, in start
-    /// order, that publishes a port (its first port). `None` when no service publishes one.
+    /// Where the deployment's primary service ([`Compose::primary_service`]) answers on the
+    /// host: its first published TCP port. `None` when no service publishes one.
     pub async fn upstream(&self, d: &DeploymentRecord) -> Result<Option<std::net::SocketAddr>, DeployError> {
         let (compose, _) = self.compose_of(d).await?;
-        let waves = compose.start_waves().map_err(|_| failed("depends_on forms a cycle"))?;
-        let Some(primary) = waves.iter().flatten().find(|s| !s.ports.is_empty()) else {
+        let Some(primary) = compose.primary_service() else {
             return Ok(None);
         };
         let ports = self.store.port_assignments(&d.id).await?;

@@ -122,6 +122,7 @@ impl Store {
         };
         record_event(&mut tx, &d.id, None, d.status, None, &d.created_at).await?;
         tx.commit().await?;
+        self.deployments_written();
         Ok(true)
     }
 
@@ -215,6 +216,7 @@ impl Store {
         }
         record_event(&mut tx, id, Some(from), to, error_message, at).await?;
         tx.commit().await?;
+        self.deployments_written();
         Ok(true)
     }
 
@@ -261,6 +263,7 @@ impl Store {
             other => other?,
         };
         tx.commit().await?;
+        self.deployments_written();
         Ok(true)
     }
 
@@ -283,6 +286,7 @@ impl Store {
             .bind(domain)
             .execute(&self.pool)
             .await?;
+        self.deployments_written();
         Ok(result.rows_affected() == 1)
     }
 
@@ -301,6 +305,7 @@ impl Store {
             .bind(id.as_str())
             .execute(&self.pool)
             .await?;
+        self.deployments_written();
         Ok(())
     }
 
@@ -358,6 +363,7 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
+        self.deployments_written();
         Ok(())
     }
 }

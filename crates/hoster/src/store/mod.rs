@@ -5,6 +5,7 @@ mod templates;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::ConnectOptions;
@@ -29,6 +30,9 @@ pub enum StoreError {
 pub struct Store {
     pool: SqlitePool,
     template_totals: std::sync::Arc<templates::TotalsCache>,
+    /// Counts committed writes to deployments, their domains and ports: a value read before
+    /// a lookup says whether what the lookup found may since have changed.
+    deployment_writes: std::sync::Arc<AtomicU64>,
 }
 
 impl Store {
@@ -52,7 +56,19 @@ impl Store {
         Ok(Self {
             pool,
             template_totals: Default::default(),
+            deployment_writes: Default::default(),
         })
+    }
+
+    /// Changes whenever a deployment, its domains or its ports change; see [`Store`].
+    pub fn deployments_generation(&self) -> u64 {
+        self.deployment_writes.load(Ordering::Acquire)
+    }
+
+    /// Called after a deployment write commits, never before: a reader that saw the old
+    /// generation must not keep what it read once the write is visible.
+    fn deployments_written(&self) {
+        self.deployment_writes.fetch_add(1, Ordering::AcqRel);
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

@@ -25,6 +25,8 @@ pub fn config(db: &Path, docker_host: DockerHost) -> Config {
     Config {
         server_host: IpAddr::V4(Ipv4Addr::LOCALHOST),
         server_port: 0,
+        proxy_port: None,
+        proxy_host: IpAddr::V4(Ipv4Addr::LOCALHOST),
         database_path: db.to_path_buf(),
         base_domain: "apps.localhost".into(),
         docker_host,

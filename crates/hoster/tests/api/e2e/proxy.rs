@@ -309,3 +309,209 @@ async fn upgraded_connections_are_spliced_through() {
     drop(stream);
     h.delete_deployment(&id).await;
 }
+
+/// A one-service template running `script` (a config file) on Debian's Python.
+fn python_template(name: &str, script: &str, port: u16) -> Value {
+    json!({
+        "name": name, "version": "1.0.0", "creator_id": "c",
+        "compose_spec": format!("services:\n  app:\n    image: python:3-slim\n    command: [\"python3\", \"-u\", \"/app.py\"]\n    ports: [\"{port}\"]\n"),
+        "config_files": [{"name": "app.py", "path": "/app.py", "content": script}]
+    })
+}
+
+const WEBSOCKET_ECHO: &str = r#"import asyncio, signal, sys
+import websockets
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+async def echo(ws, path=None):
+    async for message in ws:
+        await ws.send(message)
+async def main():
+    async with websockets.serve(echo, "0.0.0.0", 8765, max_size=2**24):
+        await asyncio.Future()
+asyncio.run(main())
+"#;
+
+const EVENT_STREAM: &str = r#"import signal, sys, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+class Events(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        for i in range(3):
+            self.wfile.write(f"data: tick {i}\n\n".encode())
+            self.wfile.flush()
+            time.sleep(1)
+        self.close_connection = True
+ThreadingHTTPServer(("", 8000), Events).serve_forever()
+"#;
+
+#[tokio::test]
+async fn websockets_and_server_sent_events_pass_through() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let h = Hoster::start().await;
+    let ws_template = h.publish(&python_template("ws", WEBSOCKET_ECHO, 8765)).await;
+    let sse_template = h.publish(&python_template("sse", EVENT_STREAM, 8000)).await;
+    let ws = h.create_deployment(&ws_template, "ws").await;
+    let sse = h.create_deployment(&sse_template, "sse").await;
+    let ws_domain = h.start_deployment(&ws).await["domain"].as_str().unwrap().to_string();
+    let sse_domain = h.start_deployment(&sse).await["domain"].as_str().unwrap().to_string();
+
+    // A real WebSocket handshake and frames (text, a 1 MB binary, ping) through the proxy.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut socket = loop {
+        let mut request = format!("ws://127.0.0.1:{}/echo", h.port).into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("host", format!("{ws_domain}:{}", h.port).parse().unwrap());
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((socket, response)) => {
+                assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+                break socket;
+            }
+            Err(e) => {
+                assert!(std::time::Instant::now() < deadline, "no WebSocket handshake: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            }
+        }
+    };
+    let big: Vec<u8> = (0..1_048_576u32).map(|i| (i % 251) as u8).collect();
+    for message in [Message::text("hello, websocket"), Message::binary(big)] {
+        socket.send(message.clone()).await.unwrap();
+        let echoed = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+            .await
+            .expect("an echo within 10 s")
+            .unwrap()
+            .unwrap();
+        assert_eq!(echoed, message);
+    }
+    socket.close(None).await.unwrap();
+
+    // Server-sent events arrive as they are written, not when the stream ends.
+    let started = std::time::Instant::now();
+    let mut response = loop {
+        let r = via_proxy(&h, &sse_domain, "/events", "text/event-stream").await;
+        if r.status() != StatusCode::BAD_GATEWAY || started.elapsed().as_secs() > 20 {
+            break r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    };
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let asked = std::time::Instant::now();
+    let mut seen = String::new();
+    let mut first_at = None;
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+        if first_at.is_none() && seen.contains("data: tick 0") {
+            first_at = Some(asked.elapsed());
+        }
+    }
+    let total = asked.elapsed();
+    assert_eq!(seen, "data: tick 0\n\ndata: tick 1\n\ndata: tick 2\n\n");
+    let first_at = first_at.unwrap();
+    assert!(
+        total - first_at >= std::time::Duration::from_millis(1500),
+        "the first event came at {first_at:?} and the stream ended at {total:?}: it was buffered"
+    );
+    h.delete_deployment(&ws).await;
+    h.delete_deployment(&sse).await;
+}
+
+/// Sends a raw HTTP/1.1 request with exactly `host_line` and returns status and body.
+async fn raw_get(port: u16, host_line: &str, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\n{host_line}Accept: application/json\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&response).to_string();
+    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test]
+async fn a_proxy_only_listener_serves_sites_and_nothing_else() {
+    let proxy_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let h = Hoster::start_in(
+        tempfile::tempdir().unwrap(),
+        &[
+            ("HOSTER_PROXY_PORT", &proxy_port.to_string()),
+            ("HOSTER_PROXY_HOST", "127.0.0.1"),
+        ],
+    )
+    .await;
+    // `who` starts first and publishes a port, but the label makes `web` the primary service.
+    let template = h
+        .publish(&json!({
+            "name": "labelled", "version": "1.0.0", "creator_id": "c",
+            "compose_spec": "services:\n  web:\n    image: nginx:alpine\n    ports: [\"80\"]\n    depends_on: [who]\n    labels:\n      io.hoster.primary: \"true\"\n  who:\n    image: traefik/whoami\n    ports: [\"80\"]\n"
+        }))
+        .await;
+    let id = h.create_deployment(&template, "labelled").await;
+    let domain = h.start_deployment(&id).await["domain"].as_str().unwrap().to_string();
+    let host = format!("Host: {}:{proxy_port}\r\n", domain.to_uppercase());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (status, body) = raw_get(proxy_port, &host, "/").await;
+        if status == 200 {
+            assert!(
+                body.contains("Welcome to nginx!"),
+                "routed to nginx, the labelled service: {body}"
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status} {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+
+    // Hostile or odd Host values never reach a deployment by accident, nor break anything: the
+    // main listener hands them to the API, the proxy-only listener answers 404.
+    let long = format!("Host: {}.apps.localhost\r\n", "a".repeat(300));
+    let api_health = "{\"status\":\"ok\"}";
+    for host_line in [
+        "",
+        "Host: \r\n",
+        long.as_str(),
+        "Host: 127.0.0.1\r\n",
+        "Host: [::1]:9090\r\n",
+        "Host: LOCALHOST:1\r\n",
+        "Host: apps.localhost\r\n",
+        "Host: a_b.apps.localhost\r\n",
+    ] {
+        let (status, body) = raw_get(h.port, host_line, "/health").await;
+        assert!(
+            status == 200 && body.contains(api_health) || status == 400,
+            "main listener, {host_line:?}: {status} {body}"
+        );
+        let (status, body) = raw_get(proxy_port, host_line, "/health").await;
+        assert!(
+            status == 404 || status == 400,
+            "proxy listener, {host_line:?}: {status} {body}"
+        );
+        assert!(!body.contains(api_health), "the proxy listener never serves the API");
+    }
+    let (status, body) = raw_get(proxy_port, "Host: nobody.apps.localhost\r\n", "/").await;
+    assert_eq!(status, 404);
+    assert!(body.contains("deployment_not_found"), "{body}");
+    h.delete_deployment(&id).await;
+}
