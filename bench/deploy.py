@@ -11,32 +11,11 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
-BASE, INSTANCE = sys.argv[1], sys.argv[2]
+from hoster_api import call, deployment, publish
+
+INSTANCE = sys.argv[2]
 ROUNDS = int(sys.argv[3]) if len(sys.argv) > 3 else 7
-
-
-def call(method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(BASE + path, data, {"Content-Type": "application/json"}, method=method)
-    try:
-        with urllib.request.urlopen(req) as r:
-            text = r.read()
-            return json.loads(text) if text else None
-    except urllib.error.HTTPError as e:
-        sys.exit(f"{method} {path}: {e.code} {e.read().decode()}")
-
-
-def publish(body):
-    t = call("POST", "/api/v1/templates", body)
-    call("POST", f"/api/v1/templates/{t['id']}/publish")
-    return t["id"]
-
-
-def deployment(template, name):
-    return call("POST", "/api/v1/deployments", {"template_id": template, "customer_id": "bench", "name": name})["id"]
 
 
 def docker(*args):

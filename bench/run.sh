@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Prints the figures behind Hoster's speed goals. Loopback only, bounded in time.
 #   bench/run.sh            # all
-#   bench/run.sh templates  # one part: compose | templates | deploy
+#   bench/run.sh templates  # one part: compose | templates | deploy | proxy
 set -euo pipefail
 cd "$(dirname "$0")/.."
 part=${1:-all}
 DURATION=${BENCH_DURATION:-10s}
+instance=bench$$   # the engine objects of the deploy and proxy parts carry this label
 say() { printf '\n== %s\n' "$*"; }
 
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
@@ -31,21 +32,33 @@ if [[ $part == all || $part == compose ]]; then
   cargo bench -q -p hoster-core --bench compose -- --noplot 2>/dev/null | grep -E 'compose/|time:|thrpt:'
 fi
 
-if [[ $part == all || $part == deploy ]]; then
+# Runs a bench/*.py script against a Hoster with its own engine instance; whatever happens,
+# stops Hoster and removes what it created on the engine.
+with_engine() { # with_engine SCRIPT ARGS...
   testenv/setup.sh >/dev/null
   dir=$(mktemp -d)
-  instance=bench$$
   HOSTER_INSTANCE=$instance HOSTER_CONFIG_DIR="$dir/configs" start_hoster "$dir"
-  # On any failure: stop Hoster and remove whatever it had created on the engine.
   trap 'kill $HOSTER_PID 2>/dev/null; rm -rf "$dir"
         docker ps -aq --filter label=io.hoster.instance=$instance | xargs -r docker rm -f -v >/dev/null
         docker network ls -q --filter label=io.hoster.instance=$instance | xargs -r docker network rm >/dev/null
         docker volume ls -q --filter label=io.hoster.instance=$instance | xargs -r docker volume rm >/dev/null' EXIT
-  say "deployments (bench/deploy.py)"
-  python3 bench/deploy.py "$BASE" "$instance" "${BENCH_ROUNDS:-7}"
+  local script=$1
+  shift
+  python3 "bench/$script" "$BASE" "$@"
   kill $HOSTER_PID; wait $HOSTER_PID 2>/dev/null || true
   rm -rf "$dir"
   trap - EXIT
+}
+
+if [[ $part == all || $part == deploy ]]; then
+  say "deployments (bench/deploy.py)"
+  with_engine deploy.py "$instance" "${BENCH_ROUNDS:-7}"
+fi
+
+if [[ $part == all || $part == proxy ]]; then
+  command -v nginx >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null; }
+  say "proxy: direct vs Hoster vs nginx (bench/proxy.py)"
+  with_engine proxy.py "$DURATION"
 fi
 
 if [[ $part == all || $part == templates ]]; then

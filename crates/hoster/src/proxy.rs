@@ -107,10 +107,17 @@ fn wants_upgrade(headers: &HeaderMap) -> bool {
 
 /// A page for when the proxy cannot hand the request on: HTML for browsers, JSON when asked.
 fn page(status: StatusCode, code: &str, message: String, headers: &HeaderMap) -> Response {
-    let json = headers
+    render(status, code, message, wants_json(headers))
+}
+
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
         .get(header::ACCEPT)
         .and_then(|a| a.to_str().ok())
-        .is_some_and(|a| a.contains("application/json") && !a.contains("text/html"));
+        .is_some_and(|a| a.contains("application/json") && !a.contains("text/html"))
+}
+
+fn render(status: StatusCode, code: &str, message: String, json: bool) -> Response {
     if json {
         return (status, axum::Json(serde_json::json!({"error": message, "code": code}))).into_response();
     }
@@ -244,33 +251,33 @@ async fn forward(
     peer: SocketAddr,
     mut request: Request,
 ) -> Response {
-    let headers = request.headers().clone();
-    let upgrade = wants_upgrade(&headers);
-    let client_side = upgrade.then(|| hyper::upgrade::on(&mut request));
+    let json = wants_json(request.headers());
+    let upgrade = wants_upgrade(request.headers())
+        .then(|| request.headers().get(header::UPGRADE).cloned())
+        .flatten();
+    let client_side = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
     let (mut parts, body) = request.into_parts();
     let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     parts.uri = match format!("http://{upstream}{path}").parse() {
         Ok(uri) => uri,
         Err(_) => {
-            return page(
+            return render(
                 StatusCode::BAD_REQUEST,
                 "bad_request",
                 "The request target is not valid.".into(),
-                &headers,
+                json,
             );
         }
     };
     parts.version = axum::http::Version::HTTP_11;
     strip_hop_by_hop(&mut parts.headers);
-    if upgrade {
+    if let Some(protocol) = upgrade {
         parts
             .headers
             .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        if let Some(protocol) = headers.get(header::UPGRADE) {
-            parts.headers.insert(header::UPGRADE, protocol.clone());
-        }
+        parts.headers.insert(header::UPGRADE, protocol);
     }
-    let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+    let forwarded_for = match parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
         Some(earlier) => format!("{earlier}, {}", peer.ip()),
         None => peer.ip().to_string(),
     };
@@ -293,11 +300,11 @@ async fn forward(
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(%host, %upstream, error = %e, "upstream did not answer");
-            return page(
+            return render(
                 StatusCode::BAD_GATEWAY,
                 "upstream_unavailable",
                 format!("{host} did not answer."),
-                &headers,
+                json,
             );
         }
     };

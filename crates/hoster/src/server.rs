@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use hoster_core::template;
 use tokio::net::TcpListener;
 
@@ -105,12 +106,15 @@ impl Application {
             let _ = stopped.wait_for(|s| *s).await;
         };
         let proxy = self.proxy.map(|(listener, router)| {
-            let serve = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(until_stopped(stopped.clone()));
+            let serve = axum::serve(
+                listener.tap_io(no_delay),
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(until_stopped(stopped.clone()));
             tokio::spawn(async move { serve.await })
         });
         let served = axum::serve(
-            self.listener,
+            self.listener.tap_io(no_delay),
             self.router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(until_stopped(stopped))
@@ -124,6 +128,11 @@ impl Application {
         tracing::info!("hoster stopped; database closed");
         served.context("the HTTP server failed")
     }
+}
+
+/// Small responses (and proxied ones) go out at once rather than waiting on Nagle's algorithm.
+fn no_delay(stream: &mut tokio::net::TcpStream) {
+    let _ = stream.set_nodelay(true);
 }
 
 /// Resolves on SIGINT or SIGTERM.

