@@ -23,6 +23,7 @@ install_packages() {
   command -v psql >/dev/null || missing+=(postgresql-client)   # e2e: log in to the postgres example
   command -v jq >/dev/null || missing+=(jq)                      # e2e: the spec's workflow script
   command -v curl >/dev/null || missing+=(curl)
+  command -v pebble >/dev/null || missing+=(pebble)              # e2e: a real ACME server
   [ ${#missing[@]} -eq 0 ] && return
   need_root
   log "installing ${missing[*]}"

@@ -27,6 +27,37 @@ pub struct Config {
     #[arg(long = "proxy-host", env = "HOSTER_PROXY_HOST", default_value = "0.0.0.0")]
     pub proxy_host: IpAddr,
 
+    /// Port of the HTTPS listener (production: 443); it serves deployments' hostnames.
+    #[arg(long = "tls-port", env = "HOSTER_TLS_PORT")]
+    pub tls_port: Option<u16>,
+
+    /// PEM certificate chain served to names without a certificate of their own (a wildcard
+    /// for the base domain, typically).
+    #[arg(long = "tls-cert", env = "HOSTER_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of HOSTER_TLS_CERT.
+    #[arg(long = "tls-key", env = "HOSTER_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Directory of per-hostname certificates, `<hostname>.crt` and `<hostname>.key`; ACME
+    /// saves what it obtains here.
+    #[arg(long = "tls-dir", env = "HOSTER_TLS_DIR", default_value = "/var/lib/hoster/certs")]
+    pub tls_dir: PathBuf,
+
+    /// ACME directory URL; when set, custom domains get certificates automatically (HTTP-01,
+    /// which needs the proxy reachable on port 80 under those names).
+    #[arg(long = "acme-directory", env = "HOSTER_ACME_DIRECTORY")]
+    pub acme_directory: Option<String>,
+
+    /// Contact e-mail for the ACME account.
+    #[arg(long = "acme-email", env = "HOSTER_ACME_EMAIL")]
+    pub acme_email: Option<String>,
+
+    /// Root certificate (PEM) to trust for the ACME server itself, for test CAs like Pebble.
+    #[arg(long = "acme-ca-cert", env = "HOSTER_ACME_CA_CERT")]
+    pub acme_ca_cert: Option<PathBuf>,
+
     /// SQLite database file, created on first start.
     #[arg(long, env = "HOSTER_DATABASE_PATH", default_value = "./hoster.db")]
     pub database_path: PathBuf,

@@ -2,6 +2,7 @@
 //! clock, randomness) around the pure `hoster_core`.
 #![forbid(unsafe_code)]
 
+pub mod acme;
 pub mod api;
 pub mod cli;
 pub mod clock;
@@ -11,3 +12,4 @@ pub mod proxy;
 pub mod runtime;
 pub mod server;
 pub mod store;
+pub mod tls;

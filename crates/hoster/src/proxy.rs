@@ -19,6 +19,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use crate::api::AppState;
+use crate::tls::OverTls;
 
 /// Connections to upstreams, kept alive across requests.
 pub struct Proxy {
@@ -205,6 +206,11 @@ pub async fn route(
     request: Request,
     next: Next,
 ) -> Response {
+    if let Some(certificates) = &state.certificates
+        && let Some(answer) = certificates.challenges.answer(request.uri().path())
+    {
+        return ([(header::CONTENT_TYPE, "text/plain")], answer).into_response();
+    }
     let Some(host) = request_host(request.headers(), request.uri()) else {
         return next.run(request).await;
     };
@@ -252,6 +258,10 @@ async fn forward(
     mut request: Request,
 ) -> Response {
     let json = wants_json(request.headers());
+    let scheme = match request.extensions().get::<OverTls>() {
+        Some(_) => "https",
+        None => "http",
+    };
     let upgrade = wants_upgrade(request.headers())
         .then(|| request.headers().get(header::UPGRADE).cloned())
         .flatten();
@@ -283,7 +293,7 @@ async fn forward(
     };
     for (name, value) in [
         ("x-forwarded-for", forwarded_for),
-        ("x-forwarded-proto", "http".into()),
+        ("x-forwarded-proto", scheme.into()),
         ("x-forwarded-host", host.clone()),
     ] {
         if let Ok(value) = HeaderValue::from_str(&value) {

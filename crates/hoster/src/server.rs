@@ -9,17 +9,22 @@ use axum::serve::ListenerExt;
 use hoster_core::template;
 use tokio::net::TcpListener;
 
+use crate::acme::{AcmeIssuer, AcmeSettings, Certificates};
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::deployer::{Deployer, Settings};
 use crate::proxy::Proxy;
 use crate::runtime::Engine;
 use crate::store::Store;
+use crate::tls::{self, CertStore};
 
 pub struct Application {
     listener: TcpListener,
     /// The proxy-only listener, when `HOSTER_PROXY_PORT` asks for one, and what it serves.
     proxy: Option<(TcpListener, axum::Router)>,
+    /// The HTTPS listener, when `HOSTER_TLS_PORT` asks for one, with its TLS settings.
+    tls: Option<(TcpListener, Arc<rustls::ServerConfig>, axum::Router)>,
+    certificates: Option<Arc<Certificates>>,
     store: Store,
     deployer: Arc<Deployer>,
     router: axum::Router,
@@ -58,12 +63,31 @@ impl Application {
             }
             None => None,
         };
+        let (tls_listener, certs) = tls_setup(config).await?;
+        let certificates = match (&config.acme_directory, &certs) {
+            (Some(url), Some(certs)) => {
+                let issuer = AcmeIssuer::new(AcmeSettings {
+                    directory_url: url.clone(),
+                    email: config.acme_email.clone(),
+                    ca_cert: config.acme_ca_cert.clone(),
+                    account_file: config.tls_dir.join("acme-account.json"),
+                });
+                Some(Certificates::new(
+                    store.clone(),
+                    certs.clone(),
+                    config.tls_dir.clone(),
+                    Arc::new(issuer),
+                ))
+            }
+            _ => None,
+        };
         let public_port = listener.local_addr()?.port();
         let state = AppState {
             store: store.clone(),
             engine,
             deployer: deployer.clone(),
             proxy: Arc::new(Proxy::new(config.base_domain.clone())),
+            certificates: certificates.clone(),
             public_port,
             limits: template::Limits::default(),
             max_body_bytes: config.max_body_bytes,
@@ -71,6 +95,10 @@ impl Application {
         Ok(Self {
             listener,
             proxy: proxy_listener.map(|l| (l, api::proxy_router(state.clone()))),
+            tls: tls_listener
+                .zip(certs)
+                .map(|(l, certs)| (l, tls::server_config(certs), api::proxy_router(state.clone()))),
+            certificates,
             store,
             deployer,
             router: api::router(state),
@@ -79,6 +107,12 @@ impl Application {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls
+            .as_ref()
+            .map(|(l, _, _)| l.local_addr().expect("a bound listener has an address"))
     }
 
     pub fn proxy_addr(&self) -> Option<SocketAddr> {
@@ -93,6 +127,9 @@ impl Application {
         if let Some(addr) = self.proxy_addr() {
             tracing::info!(%addr, "proxy-only listener");
         }
+        if let Some(addr) = self.tls_addr() {
+            tracing::info!(%addr, "HTTPS listener");
+        }
         // The first reconcile pass runs at once, alongside serving: a request for a deployment
         // being reconciled waits on that deployment's lock.
         let reconciler = tokio::spawn(self.deployer.clone().reconcile_forever());
@@ -105,13 +142,21 @@ impl Application {
         let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
             let _ = stopped.wait_for(|s| *s).await;
         };
+        let renewer = self.certificates.map(|c| tokio::spawn(c.renew_forever()));
+        let tls = self.tls.map(|(listener, config, router)| {
+            tokio::spawn(tls::serve(listener, config, router, until_stopped(stopped.clone())))
+        });
         let proxy = self.proxy.map(|(listener, router)| {
             let serve = axum::serve(
                 listener.tap_io(no_delay),
                 router.into_make_service_with_connect_info::<SocketAddr>(),
             )
             .with_graceful_shutdown(until_stopped(stopped.clone()));
-            tokio::spawn(async move { serve.await })
+            tokio::spawn(async move {
+                if let Err(e) = serve.await {
+                    tracing::error!(error = %e, "the proxy listener failed");
+                }
+            })
         });
         let served = axum::serve(
             self.listener.tap_io(no_delay),
@@ -119,8 +164,11 @@ impl Application {
         )
         .with_graceful_shutdown(until_stopped(stopped))
         .await;
-        if let Some(proxy) = proxy {
-            let _ = proxy.await;
+        for listener in [proxy, tls].into_iter().flatten() {
+            let _ = listener.await;
+        }
+        if let Some(renewer) = renewer {
+            renewer.abort();
         }
         reconciler.abort();
         events.abort();
@@ -128,6 +176,34 @@ impl Application {
         tracing::info!("hoster stopped; database closed");
         served.context("the HTTP server failed")
     }
+}
+
+/// Binds the HTTPS listener and loads its certificates, when `HOSTER_TLS_PORT` is set.
+async fn tls_setup(config: &Config) -> anyhow::Result<(Option<TcpListener>, Option<Arc<CertStore>>)> {
+    let Some(port) = config.tls_port else {
+        return Ok((None, None));
+    };
+    let default = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(tls::load_files(cert, key).map_err(|e| anyhow::anyhow!("HOSTER_TLS_CERT/HOSTER_TLS_KEY: {e}"))?)
+        }
+        _ => None,
+    };
+    let certs = Arc::new(CertStore::new(default));
+    let loaded = certs.load_dir(&config.tls_dir);
+    if certs.is_empty() && config.acme_directory.is_none() {
+        anyhow::bail!(
+            "HOSTER_TLS_PORT needs certificates: HOSTER_TLS_CERT and HOSTER_TLS_KEY, <hostname>.crt/.key files in \
+             HOSTER_TLS_DIR ({}), or HOSTER_ACME_DIRECTORY",
+            config.tls_dir.display()
+        );
+    }
+    tracing::info!(dir = %config.tls_dir.display(), loaded, "certificates loaded");
+    let addr = SocketAddr::new(config.proxy_host, port);
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (HOSTER_PROXY_HOST/HOSTER_TLS_PORT)"))?;
+    Ok((Some(listener), Some(certs)))
 }
 
 /// Small responses (and proxied ones) go out at once rather than waiting on Nagle's algorithm.

@@ -454,6 +454,9 @@ pub async fn add_domain(
             format!("{domain} already belongs to a deployment"),
         ));
     }
+    if let Some(certificates) = &state.certificates {
+        certificates.request(&domain);
+    }
     Ok((
         StatusCode::CREATED,
         axum::Json(DomainView {

@@ -35,6 +35,8 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     pub deployer: Arc<Deployer>,
     pub proxy: Arc<Proxy>,
+    /// Automatic certificates for custom domains, when ACME is configured.
+    pub certificates: Option<Arc<crate::acme::Certificates>>,
     /// The port deployments' URLs name: the one Hoster listens on.
     pub public_port: u16,
     pub limits: template::Limits,

@@ -279,6 +279,15 @@ impl Store {
             .collect()
     }
 
+    /// Every custom hostname of every deployment.
+    pub async fn all_custom_domains(&self) -> Result<Vec<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT domain FROM deployment_domains ORDER BY rowid")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     /// Detaches a custom hostname. `Ok(false)`: the deployment has no such hostname.
     pub async fn remove_custom_domain(&self, id: &DeploymentId, domain: &str) -> Result<bool, StoreError> {
         let result = sqlx::query("DELETE FROM deployment_domains WHERE deployment_id = ?1 AND domain = ?2")

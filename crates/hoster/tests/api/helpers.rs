@@ -27,6 +27,13 @@ pub fn config(db: &Path, docker_host: DockerHost) -> Config {
         server_port: 0,
         proxy_port: None,
         proxy_host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        tls_port: None,
+        tls_cert: None,
+        tls_key: None,
+        tls_dir: db.parent().unwrap().join("certs"),
+        acme_directory: None,
+        acme_email: None,
+        acme_ca_cert: None,
         database_path: db.to_path_buf(),
         base_domain: "apps.localhost".into(),
         docker_host,
@@ -313,6 +320,15 @@ impl Hoster {
         body
     }
 
+    pub async fn add_domain(&self, id: &str, domain: &str) -> (StatusCode, Value) {
+        self.request(
+            reqwest::Method::POST,
+            &format!("/api/v1/deployments/{id}/domains"),
+            Some(&serde_json::json!({"domain": domain})),
+        )
+        .await
+    }
+
     pub async fn get_deployment(&self, id: &str) -> (StatusCode, Value) {
         self.request(reqwest::Method::GET, &format!("/api/v1/deployments/{id}"), None)
             .await
@@ -351,6 +367,15 @@ impl Drop for Hoster {
             remove_engine_objects(&format!("io.hoster.instance={}", self.instance));
         }
     }
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The port in hoster's "hoster is listening addr=127.0.0.1:PORT" log line.

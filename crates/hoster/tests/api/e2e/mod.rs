@@ -4,3 +4,4 @@ mod deployments;
 mod examples;
 mod faults;
 mod proxy;
+mod tls;

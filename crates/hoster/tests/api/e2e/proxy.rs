@@ -182,26 +182,26 @@ async fn custom_domains_route_to_their_deployment_and_belong_to_one_only() {
     let a = h.create_deployment(&template, "a").await;
     let b = h.create_deployment(&template, "b").await;
     h.start_deployment(&a).await;
-    let (status, added) = add_domain(&h, &a, "WWW.Example.COM").await;
+    let (status, added) = h.add_domain(&a, "WWW.Example.COM").await;
     assert_eq!(
         (status, added["domain"].as_str()),
         (StatusCode::CREATED, Some("www.example.com")),
         "{added}"
     );
-    let (status, error) = add_domain(&h, &b, "www.example.com").await;
+    let (status, error) = h.add_domain(&b, "www.example.com").await;
     assert_eq!(
         (status, error["code"].as_str()),
         (StatusCode::CONFLICT, Some("domain_taken"))
     );
     let (_, b_record) = h.get_deployment(&b).await;
-    let (status, error) = add_domain(&h, &a, b_record["domain"].as_str().unwrap()).await;
+    let (status, error) = h.add_domain(&a, b_record["domain"].as_str().unwrap()).await;
     assert_eq!(
         status,
         StatusCode::BAD_REQUEST,
         "names under the base domain are Hoster's: {error}"
     );
     for bad in ["not a host", "1.2.3.4", "localhost"] {
-        assert_eq!(add_domain(&h, &a, bad).await.0, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(h.add_domain(&a, bad).await.0, StatusCode::BAD_REQUEST, "{bad}");
     }
     let (_, list) = h
         .request(Method::GET, &format!("/api/v1/deployments/{a}/domains"), None)
@@ -239,19 +239,10 @@ async fn custom_domains_route_to_their_deployment_and_belong_to_one_only() {
         (StatusCode::NOT_FOUND, Some("domain_not_found"))
     );
     // Deleting a deployment frees its hostnames.
-    add_domain(&h, &a, "shop.example.com").await;
+    h.add_domain(&a, "shop.example.com").await;
     h.delete_deployment(&a).await;
-    assert_eq!(add_domain(&h, &b, "shop.example.com").await.0, StatusCode::CREATED);
+    assert_eq!(h.add_domain(&b, "shop.example.com").await.0, StatusCode::CREATED);
     h.delete_deployment(&b).await;
-}
-
-async fn add_domain(h: &Hoster, id: &str, domain: &str) -> (StatusCode, Value) {
-    h.request(
-        Method::POST,
-        &format!("/api/v1/deployments/{id}/domains"),
-        Some(&json!({"domain": domain})),
-    )
-    .await
 }
 
 #[tokio::test]
@@ -447,11 +438,7 @@ async fn raw_get(port: u16, host_line: &str, path: &str) -> (u16, String) {
 
 #[tokio::test]
 async fn a_proxy_only_listener_serves_sites_and_nothing_else() {
-    let proxy_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let proxy_port = free_port();
     let h = Hoster::start_in(
         tempfile::tempdir().unwrap(),
         &[
