@@ -46,14 +46,26 @@ id_type!(TemplateId, "tmpl_", "template");
 id_type!(DeploymentId, "depl_", "deployment");
 
 fn encode(bytes: [u8; RANDOM_BYTES]) -> String {
-    let mut acc: u128 = 0;
-    for b in bytes {
-        acc = (acc << 8) | u128::from(b);
+    base32(&bytes)
+}
+
+/// Lowercase base32 of `bytes`, most significant bit first, the last character zero-padded.
+pub(crate) fn base32(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 8 / 5 + 1);
+    let (mut acc, mut bits) = (0u16, 0u32);
+    for &b in bytes {
+        acc = (acc << 8) | u16::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(ALPHABET[usize::from((acc >> bits) & 31)] as char);
+        }
+        acc &= (1 << bits) - 1;
     }
-    (0..SUFFIX_LEN)
-        .rev()
-        .map(|i| ALPHABET[((acc >> (i * 5)) & 31) as usize] as char)
-        .collect()
+    if bits > 0 {
+        out.push(ALPHABET[usize::from((acc << (5 - bits)) & 31)] as char);
+    }
+    out
 }
 
 #[cfg(test)]

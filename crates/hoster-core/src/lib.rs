@@ -5,11 +5,13 @@
 //! decisions: validated values, parsed compose models, allowed state transitions.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod compose;
 pub mod deployment;
 pub mod hostname;
 pub mod id;
 pub mod plan;
 pub mod problem;
+pub mod rate;
 pub mod slug;
 pub mod template;

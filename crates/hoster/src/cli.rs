@@ -2,9 +2,15 @@
 
 use std::io::IsTerminal;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use hoster_core::access::Role;
 
 use crate::config::{Config, LogFormat};
+use crate::store::Store;
+use crate::tokens;
 
 /// Hoster: a self-hosted deployment platform with a template marketplace.
 #[derive(Debug, Parser)]
@@ -17,7 +23,74 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the API server (every option also reads its HOSTER_* environment variable).
-    Serve(Config),
+    Serve(Box<Config>),
+    /// Manage API tokens, directly on the database (the server may be running or not).
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// SQLite database file of the Hoster whose tokens these are.
+    #[arg(long, env = "HOSTER_DATABASE_PATH", default_value = "./hoster.db", global = true)]
+    pub database_path: PathBuf,
+
+    #[command(subcommand)]
+    pub action: TokenAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Create a token; the token itself is printed alone on the last line, this once.
+    Create {
+        #[arg(long, value_parser = ["admin", "creator", "customer"])]
+        role: String,
+        /// Whom it acts for: the creator_id or customer_id it owns.
+        #[arg(long)]
+        subject: String,
+        /// A note shown in the token list.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List tokens (never their values).
+    List,
+    /// Revoke a token by id; it stops working at once.
+    Revoke { id: String },
+}
+
+/// Runs a `hoster token` command; the output is for people and for scripts (`| tail -1`).
+pub async fn token(args: TokenArgs) -> anyhow::Result<()> {
+    let store = Store::open(&args.database_path)
+        .await
+        .with_context(|| format!("cannot open the database at {}", args.database_path.display()))?;
+    let result = async {
+        match args.action {
+            TokenAction::Create { role, subject, name } => {
+                let role = Role::parse(&role).context("unknown role")?;
+                let (record, token) = tokens::create(&store, role, &subject, &name, "cli").await?;
+                println!("created {} ({} {})", record.id, record.role, record.subject);
+                println!("{token}");
+            }
+            TokenAction::List => {
+                for t in store.tokens().await? {
+                    let state = t.revoked_at.map_or("live".to_string(), |at| format!("revoked {at}"));
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}\t{}",
+                        t.id, t.role, t.subject, t.created_at, state, t.name
+                    );
+                }
+            }
+            TokenAction::Revoke { id } => {
+                if !tokens::revoke(&store, &id, "cli").await? {
+                    anyhow::bail!("no live token with id `{id}`");
+                }
+                println!("revoked {id}");
+            }
+        }
+        Ok(())
+    }
+    .await;
+    store.close().await;
+    result
 }
 
 /// Parses the command line; a bad option or variable ends the process with one clear line.

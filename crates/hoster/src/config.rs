@@ -15,6 +15,14 @@ pub struct Config {
     #[arg(long = "host", env = "HOSTER_SERVER_HOST", default_value = "127.0.0.1")]
     pub server_host: IpAddr,
 
+    /// `local`: no credentials, loopback only. `token`: every API call needs a bearer token.
+    #[arg(long = "auth-mode", env = "HOSTER_AUTH_MODE", value_enum, default_value_t = AuthMode::Local)]
+    pub auth_mode: AuthMode,
+
+    /// API requests per second allowed to each token (bursts of twice that); 0 turns it off.
+    #[arg(long = "rate-limit", env = "HOSTER_RATE_LIMIT", default_value_t = 50)]
+    pub rate_limit: u32,
+
     /// Port the API listens on (0 picks a free one).
     #[arg(long = "port", env = "HOSTER_SERVER_PORT", default_value_t = 9090)]
     pub server_port: u16,
@@ -102,6 +110,12 @@ pub struct Config {
     /// Log format.
     #[arg(long, env = "HOSTER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthMode {
+    Local,
+    Token,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -13,3 +13,4 @@ pub mod runtime;
 pub mod server;
 pub mod store;
 pub mod tls;
+pub mod tokens;

@@ -19,5 +19,11 @@ async fn main() {
                 std::process::exit(1);
             }
         }
+        Command::Token(args) => {
+            if let Err(e) = cli::token(args).await {
+                eprintln!("error: {}", cli::error_chain(&e));
+                std::process::exit(1);
+            }
+        }
     }
 }

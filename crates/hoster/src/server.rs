@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::acme::{AcmeIssuer, AcmeSettings, Certificates};
 use crate::api::{self, AppState};
-use crate::config::Config;
+use crate::config::{AuthMode, Config};
 use crate::deployer::{Deployer, Settings};
 use crate::proxy::Proxy;
 use crate::runtime::Engine;
@@ -48,6 +48,13 @@ impl Application {
                 config_dir: config.config_dir.clone(),
             },
         );
+        if config.auth_mode == AuthMode::Local && !config.server_host.is_loopback() {
+            anyhow::bail!(
+                "HOSTER_AUTH_MODE=local asks for no credentials, so the API listens on loopback only; \
+                 set HOSTER_AUTH_MODE=token (and create tokens with `hoster token create`) to listen on {}",
+                config.server_host
+            );
+        }
         let addr = SocketAddr::new(config.server_host, config.server_port);
         let listener = TcpListener::bind(addr)
             .await
@@ -91,6 +98,8 @@ impl Application {
             public_port,
             limits: template::Limits::default(),
             max_body_bytes: config.max_body_bytes,
+            auth_mode: config.auth_mode,
+            rate_limiter: Arc::new(api::RateLimiter::new(config.rate_limit)),
         };
         Ok(Self {
             listener,

@@ -1,17 +1,19 @@
 //! `/api/v1/deployments`: instances of published templates, running on the engine.
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use hoster_core::access::{Caller, Operation};
 use hoster_core::deployment::Status;
-use hoster_core::id::DeploymentId;
+use hoster_core::id::{DeploymentId, TemplateId};
 use hoster_core::problem::{Problem, Problems};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Query};
 use super::templates::page;
+use super::{AppState, auth};
 use crate::deployer::{DeployError, NewDeployment};
 use crate::runtime::{ContainerSummary, EngineError, Health};
 use crate::store::{DeploymentFilter, DeploymentRecord};
@@ -186,10 +188,17 @@ async fn view_one(state: &AppState, d: DeploymentRecord) -> Result<Deployment, A
     view(state, d, &containers).await
 }
 
-async fn load(state: &AppState, id: &str) -> Result<DeploymentRecord, ApiError> {
+/// The deployment if the caller may see it and `op`; not-yours answers like unknown (404).
+async fn load(state: &AppState, caller: &Caller, op: Operation, id: &str) -> Result<DeploymentRecord, ApiError> {
+    auth::require(caller, op)?;
     let not_found = || ApiError::from(DeployError::NotFound(id.to_string()));
     let parsed = DeploymentId::parse(id).ok_or_else(not_found)?;
-    state.store.get_deployment(&parsed).await?.ok_or_else(not_found)
+    let d = state.store.get_deployment(&parsed).await?.ok_or_else(not_found)?;
+    if caller.owns_deployment(&d.customer_id) {
+        Ok(d)
+    } else {
+        Err(not_found())
+    }
 }
 
 /// Create a deployment of a published template (`pending`; start it to run it).
@@ -207,8 +216,11 @@ async fn load(state: &AppState, id: &str) -> Result<DeploymentRecord, ApiError> 
 )]
 pub async fn create_deployment(
     State(state): State<AppState>,
-    Json(body): Json<CreateDeployment>,
+    Extension(caller): Extension<Caller>,
+    Json(mut body): Json<CreateDeployment>,
 ) -> Result<(StatusCode, HeaderMap, axum::Json<Deployment>), ApiError> {
+    auth::require(&caller, Operation::CreateDeployment)?;
+    body.customer_id = auth::acting_for(&caller, "customer_id", body.customer_id)?;
     let missing: Vec<Problem> = [
         ("template_id", &body.template_id),
         ("customer_id", &body.customer_id),
@@ -220,6 +232,14 @@ pub async fn create_deployment(
     .collect();
     if !missing.is_empty() {
         return Err(ApiError::validation(Problems(missing)));
+    }
+    let template_id = body.template_id.clone().unwrap_or_default();
+    let template = match TemplateId::parse(&template_id) {
+        Some(tid) => state.store.get_template(&tid).await?,
+        None => None,
+    };
+    if template.is_some_and(|t| !caller.sees_template(&t.spec.creator_id, t.published)) {
+        return Err(ApiError::template_not_found(&template_id));
     }
     let created = state
         .deployer
@@ -233,6 +253,14 @@ pub async fn create_deployment(
     if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/deployments/{}", created.id)) {
         headers.insert(header::LOCATION, location);
     }
+    auth::audit(
+        &state,
+        &caller,
+        "deployment.create",
+        created.id.as_str(),
+        &created.template_id.to_string(),
+    )
+    .await;
     Ok((
         StatusCode::CREATED,
         headers,
@@ -250,11 +278,13 @@ pub async fn create_deployment(
 )]
 pub async fn list_deployments(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Query(query): Query<ListQuery>,
 ) -> Result<axum::Json<DeploymentList>, ApiError> {
+    auth::require(&caller, Operation::ListDeployments)?;
     let page = page(query.limit, query.offset)?;
     let filter = DeploymentFilter {
-        customer_id: query.customer_id,
+        customer_id: auth::acting_for(&caller, "customer_id", query.customer_id)?,
         template_id: query.template_id,
         status: query.status,
     };
@@ -286,9 +316,10 @@ pub async fn list_deployments(
 )]
 pub async fn get_deployment(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Deployment>, ApiError> {
-    let d = load(&state, &id).await?;
+    let d = load(&state, &caller, Operation::GetDeployment, &id).await?;
     Ok(axum::Json(view_one(&state, d).await?))
 }
 
@@ -316,9 +347,12 @@ fn answer(wait: bool, body: Deployment) -> (StatusCode, axum::Json<Deployment>) 
 )]
 pub async fn start_deployment(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     Query(query): Query<WaitQuery>,
 ) -> Result<(StatusCode, axum::Json<Deployment>), ApiError> {
+    load(&state, &caller, Operation::StartDeployment, &id).await?;
+    auth::audit(&state, &caller, "deployment.start", &id, "").await;
     let wait = query.wait.unwrap_or(true);
     let d = state.deployer.start(&id, wait).await?;
     Ok(answer(wait, view_one(&state, d).await?))
@@ -339,9 +373,12 @@ pub async fn start_deployment(
 )]
 pub async fn stop_deployment(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     Query(query): Query<WaitQuery>,
 ) -> Result<(StatusCode, axum::Json<Deployment>), ApiError> {
+    load(&state, &caller, Operation::StopDeployment, &id).await?;
+    auth::audit(&state, &caller, "deployment.stop", &id, "").await;
     let wait = query.wait.unwrap_or(true);
     let d = state.deployer.stop(&id, wait).await?;
     Ok(answer(wait, view_one(&state, d).await?))
@@ -355,7 +392,13 @@ pub async fn stop_deployment(
     params(("id" = String, Path, description = "Deployment id")),
     responses((status = 204, description = "deleted"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
 )]
-pub async fn delete_deployment(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete_deployment(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    load(&state, &caller, Operation::DeleteDeployment, &id).await?;
+    auth::audit(&state, &caller, "deployment.delete", &id, "").await;
     state.deployer.delete(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -370,9 +413,10 @@ pub async fn delete_deployment(State(state): State<AppState>, Path(id): Path<Str
 )]
 pub async fn deployment_events(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Vec<EventView>>, ApiError> {
-    let d = load(&state, &id).await?;
+    let d = load(&state, &caller, Operation::GetDeployment, &id).await?;
     let events = state.store.events(&d.id).await?;
     Ok(axum::Json(
         events
@@ -411,9 +455,10 @@ pub struct AddDomain {
 )]
 pub async fn list_domains(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Vec<DomainView>>, ApiError> {
-    let d = load(&state, &id).await?;
+    let d = load(&state, &caller, Operation::GetDeployment, &id).await?;
     let domains = state.store.custom_domains(&d.id).await?;
     Ok(axum::Json(
         domains
@@ -440,10 +485,11 @@ pub async fn list_domains(
 )]
 pub async fn add_domain(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     Json(body): Json<AddDomain>,
 ) -> Result<(StatusCode, axum::Json<DomainView>), ApiError> {
-    let d = load(&state, &id).await?;
+    let d = load(&state, &caller, Operation::ManageDomains, &id).await?;
     let domain = hoster_core::hostname::custom_domain(&body.domain, &state.deployer.settings().base_domain)
         .map_err(|e| ApiError::validation(Problems(vec![Problem::field("domain", e)])))?;
     let now = crate::clock::now();
@@ -454,6 +500,7 @@ pub async fn add_domain(
             format!("{domain} already belongs to a deployment"),
         ));
     }
+    auth::audit(&state, &caller, "domain.add", &id, &domain).await;
     if let Some(certificates) = &state.certificates {
         certificates.request(&domain);
     }
@@ -476,9 +523,10 @@ pub async fn add_domain(
 )]
 pub async fn remove_domain(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path((id, domain)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let d = load(&state, &id).await?;
+    let d = load(&state, &caller, Operation::ManageDomains, &id).await?;
     let domain = domain.to_ascii_lowercase();
     if !state.store.remove_custom_domain(&d.id, &domain).await? {
         return Err(ApiError::new(
@@ -487,5 +535,6 @@ pub async fn remove_domain(
             format!("{id} has no domain {domain}"),
         ));
     }
+    auth::audit(&state, &caller, "domain.remove", &id, &domain).await;
     Ok(StatusCode::NO_CONTENT)
 }

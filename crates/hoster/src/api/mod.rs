@@ -1,6 +1,8 @@
 //! The HTTP API. Owns routing, request decoding and response shapes; reaches the database
 //! only through [`Store`] and the engine only through [`Engine`], never with SQL or Docker calls.
 
+mod access;
+mod auth;
 mod deployments;
 mod error;
 mod extract;
@@ -21,6 +23,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use auth::RateLimiter;
 pub use error::{ApiError, ErrorBody};
 
 use crate::deployer::Deployer;
@@ -41,6 +44,8 @@ pub struct AppState {
     pub public_port: u16,
     pub limits: template::Limits,
     pub max_body_bytes: usize,
+    pub auth_mode: crate::config::AuthMode,
+    pub rate_limiter: Arc<auth::RateLimiter>,
 }
 
 #[derive(OpenApi)]
@@ -50,6 +55,7 @@ pub struct AppState {
     tags(
         (name = "templates", description = "Templates creators publish"),
         (name = "deployments", description = "Instances customers run"),
+        (name = "access", description = "Tokens and the audit log (admins)"),
         (name = "health", description = "Probes")
     )
 )]
@@ -81,6 +87,7 @@ fn routes() -> OpenApiRouter<AppState> {
             templates::delete_template
         ))
         .routes(routes!(templates::publish_template))
+        .routes(routes!(templates::trust_template, templates::distrust_template))
         .routes(routes!(deployments::list_deployments, deployments::create_deployment))
         .routes(routes!(deployments::get_deployment, deployments::delete_deployment))
         .routes(routes!(deployments::start_deployment))
@@ -88,6 +95,9 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(deployments::deployment_events))
         .routes(routes!(deployments::list_domains, deployments::add_domain))
         .routes(routes!(deployments::remove_domain))
+        .routes(routes!(access::list_tokens, access::create_token))
+        .routes(routes!(access::revoke_token))
+        .routes(routes!(access::audit_log))
 }
 
 /// The OpenAPI document describing every route [`router`] serves.
@@ -132,6 +142,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(wrong_method)
         .with_state(state.clone())
         .layer(Extension(doc))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http())

@@ -1,15 +1,17 @@
 //! `/api/v1/templates`: the marketplace's catalogue.
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use hoster_core::access::{Caller, Operation, Role};
 use hoster_core::id::TemplateId;
 use hoster_core::template::{ConfigFile, TemplateFields, Variable};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Query};
+use super::{AppState, auth};
 use crate::clock;
 use crate::store::{DeleteOutcome, Page, TemplateFilter, TemplateRecord};
 
@@ -30,6 +32,8 @@ pub struct Template {
     pub category: Option<String>,
     pub tags: Vec<String>,
     pub published: bool,
+    /// An admin lifted the safe-compose policy for this template.
+    pub trusted: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -51,6 +55,7 @@ impl From<TemplateRecord> for Template {
             category: s.category,
             tags: s.tags,
             published: r.published,
+            trusted: r.trusted,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -101,13 +106,25 @@ fn parse_id(id: &str) -> Result<TemplateId, ApiError> {
     TemplateId::parse(id).ok_or_else(|| ApiError::template_not_found(id))
 }
 
-async fn load(state: &AppState, id: &str) -> Result<TemplateRecord, ApiError> {
+/// The template if the caller may `op` it: see it for reads, own it for changes. Not-yours
+/// answers like unknown (404).
+async fn load(state: &AppState, caller: &Caller, op: Operation, id: &str) -> Result<TemplateRecord, ApiError> {
+    auth::require(caller, op)?;
     let tid = parse_id(id)?;
-    state
+    let t = state
         .store
         .get_template(&tid)
         .await?
-        .ok_or_else(|| ApiError::template_not_found(id))
+        .ok_or_else(|| ApiError::template_not_found(id))?;
+    let allowed = match op {
+        Operation::GetTemplate => caller.sees_template(&t.spec.creator_id, t.published),
+        _ => caller.owns_template(&t.spec.creator_id),
+    };
+    if allowed {
+        Ok(t)
+    } else {
+        Err(ApiError::template_not_found(id))
+    }
 }
 
 fn published_conflict(id: &TemplateId) -> ApiError {
@@ -128,12 +145,32 @@ fn published_conflict(id: &TemplateId) -> ApiError {
 )]
 pub async fn list_templates(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Query(query): Query<ListQuery>,
 ) -> Result<axum::Json<TemplateList>, ApiError> {
+    auth::require(&caller, Operation::ListTemplates)?;
     let page = page(query.limit, query.offset)?;
+    // Creators see their own and published templates; customers published ones only.
+    let (published, visible_to) = match &caller {
+        Caller::Token {
+            role: Role::Customer, ..
+        } => {
+            if query.published == Some(false) {
+                return Ok(axum::Json(TemplateList {
+                    templates: Vec::new(),
+                    total: 0,
+                    limit: page.limit,
+                    offset: page.offset,
+                }));
+            }
+            (Some(true), None)
+        }
+        _ => (query.published, caller.scope().map(str::to_string)),
+    };
     let filter = TemplateFilter {
         creator_id: query.creator_id,
-        published: query.published,
+        published,
+        visible_to,
         q: query.q.filter(|q| !q.is_empty()),
     };
     let (records, total) = state.store.list_templates(&filter, page).await?;
@@ -161,18 +198,30 @@ pub async fn list_templates(
 )]
 pub async fn create_template(
     State(state): State<AppState>,
-    Json(fields): Json<TemplateFields>,
+    Extension(caller): Extension<Caller>,
+    Json(mut fields): Json<TemplateFields>,
 ) -> Result<(StatusCode, HeaderMap, axum::Json<Template>), ApiError> {
+    auth::require(&caller, Operation::CreateTemplate)?;
+    fields.creator_id = auth::acting_for(&caller, "creator_id", fields.creator_id)?;
     let (spec, _) = fields.validate(&state.limits).map_err(ApiError::validation)?;
     let now = clock::now();
     let record = TemplateRecord {
         id: TemplateId::from_random(rand::random()),
         spec,
         published: false,
+        trusted: false,
         created_at: now.clone(),
         updated_at: now,
     };
     state.store.insert_template(&record).await?;
+    auth::audit(
+        &state,
+        &caller,
+        "template.create",
+        record.id.as_str(),
+        &record.spec.slug,
+    )
+    .await;
     let mut headers = HeaderMap::new();
     if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/templates/{}", record.id)) {
         headers.insert(header::LOCATION, location);
@@ -190,9 +239,12 @@ pub async fn create_template(
 )]
 pub async fn get_template(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Template>, ApiError> {
-    Ok(axum::Json(load(&state, &id).await?.into()))
+    Ok(axum::Json(
+        load(&state, &caller, Operation::GetTemplate, &id).await?.into(),
+    ))
 }
 
 /// Change an unpublished template; only the fields sent change.
@@ -211,10 +263,14 @@ pub async fn get_template(
 )]
 pub async fn update_template(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-    Json(patch): Json<TemplateFields>,
+    Json(mut patch): Json<TemplateFields>,
 ) -> Result<axum::Json<Template>, ApiError> {
-    let current = load(&state, &id).await?;
+    let current = load(&state, &caller, Operation::UpdateTemplate, &id).await?;
+    if patch.creator_id.is_some() {
+        patch.creator_id = auth::acting_for(&caller, "creator_id", patch.creator_id)?;
+    }
     if current.published {
         return Err(published_conflict(&current.id));
     }
@@ -234,6 +290,7 @@ pub async fn update_template(
             None => ApiError::template_not_found(&id),
         });
     }
+    auth::audit(&state, &caller, "template.update", &id, "").await;
     Ok(axum::Json(
         TemplateRecord {
             spec,
@@ -256,10 +313,17 @@ pub async fn update_template(
         (status = 409, description = "template_in_use", body = ErrorBody)
     )
 )]
-pub async fn delete_template(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    let tid = parse_id(&id)?;
+pub async fn delete_template(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let tid = load(&state, &caller, Operation::DeleteTemplate, &id).await?.id;
     match state.store.delete_template(&tid).await? {
-        DeleteOutcome::Deleted => Ok(StatusCode::NO_CONTENT),
+        DeleteOutcome::Deleted => {
+            auth::audit(&state, &caller, "template.delete", &id, "").await;
+            Ok(StatusCode::NO_CONTENT)
+        }
         DeleteOutcome::NotFound => Err(ApiError::template_not_found(&id)),
         DeleteOutcome::InUse { deployments } => Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -283,9 +347,10 @@ pub async fn delete_template(State(state): State<AppState>, Path(id): Path<Strin
 )]
 pub async fn publish_template(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Template>, ApiError> {
-    let current = load(&state, &id).await?;
+    let current = load(&state, &caller, Operation::PublishTemplate, &id).await?;
     let now = clock::now();
     if current.published || !state.store.publish_template(&current.id, &now).await? {
         return Err(match state.store.get_template(&current.id).await? {
@@ -297,9 +362,66 @@ pub async fn publish_template(
             None => ApiError::template_not_found(&id),
         });
     }
+    auth::audit(&state, &caller, "template.publish", &id, "").await;
     Ok(axum::Json(
         TemplateRecord {
             published: true,
+            updated_at: now,
+            ..current
+        }
+        .into(),
+    ))
+}
+
+/// Lift the safe-compose policy for a template (admins only; recorded in the audit log).
+#[utoipa::path(
+    post,
+    path = "/api/v1/templates/{id}/trust",
+    tag = "templates",
+    params(("id" = String, Path, description = "Template id")),
+    responses((status = 200, body = Template), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn trust_template(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Template>, ApiError> {
+    set_trusted(state, caller, id, true).await
+}
+
+/// Put a template back under the safe-compose policy (admins only).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/templates/{id}/trust",
+    tag = "templates",
+    params(("id" = String, Path, description = "Template id")),
+    responses((status = 200, body = Template), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn distrust_template(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Template>, ApiError> {
+    set_trusted(state, caller, id, false).await
+}
+
+async fn set_trusted(
+    state: AppState,
+    caller: Caller,
+    id: String,
+    trusted: bool,
+) -> Result<axum::Json<Template>, ApiError> {
+    let current = load(&state, &caller, Operation::TrustTemplate, &id).await?;
+    let now = clock::now();
+    if !state.store.set_template_trusted(&current.id, trusted, &now).await? {
+        return Err(ApiError::template_not_found(&id));
+    }
+    let action = if trusted { "template.trust" } else { "template.distrust" };
+    tracing::warn!(template = %id, actor = caller.describe(), trusted, "safe-compose policy changed for a template");
+    auth::audit(&state, &caller, action, &id, "").await;
+    Ok(axum::Json(
+        TemplateRecord {
+            trusted,
             updated_at: now,
             ..current
         }

@@ -1,5 +1,6 @@
 //! SQLite storage. Owns the schema and every SQL statement; knows nothing of HTTP or Docker.
 
+mod access;
 mod deployments;
 mod templates;
 
@@ -11,6 +12,7 @@ use std::time::Duration;
 use sqlx::ConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+pub use access::{AuditEntry, TokenRecord};
 pub use deployments::{DeploymentFilter, DeploymentRecord, Event};
 pub use templates::{DeleteOutcome, Page, TemplateFilter, TemplateRecord};
 

@@ -13,6 +13,8 @@ pub struct TemplateRecord {
     pub id: TemplateId,
     pub spec: TemplateSpec,
     pub published: bool,
+    /// An admin lifted the safe-compose policy for it.
+    pub trusted: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -21,6 +23,8 @@ pub struct TemplateRecord {
 pub struct TemplateFilter {
     pub creator_id: Option<String>,
     pub published: Option<bool>,
+    /// Only templates that are published or by this creator.
+    pub visible_to: Option<String>,
     /// Case-insensitive substring of the name or description.
     pub q: Option<String>,
 }
@@ -31,7 +35,7 @@ pub struct Page {
     pub offset: u64,
 }
 
-type TotalsKey = (Option<String>, Option<bool>, Option<String>);
+type TotalsKey = (Option<String>, Option<bool>, Option<String>, Option<String>);
 
 /// Totals of template lists by filter, valid for one generation of the table: every write
 /// bumps the generation, so a total is never served after the rows it counted changed. Saves
@@ -78,10 +82,11 @@ pub enum DeleteOutcome {
 }
 
 const COLUMNS: &str = "id, name, slug, version, description, creator_id, compose_spec, config_files, \
-                       variables, price_monthly, category, tags, published, created_at, updated_at";
+                       variables, price_monthly, category, tags, published, created_at, updated_at, trusted";
 
 const FILTER: &str = "(?1 IS NULL OR creator_id = ?1) AND (?2 IS NULL OR published = ?2) AND \
-                      (?3 IS NULL OR name LIKE ?3 ESCAPE '\\' OR description LIKE ?3 ESCAPE '\\')";
+                      (?3 IS NULL OR name LIKE ?3 ESCAPE '\\' OR description LIKE ?3 ESCAPE '\\') AND \
+                      (?6 IS NULL OR published = 1 OR creator_id = ?6)";
 
 fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("plain data serializes")
@@ -110,6 +115,7 @@ fn record(row: &SqliteRow) -> Result<TemplateRecord, StoreError> {
             tags: from_json(row, "tags")?,
         },
         published: row.try_get("published")?,
+        trusted: row.try_get("trusted")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -135,7 +141,7 @@ impl Store {
     pub async fn insert_template(&self, t: &TemplateRecord) -> Result<(), StoreError> {
         let s = &t.spec;
         sqlx::query(&format!(
-            "INSERT INTO templates ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+            "INSERT INTO templates ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
         ))
         .bind(t.id.as_str())
         .bind(&s.name)
@@ -152,6 +158,7 @@ impl Store {
         .bind(t.published)
         .bind(&t.created_at)
         .bind(&t.updated_at)
+        .bind(t.trusted)
         .execute(&self.pool)
         .await
         .map_err(|e| slug_version_conflict(e, s))?;
@@ -182,9 +189,15 @@ impl Store {
         .bind(&q)
         .bind(i64::from(page.limit))
         .bind(i64::try_from(page.offset).unwrap_or(i64::MAX))
+        .bind(&filter.visible_to)
         .fetch_all(&self.pool)
         .await?;
-        let key = (filter.creator_id.clone(), filter.published, q.clone());
+        let key = (
+            filter.creator_id.clone(),
+            filter.published,
+            q.clone(),
+            filter.visible_to.clone(),
+        );
         let generation = self.template_totals.generation();
         let total = match self.template_totals.get(&key, generation) {
             Some(total) => total,
@@ -193,6 +206,9 @@ impl Store {
                     .bind(&filter.creator_id)
                     .bind(filter.published)
                     .bind(&q)
+                    .bind(None::<i64>)
+                    .bind(None::<i64>)
+                    .bind(&filter.visible_to)
                     .fetch_one(&self.pool)
                     .await?;
                 let total = total.max(0) as u64;
@@ -244,6 +260,22 @@ impl Store {
             .execute(&self.pool)
             .await?;
         self.template_totals.invalidate();
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Sets whether the safe-compose policy is lifted for a template. `Ok(false)`: no such template.
+    pub async fn set_template_trusted(
+        &self,
+        id: &TemplateId,
+        trusted: bool,
+        updated_at: &str,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query("UPDATE templates SET trusted = ?2, updated_at = ?3 WHERE id = ?1")
+            .bind(id.as_str())
+            .bind(trusted)
+            .bind(updated_at)
+            .execute(&self.pool)
+            .await?;
         Ok(result.rows_affected() == 1)
     }
 

@@ -25,6 +25,8 @@ pub fn config(db: &Path, docker_host: DockerHost) -> Config {
     Config {
         server_host: IpAddr::V4(Ipv4Addr::LOCALHOST),
         server_port: 0,
+        auth_mode: hoster::config::AuthMode::Local,
+        rate_limit: 50,
         proxy_port: None,
         proxy_host: IpAddr::V4(Ipv4Addr::LOCALHOST),
         tls_port: None,
@@ -71,7 +73,13 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_in(dir: TempDir, docker_host: DockerHost) -> TestApp {
-    let config = config(&dir.path().join("hoster.db"), docker_host);
+    spawn_app_with(dir, docker_host, |_| {}).await
+}
+
+/// A server whose settings `customize` adjusts first.
+pub async fn spawn_app_with(dir: TempDir, docker_host: DockerHost, customize: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = config(&dir.path().join("hoster.db"), docker_host);
+    customize(&mut config);
     let app = Application::build(&config).await.expect("the server starts");
     let addr = app.local_addr();
     let (stop, stopped) = oneshot::channel();

@@ -1,6 +1,7 @@
 //! API tests: a real server on a loopback port, a real SQLite file, a real Docker engine.
 //! One binary for all of them, so the suite links once.
 
+mod access;
 mod e2e;
 mod helpers;
 mod limits;

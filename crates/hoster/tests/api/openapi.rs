@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-const ROUTES: &[(&str, &str)] = &[
+pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/health"),
     ("get", "/ready"),
     ("get", "/api/v1/openapi.json"),
@@ -17,6 +17,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/v1/templates/{id}"),
     ("delete", "/api/v1/templates/{id}"),
     ("post", "/api/v1/templates/{id}/publish"),
+    ("post", "/api/v1/templates/{id}/trust"),
+    ("delete", "/api/v1/templates/{id}/trust"),
     ("get", "/api/v1/deployments"),
     ("post", "/api/v1/deployments"),
     ("get", "/api/v1/deployments/{id}"),
@@ -27,6 +29,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/deployments/{id}/domains"),
     ("post", "/api/v1/deployments/{id}/domains"),
     ("delete", "/api/v1/deployments/{id}/domains/{domain}"),
+    ("get", "/api/v1/tokens"),
+    ("post", "/api/v1/tokens"),
+    ("delete", "/api/v1/tokens/{id}"),
+    ("get", "/api/v1/audit"),
 ];
 
 #[tokio::test]

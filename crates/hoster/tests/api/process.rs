@@ -127,3 +127,70 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits_cleanly() {
         .unwrap();
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn local_mode_refuses_to_listen_beyond_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = hoster(dir.path())
+        .env("HOSTER_SERVER_HOST", "0.0.0.0")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("HOSTER_AUTH_MODE=local") && stderr.contains("HOSTER_AUTH_MODE=token"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn tokens_made_offline_work_against_the_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = |args: &[&str]| {
+        let output = Command::new(BIN)
+            .arg("token")
+            .args(args)
+            .env("HOSTER_DATABASE_PATH", dir.path().join("hoster.db"))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let created = token(&["create", "--role", "customer", "--subject", "customer-1"]);
+    let secret = created.lines().last().unwrap().to_string();
+    let id = created.split_whitespace().nth(1).unwrap().to_string();
+    assert!(
+        secret.starts_with("hoster_"),
+        "the token alone on the last line: {created}"
+    );
+    assert!(token(&["list"]).contains(&format!("{id}\tcustomer\tcustomer-1")));
+
+    let mut command = hoster(dir.path());
+    command.env("HOSTER_AUTH_MODE", "token");
+    let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let port = loop {
+        let line = lines.next().expect("hoster exited early").unwrap();
+        if let Some(port) = crate::helpers::bound_port(&line) {
+            break port;
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/api/v1/deployments");
+    let with = client.get(&url).bearer_auth(&secret).send().await.unwrap();
+    assert_eq!(with.status(), reqwest::StatusCode::OK);
+    assert_eq!(
+        client.get(&url).send().await.unwrap().status(),
+        reqwest::StatusCode::UNAUTHORIZED
+    );
+    assert!(token(&["revoke", &id]).contains("revoked"));
+    let after = client.get(&url).bearer_auth(&secret).send().await.unwrap();
+    assert_eq!(
+        after.status(),
+        reqwest::StatusCode::UNAUTHORIZED,
+        "revoked offline, refused at once"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

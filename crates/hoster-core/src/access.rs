@@ -1,0 +1,257 @@
+//! Who may do what: roles, the operations each allows, and ownership. Pure; the shell finds
+//! out who is calling (a token, or nobody in local mode) and asks here.
+
+use std::fmt;
+
+/// What a token is for. An admin runs the platform; a creator publishes templates; a customer
+/// deploys them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Role {
+    Admin,
+    Creator,
+    Customer,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Admin, Role::Creator, Role::Customer];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Creator => "creator",
+            Role::Customer => "customer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Every operation the API offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    ListTemplates,
+    GetTemplate,
+    CreateTemplate,
+    UpdateTemplate,
+    DeleteTemplate,
+    PublishTemplate,
+    TrustTemplate,
+    ListDeployments,
+    GetDeployment,
+    CreateDeployment,
+    StartDeployment,
+    StopDeployment,
+    DeleteDeployment,
+    ManageDomains,
+    ManageTokens,
+    ReadAudit,
+}
+
+/// Whether `role` may attempt `op` at all; ownership is checked separately.
+pub fn permits(role: Role, op: Operation) -> bool {
+    use Operation::*;
+    match role {
+        Role::Admin => true,
+        Role::Creator => matches!(
+            op,
+            ListTemplates | GetTemplate | CreateTemplate | UpdateTemplate | DeleteTemplate | PublishTemplate
+        ),
+        Role::Customer => matches!(
+            op,
+            ListTemplates
+                | GetTemplate
+                | ListDeployments
+                | GetDeployment
+                | CreateDeployment
+                | StartDeployment
+                | StopDeployment
+                | DeleteDeployment
+                | ManageDomains
+        ),
+    }
+}
+
+/// API tokens: `hoster_` and 52 base32 characters carrying 256 random bits.
+pub mod token {
+    pub const PREFIX: &str = "hoster_";
+    pub const RANDOM_BYTES: usize = 32;
+    const LEN: usize = 52;
+
+    pub fn format(bytes: [u8; RANDOM_BYTES]) -> String {
+        format!("{PREFIX}{}", crate::id::base32(&bytes))
+    }
+
+    /// Whether `s` has a token's shape; anything else is refused without a lookup.
+    pub fn well_formed(s: &str) -> bool {
+        s.strip_prefix(PREFIX)
+            .is_some_and(|rest| rest.len() == LEN && rest.bytes().all(|b| matches!(b, b'a'..=b'z' | b'2'..=b'7')))
+    }
+}
+
+/// The caller of an API request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// Local mode: no credentials, full powers, subjects named in each request.
+    Local,
+    /// A token's holder.
+    Token { role: Role, subject: String },
+}
+
+/// Why a request that names a subject is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotYours {
+    pub field: &'static str,
+    pub named: String,
+}
+
+impl Caller {
+    fn role(&self) -> Role {
+        match self {
+            Caller::Local => Role::Admin,
+            Caller::Token { role, .. } => *role,
+        }
+    }
+
+    pub fn permits(&self, op: Operation) -> bool {
+        permits(self.role(), op)
+    }
+
+    /// The subject a creator or customer acts for: their own; admins and local callers act for
+    /// whoever the request names. `Err` when a creator or customer names someone else.
+    pub fn acting_for(&self, field: &'static str, named: Option<String>) -> Result<Option<String>, NotYours> {
+        match (self, named) {
+            (Caller::Token { role: Role::Admin, .. } | Caller::Local, named) => Ok(named),
+            (Caller::Token { subject, .. }, None) => Ok(Some(subject.clone())),
+            (Caller::Token { subject, .. }, Some(named)) if named == *subject => Ok(Some(named)),
+            (Caller::Token { .. }, Some(named)) => Err(NotYours { field, named }),
+        }
+    }
+
+    /// Whether the template is visible: its creator and admins see it, everyone sees it once
+    /// published.
+    pub fn sees_template(&self, creator_id: &str, published: bool) -> bool {
+        published || self.owns_template(creator_id)
+    }
+
+    /// Whether the caller may change the template: its creator and admins.
+    pub fn owns_template(&self, creator_id: &str) -> bool {
+        match self {
+            Caller::Local | Caller::Token { role: Role::Admin, .. } => true,
+            Caller::Token { role, subject } => *role == Role::Creator && subject == creator_id,
+        }
+    }
+
+    /// Whether the caller may see and operate the deployment: its customer and admins.
+    pub fn owns_deployment(&self, customer_id: &str) -> bool {
+        match self {
+            Caller::Local | Caller::Token { role: Role::Admin, .. } => true,
+            Caller::Token { role, subject } => *role == Role::Customer && subject == customer_id,
+        }
+    }
+
+    /// Lists are limited to what the caller may see: `Some(subject)` for creators (their own
+    /// or published templates) and customers (their own deployments), `None` for admins.
+    pub fn scope(&self) -> Option<&str> {
+        match self {
+            Caller::Local | Caller::Token { role: Role::Admin, .. } => None,
+            Caller::Token { subject, .. } => Some(subject),
+        }
+    }
+
+    /// For the audit log: `local`, or `role:subject`.
+    pub fn describe(&self) -> String {
+        match self {
+            Caller::Local => "local".into(),
+            Caller::Token { role, subject } => format!("{role}:{subject}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(role: Role, subject: &str) -> Caller {
+        Caller::Token {
+            role,
+            subject: subject.into(),
+        }
+    }
+
+    #[test]
+    fn roles_permit_their_operations_only() {
+        use Operation::*;
+        assert!(permits(Role::Creator, CreateTemplate));
+        assert!(!permits(Role::Creator, CreateDeployment));
+        assert!(!permits(Role::Creator, TrustTemplate));
+        assert!(permits(Role::Customer, StartDeployment));
+        assert!(!permits(Role::Customer, CreateTemplate));
+        assert!(!permits(Role::Customer, ManageTokens));
+        assert!(permits(Role::Admin, ManageTokens));
+        assert!(Caller::Local.permits(ReadAudit));
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+        assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn creators_and_customers_act_only_for_themselves() {
+        let alice = token(Role::Creator, "alice");
+        assert_eq!(alice.acting_for("creator_id", None), Ok(Some("alice".into())));
+        assert_eq!(
+            alice.acting_for("creator_id", Some("alice".into())),
+            Ok(Some("alice".into()))
+        );
+        assert_eq!(
+            alice.acting_for("creator_id", Some("bob".into())),
+            Err(NotYours {
+                field: "creator_id",
+                named: "bob".into()
+            })
+        );
+        let admin = token(Role::Admin, "ops");
+        assert_eq!(
+            admin.acting_for("customer_id", Some("bob".into())),
+            Ok(Some("bob".into()))
+        );
+        assert_eq!(Caller::Local.acting_for("customer_id", None), Ok(None));
+    }
+
+    #[test]
+    fn tokens_carry_256_bits_and_are_recognised() {
+        let t = token::format([0xff; token::RANDOM_BYTES]);
+        assert!(t.starts_with("hoster_") && t.len() == 7 + 52, "{t}");
+        assert!(token::well_formed(&t));
+        assert_ne!(token::format([0; 32]), token::format([1; 32]));
+        for bad in ["", "hoster_", "Bearer x", &t.to_uppercase(), &t[..t.len() - 1]] {
+            assert!(!token::well_formed(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ownership() {
+        let alice = token(Role::Creator, "alice");
+        assert!(alice.owns_template("alice") && !alice.owns_template("bob"));
+        assert!(alice.sees_template("bob", true) && !alice.sees_template("bob", false));
+        let carol = token(Role::Customer, "carol");
+        assert!(
+            !carol.owns_template("carol"),
+            "a customer owns no templates, whatever its name"
+        );
+        assert!(carol.owns_deployment("carol") && !carol.owns_deployment("dave"));
+        assert!(!alice.owns_deployment("alice"));
+        assert!(Caller::Local.owns_deployment("anyone") && Caller::Local.scope().is_none());
+        assert_eq!(carol.scope(), Some("carol"));
+        assert_eq!(carol.describe(), "customer:carol");
+    }
+}

@@ -1,0 +1,191 @@
+//! `/api/v1/tokens` and `/api/v1/audit`: what admins use to hand out access and see who did what.
+
+use axum::Extension;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use hoster_core::access::{Caller, Operation, Role};
+use hoster_core::problem::{Problem, Problems};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{Json, Query};
+use super::templates::page;
+use super::{AppState, auth};
+use crate::store::{AuditEntry, TokenRecord};
+use crate::tokens::{self, TokenError};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    /// `admin`, `creator` or `customer`.
+    #[schema(example = "customer")]
+    pub role: String,
+    /// Whom the token acts for: its templates' `creator_id` or deployments' `customer_id`.
+    #[schema(example = "customer-1")]
+    pub subject: String,
+    /// A note for the token list.
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenView {
+    #[schema(example = "tok_3f9a0c1d2e4b5a69")]
+    pub id: String,
+    pub role: String,
+    pub subject: String,
+    pub name: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+impl From<TokenRecord> for TokenView {
+    fn from(t: TokenRecord) -> Self {
+        Self {
+            id: t.id,
+            role: t.role.to_string(),
+            subject: t.subject,
+            name: t.name,
+            created_at: t.created_at,
+            revoked_at: t.revoked_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NewToken {
+    #[serde(flatten)]
+    pub record: TokenView,
+    /// The bearer token. Shown this once: only its hash is kept.
+    pub token: String,
+}
+
+/// Create a token (admins).
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokens",
+    tag = "access",
+    request_body = CreateToken,
+    responses((status = 201, body = NewToken), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody))
+)]
+pub async fn create_token(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Json(body): Json<CreateToken>,
+) -> Result<(StatusCode, axum::Json<NewToken>), ApiError> {
+    auth::require(&caller, Operation::ManageTokens)?;
+    let role = Role::parse(&body.role).ok_or_else(|| {
+        ApiError::validation(Problems(vec![Problem::field(
+            "role",
+            "must be admin, creator or customer",
+        )]))
+    })?;
+    let name = body.name.unwrap_or_default();
+    let (record, token) = tokens::create(&state.store, role, &body.subject, &name, &caller.describe())
+        .await
+        .map_err(|e| match e {
+            TokenError::Invalid(problems) => ApiError::validation(problems),
+            TokenError::Store(e) => e.into(),
+        })?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(NewToken {
+            record: record.into(),
+            token,
+        }),
+    ))
+}
+
+/// List tokens, revoked ones included (admins). Token values are never shown again.
+#[utoipa::path(
+    get,
+    path = "/api/v1/tokens",
+    tag = "access",
+    responses((status = 200, body = [TokenView]), (status = 403, body = ErrorBody))
+)]
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<axum::Json<Vec<TokenView>>, ApiError> {
+    auth::require(&caller, Operation::ManageTokens)?;
+    Ok(axum::Json(
+        state.store.tokens().await?.into_iter().map(TokenView::from).collect(),
+    ))
+}
+
+/// Revoke a token (admins); it stops working at once.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/tokens/{id}",
+    tag = "access",
+    params(("id" = String, Path, description = "Token id")),
+    responses((status = 204, description = "revoked"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    auth::require(&caller, Operation::ManageTokens)?;
+    if tokens::revoke(&state.store, &id, &caller.describe()).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "token_not_found",
+            format!("no live token with id `{id}`"),
+        ))
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditView {
+    pub seq: i64,
+    pub at: String,
+    /// `local`, `cli`, or `role:subject` of the token used.
+    pub actor: String,
+    #[schema(example = "deployment.start")]
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Page size, 1 to 100 (default 20).
+    limit: Option<u32>,
+    offset: Option<u64>,
+}
+
+/// The audit log, newest first (admins).
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    tag = "access",
+    params(AuditQuery),
+    responses((status = 200, body = [AuditView]), (status = 403, body = ErrorBody))
+)]
+pub async fn audit_log(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(query): Query<AuditQuery>,
+) -> Result<axum::Json<Vec<AuditView>>, ApiError> {
+    auth::require(&caller, Operation::ReadAudit)?;
+    let page = page(query.limit, query.offset)?;
+    let entries = state.store.audit_log(page).await?;
+    Ok(axum::Json(
+        entries
+            .into_iter()
+            .map(|e: AuditEntry| AuditView {
+                seq: e.seq,
+                at: e.at,
+                actor: e.actor,
+                action: e.action,
+                target: e.target,
+                detail: e.detail,
+            })
+            .collect(),
+    ))
+}
