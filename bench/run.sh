@@ -18,7 +18,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 start_hoster() { # start_hoster DIR -> sets HOSTER_PID, BASE
   local dir=$1 port
   port=$(free_port)
-  HOSTER_DATABASE_PATH="$dir/hoster.db" HOSTER_SERVER_PORT=$port HOSTER_LOG=warn "$BIN" serve >/dev/null 2>"$dir/hoster.log" &
+  HOSTER_DATABASE_PATH="$dir/hoster.db" HOSTER_SERVER_PORT=$port HOSTER_MAX_DEPLOYMENTS_PER_CUSTOMER=1000 HOSTER_LOG=warn "$BIN" serve >/dev/null 2>"$dir/hoster.log" &
   HOSTER_PID=$!
   BASE="http://127.0.0.1:$port"
   for _ in $(seq 1 100); do curl -sf "$BASE/health" >/dev/null && return; sleep 0.05; done

@@ -6,7 +6,9 @@ use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use crate::compose::{Compose, Condition, Healthcheck, MountSource, Protocol, Resources, RestartPolicy};
+use crate::compose::{
+    Compose, Condition, Healthcheck, HostAccess, MountSource, Protocol, Resources, RestartPolicy, policy,
+};
 use crate::id::{DeploymentId, TemplateId};
 use crate::template::ConfigFile;
 
@@ -119,6 +121,8 @@ pub enum MountKind {
     Volume(String),
     Anonymous,
     Tmpfs,
+    /// A host path; only trusted templates get this far with one.
+    Bind(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,6 +170,9 @@ pub struct ContainerSpec {
     pub stop_timeout: Option<Duration>,
     pub limits: Resources,
     pub reservations: Resources,
+    pub cap_drop: Vec<String>,
+    /// Empty unless the template is trusted (the policy refuses it otherwise).
+    pub host_access: HostAccess,
     /// The name other services reach this one by on the deployment's network.
     pub alias: String,
     pub waits_for: Vec<Wait>,
@@ -186,6 +193,25 @@ impl Plan {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanError {
+    /// What the safe-compose policy refuses, as `path: reason`.
+    Policy(Vec<String>),
+    /// Services whose depends_on form a cycle.
+    Cycle(Vec<String>),
+}
+
+impl std::fmt::Display for PlanError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PlanError::Policy(refused) => {
+                write!(f, "the template breaks the safe-compose policy: {}", refused.join("; "))
+            }
+            PlanError::Cycle(services) => write!(f, "depends_on forms a cycle among {}", services.join(", ")),
+        }
+    }
+}
+
 pub struct PlanInput<'a> {
     /// The `HOSTER_INSTANCE` this Hoster runs as.
     pub instance: &'a str,
@@ -196,6 +222,10 @@ pub struct PlanInput<'a> {
     pub ports: &'a [PortAssignment],
     /// Where published ports bind (`HOSTER_PUBLISH_ADDRESS`), whatever the template asks.
     pub publish_address: IpAddr,
+    /// Whether an admin lifted the safe-compose policy for the template.
+    pub trusted: bool,
+    /// Limits for what a service does not bound itself (`HOSTER_DEFAULT_*`).
+    pub default_limits: Resources,
 }
 
 fn base_labels(input: &PlanInput<'_>) -> BTreeMap<String, String> {
@@ -207,9 +237,19 @@ fn base_labels(input: &PlanInput<'_>) -> BTreeMap<String, String> {
     ])
 }
 
-/// Builds the plan. Fails only if the compose document has a dependency cycle, which
-/// validation already rejects; the error names the services involved.
-pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<String>> {
+/// Builds the plan. Fails if the compose document breaks the safe-compose policy (checked again
+/// here, whatever was stored) and the template is not trusted, or has a dependency cycle; the
+/// error says which.
+pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
+    if !input.trusted {
+        let refused: Vec<String> = policy::violations(input.compose)
+            .into_iter()
+            .map(|e| format!("{}: {}", e.path, e.message))
+            .collect();
+        if !refused.is_empty() {
+            return Err(PlanError::Policy(refused));
+        }
+    }
     let labels = base_labels(input);
     let network = ObjectSpec {
         name: network_name(input.deployment),
@@ -226,7 +266,8 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<String>> {
         .collect();
     let waves = input
         .compose
-        .start_waves()?
+        .start_waves()
+        .map_err(PlanError::Cycle)?
         .into_iter()
         .map(|wave| {
             wave.into_iter()
@@ -266,6 +307,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<String>> {
                                     MountSource::Named(v) => MountKind::Volume(object_name(input.deployment, v)),
                                     MountSource::Anonymous => MountKind::Anonymous,
                                     MountSource::Tmpfs => MountKind::Tmpfs,
+                                    MountSource::Bind(path) => MountKind::Bind(path.clone()),
                                 },
                                 target: m.target.clone(),
                                 read_only: m.read_only,
@@ -287,8 +329,14 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, Vec<String>> {
                         user: s.user.clone(),
                         hostname: s.hostname.clone(),
                         stop_timeout: s.stop_grace_period,
-                        limits: s.limits,
+                        limits: Resources {
+                            cpus: s.limits.cpus.or(input.default_limits.cpus),
+                            memory_bytes: s.limits.memory_bytes.or(input.default_limits.memory_bytes),
+                            pids: s.limits.pids.or(input.default_limits.pids),
+                        },
                         reservations: s.reservations,
+                        cap_drop: s.cap_drop.clone(),
+                        host_access: s.host_access.clone(),
                         alias: s.name.clone(),
                         waits_for: s
                             .depends_on

@@ -18,11 +18,14 @@ pub struct Limits {
     pub max_config_file_bytes: usize,
     pub max_variables: usize,
     pub max_tags: usize,
+    /// The most CPU, memory and processes a service may ask for.
+    pub maxima: compose::policy::Maxima,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
+            maxima: compose::policy::Maxima::default(),
             compose: compose::Limits::default(),
             max_config_files: 20,
             max_config_file_bytes: 256 * 1024,
@@ -135,7 +138,17 @@ impl TemplateFields {
     }
 
     /// Checks every field and the compose document, reporting all problems at once.
+    /// Checks everything, the safe-compose policy included.
     pub fn validate(self, limits: &Limits) -> Result<(TemplateSpec, Compose), Problems> {
+        self.validate_with(limits, false)
+    }
+
+    /// Checks everything but the safe-compose policy, for a template an admin trusts.
+    pub fn validate_trusted(self, limits: &Limits) -> Result<(TemplateSpec, Compose), Problems> {
+        self.validate_with(limits, true)
+    }
+
+    fn validate_with(self, limits: &Limits, trusted: bool) -> Result<(TemplateSpec, Compose), Problems> {
         let mut p = Vec::new();
         let name = required(&mut p, "name", self.name).map(|n| n.trim().to_string());
         if let Some(name) = &name {
@@ -174,8 +187,15 @@ impl TemplateFields {
         let variables = self.variables.unwrap_or_default();
         check_variables(&mut p, &variables, limits.max_variables);
         let compose_spec = required(&mut p, "compose_spec", self.compose_spec);
+        let check = |compose: &Compose| {
+            let mut refused = compose::policy::over_maxima(compose, &limits.maxima);
+            if !trusted {
+                refused.extend(compose::policy::violations(compose));
+            }
+            refused
+        };
         let compose = compose_spec.as_deref().and_then(|spec| {
-            compose::parse(spec, &limits.compose)
+            compose::parse_and_check(spec, &limits.compose, &check)
                 .map_err(|errs| p.extend(errs.into_iter().map(|e| Problem::at("compose_spec", e.path, e.message))))
                 .ok()
         });

@@ -103,6 +103,34 @@ pub struct Config {
     #[arg(long, env = "HOSTER_START_TIMEOUT", default_value = "120s", value_parser = parse_duration)]
     pub start_timeout: Duration,
 
+    /// Memory limit of a container whose service sets none (e.g. 512m, 1g).
+    #[arg(long, env = "HOSTER_DEFAULT_MEMORY", default_value = "512m", value_parser = parse_size)]
+    pub default_memory: u64,
+
+    /// CPU limit of a container whose service sets none (e.g. 0.5, 1).
+    #[arg(long, env = "HOSTER_DEFAULT_CPUS", default_value_t = 1.0, value_parser = parse_cpus)]
+    pub default_cpus: f64,
+
+    /// Process limit of a container whose service sets none.
+    #[arg(long, env = "HOSTER_DEFAULT_PIDS", default_value_t = 512, value_parser = clap::value_parser!(i64).range(1..))]
+    pub default_pids: i64,
+
+    /// Most memory a template's service may ask for.
+    #[arg(long, env = "HOSTER_MAX_MEMORY", default_value = "4g", value_parser = parse_size)]
+    pub max_memory: u64,
+
+    /// Most CPUs a template's service may ask for.
+    #[arg(long, env = "HOSTER_MAX_CPUS", default_value_t = 2.0, value_parser = parse_cpus)]
+    pub max_cpus: f64,
+
+    /// Most processes a template's service may ask for.
+    #[arg(long, env = "HOSTER_MAX_PIDS", default_value_t = 4096, value_parser = clap::value_parser!(i64).range(1..))]
+    pub max_pids: i64,
+
+    /// Deployments one customer may have at a time.
+    #[arg(long, env = "HOSTER_MAX_DEPLOYMENTS_PER_CUSTOMER", default_value_t = 20)]
+    pub max_deployments_per_customer: u32,
+
     /// Largest request body accepted, in bytes; larger ones get 413.
     #[arg(long, env = "HOSTER_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -142,6 +170,20 @@ impl FromStr for PortRange {
             return Err(err());
         }
         Ok(PortRange(lo..=hi))
+    }
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    match hoster_core::compose::parse_bytes(s)? {
+        n if n < 6 << 20 => Err("must be at least 6m (the engine's smallest memory limit)".into()),
+        n => Ok(n),
+    }
+}
+
+fn parse_cpus(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(n) if (0.01..=1024.0).contains(&n) => Ok(n),
+        _ => Err(format!("`{s}` is not a CPU count such as 0.5 or 2")),
     }
 }
 

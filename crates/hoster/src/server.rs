@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
+use hoster_core::compose::Resources;
+use hoster_core::compose::policy::Maxima;
 use hoster_core::template;
 use tokio::net::TcpListener;
 
@@ -46,6 +48,12 @@ impl Application {
                 start_timeout: config.start_timeout,
                 reconcile_interval: config.reconcile_interval,
                 config_dir: config.config_dir.clone(),
+                default_limits: Resources {
+                    cpus: Some(config.default_cpus),
+                    memory_bytes: Some(config.default_memory),
+                    pids: Some(config.default_pids),
+                },
+                max_deployments_per_customer: config.max_deployments_per_customer,
             },
         );
         if config.auth_mode == AuthMode::Local && !config.server_host.is_loopback() {
@@ -96,7 +104,14 @@ impl Application {
             proxy: Arc::new(Proxy::new(config.base_domain.clone())),
             certificates: certificates.clone(),
             public_port,
-            limits: template::Limits::default(),
+            limits: template::Limits {
+                maxima: Maxima {
+                    memory_bytes: Some(config.max_memory),
+                    cpus: Some(config.max_cpus),
+                    pids: Some(config.max_pids),
+                },
+                ..template::Limits::default()
+            },
             max_body_bytes: config.max_body_bytes,
             auth_mode: config.auth_mode,
             rate_limiter: Arc::new(api::RateLimiter::new(config.rate_limit)),

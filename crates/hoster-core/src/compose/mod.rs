@@ -6,12 +6,13 @@
 
 mod model;
 mod parse;
+pub mod policy;
 mod render;
 mod units;
 
 pub use model::*;
-pub use parse::{Limits, Located, parse, parse_value};
-pub use units::{format_duration, parse_bytes, parse_duration};
+pub use parse::{Limits, Located, parse, parse_and_check, parse_value};
+pub use units::{format_bytes, format_duration, parse_bytes, parse_duration};
 
 #[cfg(test)]
 mod tests;

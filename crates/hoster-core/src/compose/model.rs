@@ -40,6 +40,25 @@ pub struct Service {
     pub limits: Resources,
     pub reservations: Resources,
     pub networks: Vec<String>,
+    /// Capabilities taken away (always allowed: it only narrows what the container can do).
+    pub cap_drop: Vec<String>,
+    /// What reaches beyond the container; see [`super::policy`].
+    pub host_access: HostAccess,
+}
+
+/// Features that give a container power over the host. Parsed so that a trusted template can
+/// use them; the safe-compose policy refuses them everywhere else.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HostAccess {
+    pub privileged: bool,
+    /// Capability names, uppercase, without `CAP_`.
+    pub cap_add: Vec<String>,
+    /// `HOST[:CONTAINER[:PERMISSIONS]]`
+    pub devices: Vec<String>,
+    pub pid_host: bool,
+    pub ipc_host: bool,
+    pub security_opt: Vec<String>,
+    pub sysctls: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -107,6 +126,8 @@ pub enum MountSource {
     /// A fresh volume that lives as long as the container.
     Anonymous,
     Tmpfs,
+    /// A path on the host (the policy refuses it unless the template is trusted).
+    Bind(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -42,6 +42,16 @@ pub struct Located {
 const MAX_PROBLEMS: usize = 50;
 
 pub fn parse(yaml: &str, limits: &Limits) -> Result<Compose, Vec<Located>> {
+    parse_and_check(yaml, limits, &|_| Vec::new())
+}
+
+/// [`parse`], plus `check` run on whatever the document describes, so that its findings (the
+/// safe-compose policy, resource maxima) arrive in the same list as syntax problems.
+pub fn parse_and_check(
+    yaml: &str,
+    limits: &Limits,
+    check: &dyn Fn(&Compose) -> Vec<Located>,
+) -> Result<Compose, Vec<Located>> {
     if yaml.len() > limits.max_bytes {
         return Err(vec![Located {
             path: String::new(),
@@ -75,7 +85,7 @@ pub fn parse(yaml: &str, limits: &Limits) -> Result<Compose, Vec<Located>> {
             message,
         }]
     })?;
-    parse_value(&value, limits)
+    check_value(&value, limits, check)
 }
 
 fn first_line(s: &str) -> &str {
@@ -84,11 +94,22 @@ fn first_line(s: &str) -> &str {
 
 /// Parses an already-decoded document (YAML and JSON share this model).
 pub fn parse_value(doc: &Value, limits: &Limits) -> Result<Compose, Vec<Located>> {
+    check_value(doc, limits, &|_| Vec::new())
+}
+
+fn check_value(
+    doc: &Value,
+    limits: &Limits,
+    check: &dyn Fn(&Compose) -> Vec<Located>,
+) -> Result<Compose, Vec<Located>> {
     let mut w = Walker {
         problems: Vec::new(),
         limits,
     };
     let compose = w.document(doc);
+    if let Some(compose) = &compose {
+        w.problems.extend(check(compose));
+    }
     match compose {
         Some(compose) if w.problems.is_empty() => Ok(compose),
         _ => {
@@ -155,10 +176,13 @@ fn unsupported_service_key(key: &str) -> String {
         "links" | "external_links" => {
             "not supported: services reach each other by name on the deployment's network".into()
         }
-        "privileged" | "cap_add" | "devices" | "network_mode" | "pid" | "ipc" | "userns_mode" | "security_opt"
-        | "sysctls" | "cgroup_parent" | "volumes_from" | "uts" => {
-            "not allowed: it would give the container access to the host".into()
+        "network_mode" => {
+            "not supported: every deployment has its own network, and host networking would bypass it".into()
         }
+        "userns_mode" | "uts" | "cgroup" | "cgroup_parent" => {
+            "not allowed: it would put the container in the host's namespaces or cgroups".into()
+        }
+        "volumes_from" => "not allowed: it reaches into other containers' volumes".into(),
         "extends" | "profiles" | "scale" => "not supported by Hoster".into(),
         _ => "unknown or unsupported key".into(),
     }
@@ -435,6 +459,20 @@ impl Walker<'_> {
                 "cpus" => s.limits.cpus = self.cpus(&p, value),
                 "pids_limit" => s.limits.pids = self.pids(&p, value),
                 "networks" => s.networks = self.service_networks(&p, value),
+                "cap_drop" => s.cap_drop = self.capabilities(&p, value),
+                "privileged" => s.host_access.privileged = self.boolean(&p, value).unwrap_or(false),
+                "cap_add" => s.host_access.cap_add = self.capabilities(&p, value),
+                "devices" => s.host_access.devices = self.string_list(&p, value),
+                "security_opt" => s.host_access.security_opt = self.string_list(&p, value),
+                "sysctls" => {
+                    s.host_access.sysctls = self
+                        .key_values(&p, value)
+                        .into_iter()
+                        .map(|(k, v)| (k, v.unwrap_or_default()))
+                        .collect()
+                }
+                "pid" => s.host_access.pid_host = self.host_namespace(&p, value),
+                "ipc" => s.host_access.ipc_host = self.host_namespace(&p, value),
                 k if k.starts_with("x-") => {}
                 other => self.problem(&p, unsupported_service_key(other)),
             }
@@ -451,6 +489,46 @@ impl Walker<'_> {
             None => {}
         }
         Some(s)
+    }
+
+    /// `pid`/`ipc`: `host` is the only mode Hoster knows (and the policy guards it).
+    fn host_namespace(&mut self, path: &str, v: &Value) -> bool {
+        match self.string(path, v).as_deref() {
+            Some("host") => true,
+            Some(other) => {
+                self.problem(path, format!("`{other}` is not supported; only `host` is recognised"));
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn string_list(&mut self, path: &str, v: &Value) -> Vec<String> {
+        let Value::Array(items) = v else {
+            self.expected(path, "a list of strings", v);
+            return Vec::new();
+        };
+        items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| self.non_empty_string(&index(path, i), item))
+            .collect()
+    }
+
+    /// Capability names, normalised to uppercase without `CAP_`.
+    fn capabilities(&mut self, path: &str, v: &Value) -> Vec<String> {
+        let names = self.string_list(path, v);
+        let mut out = Vec::new();
+        for (i, name) in names.into_iter().enumerate() {
+            let upper = name.to_ascii_uppercase();
+            let bare = upper.strip_prefix("CAP_").unwrap_or(&upper).to_string();
+            if bare == "ALL" || (!bare.is_empty() && bare.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')) {
+                out.push(bare);
+            } else {
+                self.problem(&index(path, i), format!("`{name}` is not a capability name"));
+            }
+        }
+        out
     }
 
     fn absolute_path(&mut self, path: &str, v: &Value) -> Option<String> {
@@ -633,7 +711,8 @@ impl Walker<'_> {
             (Some("volume") | None, None) => MountSource::Anonymous,
             (Some("tmpfs"), None) => MountSource::Tmpfs,
             (Some("tmpfs"), Some(_)) => return Err("a tmpfs mount has no source".into()),
-            (Some("bind") | Some("volume") | None, Some(_)) | (Some("bind"), None) => return Err(BIND_MOUNT.into()),
+            (Some("bind") | Some("volume") | None, Some(source)) => MountSource::Bind(host_path(&source)?),
+            (Some("bind"), None) => return Err("a bind mount needs a source".into()),
             (Some(other), _) => return Err(format!("type `{other}` is not supported; use volume or tmpfs")),
         };
         Ok(Mount {
@@ -905,7 +984,18 @@ impl Walker<'_> {
     }
 }
 
-const BIND_MOUNT: &str = "bind mounts of host paths are not supported, use a named volume";
+/// A bind mount's host path: absolute, no `..`. Relative paths have no meaning on a server.
+fn host_path(source: &str) -> Result<String, String> {
+    if !source.starts_with('/') {
+        return Err(format!(
+            "`{source}` is a relative host path; Hoster has no project directory, use a named volume"
+        ));
+    }
+    if source.split('/').any(|part| part == "..") {
+        return Err(format!("host path `{source}` must not contain `..`"));
+    }
+    Ok(source.to_string())
+}
 
 fn is_host_path(source: &str) -> bool {
     source.starts_with(['/', '.', '~']) || source.contains('/')
@@ -938,7 +1028,7 @@ fn parse_mount_short(s: &str) -> Result<Mount, String> {
     check_mount_target(target)?;
     let source = match source {
         None => MountSource::Anonymous,
-        Some(src) if is_host_path(src) => return Err(BIND_MOUNT.into()),
+        Some(src) if is_host_path(src) => MountSource::Bind(host_path(src)?),
         Some(src) if valid_name(src) => MountSource::Named(src.to_string()),
         Some(src) => return Err(format!("`{src}` is not a valid volume name")),
     };

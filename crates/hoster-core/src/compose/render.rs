@@ -91,6 +91,9 @@ impl Service {
                 }
                 MountSource::Anonymous => json!({"type": "volume", "target": v.target, "read_only": v.read_only}),
                 MountSource::Tmpfs => json!({"type": "tmpfs", "target": v.target, "read_only": v.read_only}),
+                MountSource::Bind(path) => {
+                    json!({"type": "bind", "source": path, "target": v.target, "read_only": v.read_only})
+                }
             })
             .collect();
         m.insert("volumes".into(), Value::Array(volumes));
@@ -140,6 +143,18 @@ impl Service {
             json!({"resources": {"limits": resources(&self.limits), "reservations": resources(&self.reservations)}}),
         );
         m.insert("networks".into(), json!(self.networks));
+        m.insert("cap_drop".into(), json!(self.cap_drop));
+        let h = &self.host_access;
+        m.insert("privileged".into(), json!(h.privileged));
+        m.insert("cap_add".into(), json!(h.cap_add));
+        m.insert("devices".into(), json!(h.devices));
+        m.insert("security_opt".into(), json!(h.security_opt));
+        m.insert("sysctls".into(), json!(h.sysctls));
+        for (key, host) in [("pid", h.pid_host), ("ipc", h.ipc_host)] {
+            if host {
+                m.insert(key.into(), json!("host"));
+            }
+        }
         Value::Object(m)
     }
 }

@@ -298,18 +298,19 @@ fn named_anonymous_and_tmpfs_volumes() {
             },
         ]
     );
-    let bind = "services.a.volumes[0]: bind mounts of host paths are not supported, use a named volume";
-    has_error(
-        "services:\n  a:\n    image: x\n    volumes:\n      - /var/run/docker.sock:/var/run/docker.sock\n",
-        bind,
+    // Host paths parse (a trusted template may use them; the policy refuses them elsewhere),
+    // but a relative one means nothing on a server.
+    assert_eq!(
+        one("services:\n  a:\n    image: x\n    volumes:\n      - type: bind\n        source: /srv\n        target: /host\n").volumes[0].source,
+        MountSource::Bind("/srv".into())
     );
     has_error(
         "services:\n  a:\n    image: x\n    volumes:\n      - ./site:/usr/share/nginx/html\n",
-        bind,
+        "services.a.volumes[0]: `./site` is a relative host path; Hoster has no project directory, use a named volume",
     );
     has_error(
-        "services:\n  a:\n    image: x\n    volumes:\n      - type: bind\n        source: /\n        target: /host\n",
-        bind,
+        "services:\n  a:\n    image: x\n    volumes:\n      - /srv/../etc:/x\n",
+        "services.a.volumes[0]: host path `/srv/../etc` must not contain `..`",
     );
     has_error(
         "services:\n  a:\n    image: x\n    volumes:\n      - data:/x\n",
@@ -426,12 +427,24 @@ fn keys_hoster_would_ignore_are_rejected_with_their_path() {
             "services.web.env_file: not supported, use environment or template variables",
         ),
         (
-            "privileged: true",
-            "services.web.privileged: not allowed: it would give the container access to the host",
+            "network_mode: host",
+            "services.web.network_mode: not supported: every deployment has its own network, and host networking would bypass it",
         ),
         (
-            "network_mode: host",
-            "services.web.network_mode: not allowed: it would give the container access to the host",
+            "userns_mode: host",
+            "services.web.userns_mode: not allowed: it would put the container in the host's namespaces or cgroups",
+        ),
+        (
+            "volumes_from: [db]",
+            "services.web.volumes_from: not allowed: it reaches into other containers' volumes",
+        ),
+        (
+            "pid: container:x",
+            "services.web.pid: `container:x` is not supported; only `host` is recognised",
+        ),
+        (
+            "cap_add: [\"not a cap\"]",
+            "services.web.cap_add[0]: `not a cap` is not a capability name",
         ),
         (
             "links: [db]",
@@ -673,4 +686,115 @@ fn the_primary_label_is_checked() {
 ",
         "services: only one service may carry io.hoster.primary; found it on a, b",
     );
+}
+
+/// The policy's verdicts on `extra` (service keys of `web`), as `path: message`.
+fn refused(extra: &str) -> Vec<String> {
+    let compose = ok(&format!("services:\n  web:\n    image: x\n    {extra}\n"));
+    policy::violations(&compose)
+        .into_iter()
+        .map(|e| format!("{}: {}", e.path, e.message))
+        .collect()
+}
+
+#[test]
+fn the_safe_compose_policy_refuses_each_way_into_the_host() {
+    let cases = [
+        (
+            "privileged: true",
+            "services.web.privileged: not allowed: a privileged container has every capability and every host device, which is root on the host",
+        ),
+        (
+            "cap_add: [SYS_ADMIN]",
+            "services.web.cap_add: not allowed: `SYS_ADMIN` goes beyond a default container",
+        ),
+        (
+            "cap_add: [cap_net_admin]",
+            "services.web.cap_add: not allowed: `NET_ADMIN` goes beyond a default container",
+        ),
+        (
+            "devices: [\"/dev/sda:/dev/sda\"]",
+            "services.web.devices: not allowed: `/dev/sda:/dev/sda` would hand a host device to the container",
+        ),
+        (
+            "pid: host",
+            "services.web.pid: not allowed: `pid: host` lets the container see and signal every process on the host",
+        ),
+        (
+            "ipc: host",
+            "services.web.ipc: not allowed: `ipc: host` shares the host's shared memory with the container",
+        ),
+        (
+            "security_opt: [\"seccomp:unconfined\"]",
+            "services.web.security_opt: not allowed: `seccomp:unconfined` would loosen the container's confinement (seccomp, AppArmor, SELinux)",
+        ),
+        (
+            "security_opt: [\"apparmor=unconfined\"]",
+            "services.web.security_opt: not allowed: `apparmor=unconfined` would loosen",
+        ),
+        (
+            "security_opt: [\"label:disable\"]",
+            "services.web.security_opt: not allowed: `label:disable` would loosen",
+        ),
+        (
+            "sysctls: {net.ipv4.ip_forward: 1}",
+            "services.web.sysctls: not allowed: net.ipv4.ip_forward would change kernel parameters",
+        ),
+        (
+            "volumes: [\"/var/run/docker.sock:/var/run/docker.sock\"]",
+            "services.web.volumes[0]: not allowed: `/var/run/docker.sock` is the Docker socket: whoever holds it controls every container and the host",
+        ),
+        (
+            "volumes: [\"/:/host:ro\"]",
+            "services.web.volumes[0]: not allowed: `/` would hand the host's whole filesystem to the container",
+        ),
+        (
+            "volumes: [\"/etc:/etc2\"]",
+            "services.web.volumes[0]: not allowed: `/etc` is a path on the host; use a named volume",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let got = refused(extra);
+        assert!(
+            got.len() == 1 && got[0].starts_with(expected),
+            "{extra}: wanted `{expected}...`, got {got:#?}"
+        );
+    }
+    // What only narrows the container passes.
+    for fine in [
+        "cap_drop: [ALL]",
+        "cap_add: [NET_BIND_SERVICE, CAP_CHOWN]",
+        "security_opt: [no-new-privileges:true]",
+    ] {
+        assert_eq!(refused(fine), Vec::<String>::new(), "{fine}");
+    }
+    // The spec's examples are all within the policy.
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/examples")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let spec: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let compose = ok(spec["compose_spec"].as_str().unwrap());
+        assert!(policy::violations(&compose).is_empty());
+    }
+}
+
+#[test]
+fn resource_asks_above_the_operator_maximum_are_refused() {
+    let compose = ok("services:\n  web:\n    image: x\n    mem_limit: 4g\n    cpus: 8\n    pids_limit: 100\n");
+    let max = policy::Maxima {
+        memory_bytes: Some(1 << 30),
+        cpus: Some(2.0),
+        pids: Some(512),
+    };
+    let got: Vec<String> = policy::over_maxima(&compose, &max)
+        .into_iter()
+        .map(|e| format!("{}: {}", e.path, e.message))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "services.web.deploy.resources.limits.memory: 4g is over this Hoster's maximum of 1g",
+            "services.web.deploy.resources.limits.cpus: 8 is over this Hoster's maximum of 2",
+        ]
+    );
+    assert!(policy::over_maxima(&compose, &policy::Maxima::default()).is_empty());
 }

@@ -67,6 +67,16 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
+/// A byte size for people: the largest unit that divides it exactly (`512m`, `1g`, `1536k`).
+pub fn format_bytes(bytes: u64) -> String {
+    for (unit, shift) in [("t", 40), ("g", 30), ("m", 20), ("k", 10)] {
+        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    format!("{bytes}b")
+}
+
 /// Byte sizes as Docker accepts them: a number with an optional unit b, k, m, g, t
 /// (optionally followed by `b` or `ib`), case-insensitive, powers of 1024.
 pub fn parse_bytes(s: &str) -> Result<u64, String> {
@@ -97,6 +107,19 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_sizes_format_back_exactly() {
+        for (n, text) in [
+            (512 << 20, "512m"),
+            (1 << 30, "1g"),
+            (1536 << 10, "1536k"),
+            (100, "100b"),
+        ] {
+            assert_eq!(format_bytes(n), text);
+            assert_eq!(parse_bytes(text), Ok(n));
+        }
+    }
 
     #[test]
     fn durations_in_compose_syntax() {

@@ -117,6 +117,8 @@ fn the_three_tier_example_plans_in_dependency_order() {
         config_files: &[],
         ports: &ports,
         publish_address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        trusted: false,
+        default_limits: Resources::default(),
     })
     .unwrap();
     assert_eq!(plan.network.name, format!("hoster_{deployment}"));
@@ -198,6 +200,8 @@ volumes:
         config_files: &files,
         ports: &[],
         publish_address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        trusted: false,
+        default_limits: Resources::default(),
     })
     .unwrap();
     assert_eq!(
@@ -241,4 +245,45 @@ volumes:
     assert_eq!(web.stop_timeout, Some(Duration::from_secs(3)));
     assert_eq!(web.labels["team"], "web");
     assert_eq!(web.limits.memory_bytes, Some(64 << 20));
+}
+
+#[test]
+fn the_policy_is_checked_again_at_plan_time_and_defaults_fill_unset_limits() {
+    let c = compose(
+        "services:\n  admin:\n    image: x\n    volumes: [\"/var/run/docker.sock:/var/run/docker.sock\"]\n    cap_drop: [ALL]\n  web:\n    image: x\n    mem_limit: 1g\n",
+    );
+    let (deployment, template) = ids();
+    let defaults = Resources {
+        cpus: Some(0.5),
+        memory_bytes: Some(256 << 20),
+        pids: Some(256),
+    };
+    let input = |trusted| PlanInput {
+        instance: "test",
+        deployment: &deployment,
+        template: &template,
+        compose: &c,
+        config_files: &[],
+        ports: &[],
+        publish_address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        trusted,
+        default_limits: defaults,
+    };
+    let PlanError::Policy(refused) = plan(&input(false)).unwrap_err() else {
+        panic!("refused by the policy")
+    };
+    assert_eq!(refused.len(), 1);
+    assert!(
+        refused[0].starts_with("services.admin.volumes[0]: not allowed"),
+        "{refused:?}"
+    );
+
+    let trusted = plan(&input(true)).unwrap();
+    let admin = trusted.containers().find(|c| c.service == "admin").unwrap();
+    assert_eq!(admin.mounts[0].kind, MountKind::Bind("/var/run/docker.sock".into()));
+    assert_eq!(admin.cap_drop, ["ALL"]);
+    assert_eq!(admin.limits, defaults, "no limits asked: the operator's defaults");
+    let web = trusted.containers().find(|c| c.service == "web").unwrap();
+    assert_eq!(web.limits.memory_bytes, Some(1 << 30), "the template's own ask wins");
+    assert_eq!(web.limits.pids, Some(256));
 }

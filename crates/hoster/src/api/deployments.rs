@@ -115,6 +115,7 @@ impl From<DeployError> for ApiError {
             DeployError::AlreadyRunning => ApiError::new(StatusCode::CONFLICT, "already_running", message),
             DeployError::InvalidTransition { .. } => ApiError::new(StatusCode::CONFLICT, "invalid_transition", message),
             DeployError::Invalid(problems) => ApiError::validation(problems),
+            DeployError::Conflict { code, .. } => ApiError::new(StatusCode::CONFLICT, code, message),
             DeployError::Failed {
                 code: "port_unavailable",
                 ..

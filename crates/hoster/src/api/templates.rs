@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use hoster_core::access::{Caller, Operation, Role};
 use hoster_core::id::TemplateId;
-use hoster_core::template::{ConfigFile, TemplateFields, Variable};
+use hoster_core::template::{ConfigFile, Limits, TemplateFields, TemplateSpec, Variable};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -86,6 +86,36 @@ pub struct ListQuery {
     published: Option<bool>,
     /// Case-insensitive text searched for in the name and description.
     q: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TrustQuery {
+    /// Admins only: store the template trusted, exempt from the safe-compose policy.
+    trusted: Option<bool>,
+}
+
+/// Whether a create or update leaves the template trusted: when an admin asks for it, or an
+/// admin changes an already trusted one. A change by anyone else puts it back under the policy.
+fn stays_trusted(caller: &Caller, asked: Option<bool>, was: bool) -> Result<bool, ApiError> {
+    match asked {
+        Some(true) => {
+            auth::require(caller, Operation::TrustTemplate)?;
+            Ok(true)
+        }
+        Some(false) => Ok(false),
+        None => Ok(was && caller.permits(Operation::TrustTemplate)),
+    }
+}
+
+fn validate(fields: TemplateFields, limits: &Limits, trusted: bool) -> Result<TemplateSpec, ApiError> {
+    let validated = if trusted {
+        fields.validate_trusted(limits)
+    } else {
+        fields.validate(limits)
+    };
+    validated.map(|(spec, _)| spec).map_err(ApiError::validation)
 }
 
 /// A page of the query's limit/offset, or the problem with them.
@@ -187,6 +217,7 @@ pub async fn list_templates(
     post,
     path = "/api/v1/templates",
     tag = "templates",
+    params(TrustQuery),
     request_body = TemplateFields,
     responses(
         (status = 201, body = Template),
@@ -199,29 +230,29 @@ pub async fn list_templates(
 pub async fn create_template(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    Query(query): Query<TrustQuery>,
     Json(mut fields): Json<TemplateFields>,
 ) -> Result<(StatusCode, HeaderMap, axum::Json<Template>), ApiError> {
     auth::require(&caller, Operation::CreateTemplate)?;
     fields.creator_id = auth::acting_for(&caller, "creator_id", fields.creator_id)?;
-    let (spec, _) = fields.validate(&state.limits).map_err(ApiError::validation)?;
+    let trusted = stays_trusted(&caller, query.trusted, false)?;
+    let spec = validate(fields, &state.limits, trusted)?;
     let now = clock::now();
     let record = TemplateRecord {
         id: TemplateId::from_random(rand::random()),
         spec,
         published: false,
-        trusted: false,
+        trusted,
         created_at: now.clone(),
         updated_at: now,
     };
     state.store.insert_template(&record).await?;
-    auth::audit(
-        &state,
-        &caller,
-        "template.create",
-        record.id.as_str(),
-        &record.spec.slug,
-    )
-    .await;
+    let action = if trusted {
+        "template.create_trusted"
+    } else {
+        "template.create"
+    };
+    auth::audit(&state, &caller, action, record.id.as_str(), &record.spec.slug).await;
     let mut headers = HeaderMap::new();
     if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/templates/{}", record.id)) {
         headers.insert(header::LOCATION, location);
@@ -252,7 +283,7 @@ pub async fn get_template(
     put,
     path = "/api/v1/templates/{id}",
     tag = "templates",
-    params(("id" = String, Path, description = "Template id")),
+    params(("id" = String, Path, description = "Template id"), TrustQuery),
     request_body = TemplateFields,
     responses(
         (status = 200, body = Template),
@@ -265,23 +296,23 @@ pub async fn update_template(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
+    Query(query): Query<TrustQuery>,
     Json(mut patch): Json<TemplateFields>,
 ) -> Result<axum::Json<Template>, ApiError> {
     let current = load(&state, &caller, Operation::UpdateTemplate, &id).await?;
     if patch.creator_id.is_some() {
         patch.creator_id = auth::acting_for(&caller, "creator_id", patch.creator_id)?;
     }
+    let trusted = stays_trusted(&caller, query.trusted, current.trusted)?;
     if current.published {
         return Err(published_conflict(&current.id));
     }
-    let (spec, _) = patch
-        .merged_over(&current.spec)
-        .and_then(|fields| fields.validate(&state.limits))
-        .map_err(ApiError::validation)?;
+    let fields = patch.merged_over(&current.spec).map_err(ApiError::validation)?;
+    let spec = validate(fields, &state.limits, trusted)?;
     let now = clock::now();
     if !state
         .store
-        .update_unpublished_template(&current.id, &spec, &now)
+        .update_unpublished_template(&current.id, &spec, trusted, &now)
         .await?
     {
         // Published or deleted since we read it.
@@ -290,10 +321,12 @@ pub async fn update_template(
             None => ApiError::template_not_found(&id),
         });
     }
-    auth::audit(&state, &caller, "template.update", &id, "").await;
+    let detail = if trusted { "trusted" } else { "" };
+    auth::audit(&state, &caller, "template.update", &id, detail).await;
     Ok(axum::Json(
         TemplateRecord {
             spec,
+            trusted,
             updated_at: now,
             ..current
         }

@@ -130,8 +130,16 @@ impl Deployer {
             config_files: &template.spec.config_files,
             ports: &ports,
             publish_address: self.settings.publish_address,
+            trusted: template.trusted,
+            default_limits: self.settings.default_limits,
         })
-        .map_err(|cycle| failed(format!("depends_on forms a cycle among {}", cycle.join(", "))))?;
+        .map_err(|e| DeployError::Failed {
+            code: match e {
+                plan::PlanError::Policy(_) => "policy_violation",
+                plan::PlanError::Cycle(_) => "runtime_error",
+            },
+            message: e.to_string(),
+        })?;
 
         let images: BTreeSet<&str> = plan.containers().map(|c| c.image.as_str()).collect();
         try_join_all(images.into_iter().map(|image| self.engine.ensure_image(image))).await?;

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use hoster_core::compose::Resources;
 use hoster_core::deployment::Status;
 use hoster_core::id::{DeploymentId, TemplateId};
 use hoster_core::problem::{Problem, Problems};
@@ -24,7 +25,7 @@ use tokio::sync::{Notify, OwnedMutexGuard};
 
 use crate::clock;
 use crate::runtime::{Engine, EngineError};
-use crate::store::{DeploymentRecord, Store, StoreError};
+use crate::store::{DeploymentRecord, Insert, Store, StoreError};
 
 /// Operator settings the lifecycle needs.
 #[derive(Debug, Clone)]
@@ -36,6 +37,9 @@ pub struct Settings {
     pub start_timeout: Duration,
     pub reconcile_interval: Duration,
     pub config_dir: PathBuf,
+    /// Limits for services that set none (`HOSTER_DEFAULT_*`).
+    pub default_limits: Resources,
+    pub max_deployments_per_customer: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +56,9 @@ pub enum DeployError {
     InvalidTransition { action: &'static str, status: Status },
     #[error("{0}")]
     Invalid(Problems),
+    /// Refused by a rule of the platform (not a failure of the deployment).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
     /// The operation ran and failed; the deployment is now `failed` with this message.
     #[error("{message}")]
     Failed { code: &'static str, message: String },
@@ -189,8 +196,22 @@ impl Deployer {
                 updated_at: now,
             };
             // The domain may be claimed between the check and the insert: try another.
-            if self.store.insert_deployment(&record).await? {
-                return Ok(record);
+            match self
+                .store
+                .insert_deployment(&record, self.settings.max_deployments_per_customer)
+                .await?
+            {
+                Insert::Done => return Ok(record),
+                Insert::DomainTaken => continue,
+                Insert::LimitReached => {
+                    return Err(DeployError::Conflict {
+                        code: "deployment_limit_reached",
+                        message: format!(
+                            "`{}` has {} deployments, as many as this Hoster allows one customer; delete one first",
+                            new.customer_id, self.settings.max_deployments_per_customer
+                        ),
+                    });
+                }
             }
         }
         Err(DeployError::Failed {

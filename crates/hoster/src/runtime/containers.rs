@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HealthConfig, HealthStatusEnum, HostConfig, Mount, MountTypeEnum,
-    NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, DeviceMapping, EndpointSettings, HealthConfig, HealthStatusEnum, HostConfig, Mount,
+    MountTypeEnum, NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, ListContainersOptions, LogsOptions, RemoveContainerOptions, StopContainerOptions,
@@ -61,6 +61,22 @@ pub struct ContainerSummary {
     pub ports: Vec<(u16, u16, String)>,
 }
 
+fn non_empty(items: &[String]) -> Option<Vec<String>> {
+    (!items.is_empty()).then(|| items.to_vec())
+}
+
+/// `HOST[:CONTAINER[:PERMISSIONS]]`, as `docker run --device` reads it.
+fn device(text: &str) -> DeviceMapping {
+    let mut parts = text.splitn(3, ':');
+    let host = parts.next().unwrap_or_default().to_string();
+    let container = parts.next().map_or_else(|| host.clone(), str::to_string);
+    DeviceMapping {
+        path_on_host: Some(host),
+        path_in_container: Some(container),
+        cgroup_permissions: Some(parts.next().unwrap_or("rwm").to_string()),
+    }
+}
+
 fn nanos(d: Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
@@ -109,12 +125,13 @@ fn create_body(spec: &ContainerSpec, network: &str) -> ContainerCreateBody {
         .map(|m| Mount {
             target: Some(m.target.clone()),
             source: match &m.kind {
-                MountKind::Volume(name) => Some(name.clone()),
+                MountKind::Volume(name) | MountKind::Bind(name) => Some(name.clone()),
                 MountKind::Anonymous | MountKind::Tmpfs => None,
             },
             typ: Some(match m.kind {
                 MountKind::Tmpfs => MountTypeEnum::TMPFS,
-                _ => MountTypeEnum::VOLUME,
+                MountKind::Bind(_) => MountTypeEnum::BIND,
+                MountKind::Volume(_) | MountKind::Anonymous => MountTypeEnum::VOLUME,
             }),
             read_only: Some(m.read_only),
             ..Default::default()
@@ -143,9 +160,26 @@ fn create_body(spec: &ContainerSpec, network: &str) -> ContainerCreateBody {
         restart_policy: Some(restart_policy(spec.restart)),
         network_mode: Some(network.to_string()),
         memory: spec.limits.memory_bytes.and_then(|b| i64::try_from(b).ok()),
+        // A memory limit is the limit: no swap on top of it.
+        memory_swap: spec.limits.memory_bytes.and_then(|b| i64::try_from(b).ok()),
         memory_reservation: spec.reservations.memory_bytes.and_then(|b| i64::try_from(b).ok()),
         nano_cpus: spec.limits.cpus.map(|c| (c * 1e9) as i64),
         pids_limit: spec.limits.pids,
+        cap_drop: non_empty(&spec.cap_drop),
+        // Only a trusted template's containers get past the planner with any of these.
+        privileged: Some(spec.host_access.privileged),
+        cap_add: non_empty(&spec.host_access.cap_add),
+        devices: non_empty(&spec.host_access.devices).map(|devices| devices.iter().map(|d| device(d)).collect()),
+        pid_mode: spec.host_access.pid_host.then(|| "host".to_string()),
+        ipc_mode: spec.host_access.ipc_host.then(|| "host".to_string()),
+        security_opt: non_empty(&spec.host_access.security_opt),
+        sysctls: (!spec.host_access.sysctls.is_empty()).then(|| {
+            spec.host_access
+                .sysctls
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        }),
         ..Default::default()
     };
     ContainerCreateBody {

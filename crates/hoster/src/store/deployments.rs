@@ -30,6 +30,16 @@ pub struct DeploymentFilter {
     pub status: Option<Status>,
 }
 
+/// How an insert of a deployment went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Insert {
+    Done,
+    /// Its hostname was claimed meanwhile: pick another and retry.
+    DomainTaken,
+    /// The customer has as many deployments as allowed.
+    LimitReached,
+}
+
 #[derive(Debug, Clone)]
 pub struct Event {
     pub from: Option<Status>,
@@ -98,11 +108,13 @@ fn protocol(text: &str) -> Result<Protocol, StoreError> {
 }
 
 impl Store {
-    /// Inserts a new deployment. `Ok(false)`: its domain is taken (pick another and retry).
-    pub async fn insert_deployment(&self, d: &DeploymentRecord) -> Result<bool, StoreError> {
+    /// Inserts a new deployment unless its customer already has `max_per_customer` (checked in
+    /// the same statement, so concurrent creates cannot overshoot).
+    pub async fn insert_deployment(&self, d: &DeploymentRecord, max_per_customer: u32) -> Result<Insert, StoreError> {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(&format!(
-            "INSERT INTO deployments ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            "INSERT INTO deployments ({COLUMNS}) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 \
+             WHERE (SELECT COUNT(*) FROM deployments WHERE customer_id = ?4) < ?11"
         ))
         .bind(d.id.as_str())
         .bind(&d.name)
@@ -114,16 +126,18 @@ impl Store {
         .bind(d.delete_requested)
         .bind(&d.created_at)
         .bind(&d.updated_at)
+        .bind(max_per_customer)
         .execute(&mut *tx)
         .await;
         match inserted {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(false),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(Insert::DomainTaken),
+            Ok(done) if done.rows_affected() == 0 => return Ok(Insert::LimitReached),
             other => other?,
         };
         record_event(&mut tx, &d.id, None, d.status, None, &d.created_at).await?;
         tx.commit().await?;
         self.deployments_written();
-        Ok(true)
+        Ok(Insert::Done)
     }
 
     pub async fn get_deployment(&self, id: &DeploymentId) -> Result<Option<DeploymentRecord>, StoreError> {

@@ -13,7 +13,7 @@ use sqlx::ConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub use access::{AuditEntry, TokenRecord};
-pub use deployments::{DeploymentFilter, DeploymentRecord, Event};
+pub use deployments::{DeploymentFilter, DeploymentRecord, Event, Insert};
 pub use templates::{DeleteOutcome, Page, TemplateFilter, TemplateRecord};
 
 #[derive(Debug, thiserror::Error)]

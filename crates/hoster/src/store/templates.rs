@@ -226,12 +226,13 @@ impl Store {
         &self,
         id: &TemplateId,
         s: &TemplateSpec,
+        trusted: bool,
         updated_at: &str,
     ) -> Result<bool, StoreError> {
         let result = sqlx::query(
             "UPDATE templates SET name = ?2, slug = ?3, version = ?4, description = ?5, compose_spec = ?6, \
-             config_files = ?7, variables = ?8, price_monthly = ?9, category = ?10, tags = ?11, updated_at = ?12 \
-             WHERE id = ?1 AND published = 0",
+             config_files = ?7, variables = ?8, price_monthly = ?9, category = ?10, tags = ?11, updated_at = ?12, \
+             trusted = ?13 WHERE id = ?1 AND published = 0",
         )
         .bind(id.as_str())
         .bind(&s.name)
@@ -245,6 +246,7 @@ impl Store {
         .bind(&s.category)
         .bind(json(&s.tags))
         .bind(updated_at)
+        .bind(trusted)
         .execute(&self.pool)
         .await
         .map_err(|e| slug_version_conflict(e, s))?;

@@ -55,6 +55,13 @@ pub fn config(db: &Path, docker_host: DockerHost) -> Config {
         reconcile_interval: std::time::Duration::from_secs(1),
         start_timeout: std::time::Duration::from_secs(60),
         max_body_bytes: 1024 * 1024,
+        default_memory: 512 << 20,
+        default_cpus: 1.0,
+        default_pids: 512,
+        max_memory: 4 << 30,
+        max_cpus: 2.0,
+        max_pids: 4096,
+        max_deployments_per_customer: 20,
         log_format: LogFormat::Text,
     }
 }
@@ -375,6 +382,16 @@ impl Drop for Hoster {
             remove_engine_objects(&format!("io.hoster.instance={}", self.instance));
         }
     }
+}
+
+/// The `action` of each entry of a `GET /audit` answer, newest first.
+pub fn audit_actions(audit: &Value) -> Vec<&str> {
+    audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect()
 }
 
 /// A loopback port nothing listens on right now.

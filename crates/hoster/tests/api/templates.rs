@@ -159,7 +159,7 @@ async fn validation_reports_every_problem_with_its_path() {
             "version - `one` is not a semantic version such as 1.0.0",
             "price_monthly - must be a whole number of cents from 0 to 100000000",
             "compose_spec services.web.build not supported, use an image",
-            "compose_spec services.db.privileged not allowed: it would give the container access to the host",
+            "compose_spec services.db.privileged not allowed: a privileged container has every capability and every host device, which is root on the host",
         ]
     );
     assert!(error["error"].as_str().unwrap().contains("and 4 more problems"));

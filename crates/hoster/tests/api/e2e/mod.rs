@@ -4,4 +4,5 @@ mod deployments;
 mod examples;
 mod faults;
 mod proxy;
+mod security;
 mod tls;
