@@ -75,9 +75,36 @@ pub struct Variable {
     pub default: Option<String>,
     #[serde(default)]
     pub required: bool,
-    /// Never echoed back; generated when left empty.
+    /// Its default is write-only: never echoed back in a response.
     #[serde(default)]
     pub secret: bool,
+}
+
+impl Variable {
+    /// The variable as responses show it: a secret's default withheld.
+    pub fn redacted(self) -> Variable {
+        Variable {
+            default: if self.secret { None } else { self.default },
+            ..self
+        }
+    }
+}
+
+/// An update that sends a secret variable without a default (as responses show it) keeps the
+/// stored one, so reading a template and sending it back loses nothing.
+fn keep_secret_defaults(sent: Vec<Variable>, stored: &[Variable]) -> Vec<Variable> {
+    sent.into_iter()
+        .map(|v| match (&v.default, v.secret) {
+            (None, true) => {
+                let default = stored
+                    .iter()
+                    .find(|s| s.secret && s.name == v.name)
+                    .and_then(|s| s.default.clone());
+                Variable { default, ..v }
+            }
+            _ => v,
+        })
+        .collect()
 }
 
 /// Template fields as a request supplies them: every field optional, so that one pass can
@@ -130,15 +157,18 @@ impl TemplateFields {
             creator_id: Some(current.creator_id.clone()),
             compose_spec: self.compose_spec.or_else(|| Some(current.compose_spec.clone())),
             config_files: self.config_files.or_else(|| Some(current.config_files.clone())),
-            variables: self.variables.or_else(|| Some(current.variables.clone())),
+            variables: Some(match self.variables {
+                Some(sent) => keep_secret_defaults(sent, &current.variables),
+                None => current.variables.clone(),
+            }),
             price_monthly: self.price_monthly.or(Some(current.price_monthly)),
             category: self.category.or_else(|| current.category.clone()),
             tags: self.tags.or_else(|| Some(current.tags.clone())),
         })
     }
 
-    /// Checks every field and the compose document, reporting all problems at once.
-    /// Checks everything, the safe-compose policy included.
+    /// Checks every field and the compose document (the safe-compose policy included),
+    /// reporting all problems at once.
     pub fn validate(self, limits: &Limits) -> Result<(TemplateSpec, Compose), Problems> {
         self.validate_with(limits, false)
     }

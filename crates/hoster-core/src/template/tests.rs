@@ -225,3 +225,60 @@ fn updates_merge_over_the_stored_template() {
         "creator_id: cannot be changed"
     );
 }
+
+#[test]
+fn secret_defaults_are_write_only_and_survive_a_read_modify_write() {
+    let secret = Variable {
+        name: "DB_PASSWORD".into(),
+        description: String::new(),
+        default: Some("hunter2".into()),
+        required: false,
+        secret: true,
+    };
+    let plain = Variable {
+        name: "SITE".into(),
+        default: Some("hello".into()),
+        secret: false,
+        ..secret.clone()
+    };
+    assert_eq!(secret.clone().redacted().default, None);
+    assert_eq!(plain.clone().redacted().default.as_deref(), Some("hello"));
+
+    let (current, _) = TemplateFields {
+        variables: Some(vec![secret.clone(), plain.clone()]),
+        ..valid()
+    }
+    .validate(&Limits::default())
+    .unwrap();
+    // What a client read (secret withheld) and sent back with one change.
+    let echoed = vec![
+        secret.clone().redacted(),
+        Variable {
+            description: "changed".into(),
+            ..plain.clone()
+        },
+    ];
+    let (merged, _) = TemplateFields {
+        variables: Some(echoed),
+        ..TemplateFields::default()
+    }
+    .merged_over(&current)
+    .unwrap()
+    .validate(&Limits::default())
+    .unwrap();
+    assert_eq!(merged.variables[0].default.as_deref(), Some("hunter2"));
+    assert_eq!(merged.variables[1].description, "changed");
+    // A new value replaces it.
+    let (replaced, _) = TemplateFields {
+        variables: Some(vec![Variable {
+            default: Some("new-secret".into()),
+            ..secret
+        }]),
+        ..TemplateFields::default()
+    }
+    .merged_over(&current)
+    .unwrap()
+    .validate(&Limits::default())
+    .unwrap();
+    assert_eq!(replaced.variables[0].default.as_deref(), Some("new-secret"));
+}

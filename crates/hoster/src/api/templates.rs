@@ -50,7 +50,7 @@ impl From<TemplateRecord> for Template {
             creator_id: s.creator_id,
             compose_spec: s.compose_spec,
             config_files: s.config_files,
-            variables: s.variables,
+            variables: s.variables.into_iter().map(Variable::redacted).collect(),
             price_monthly: s.price_monthly,
             category: s.category,
             tags: s.tags,

@@ -170,3 +170,63 @@ async fn asks_above_the_maximum_and_deployments_beyond_the_cap_are_refused() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn secrets_and_tokens_never_appear_in_responses_or_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let minted = std::process::Command::new(env!("CARGO_BIN_EXE_hoster"))
+        .args(["token", "create", "--role", "admin", "--subject", "ops"])
+        .env("HOSTER_DATABASE_PATH", dir.path().join("hoster.db"))
+        .output()
+        .unwrap();
+    let token = String::from_utf8(minted.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
+    let h = Hoster::start_in(dir, &[("HOSTER_AUTH_MODE", "token"), ("HOSTER_LOG", "debug")]).await;
+    let secret = "s3cret-hunter2-value";
+    let body = json!({
+        "name": "with secret", "version": "1.0.0", "creator_id": "c",
+        "compose_spec": "services:\n  a:\n    image: busybox\n",
+        "variables": [{"name": "DB_PASSWORD", "default": secret, "secret": true}, {"name": "SITE", "default": "public"}]
+    });
+    let send = |method: Method, path: &str, body: Option<&Value>| {
+        let mut request = h.client.request(method, h.url(path)).bearer_auth(&token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send()
+    };
+    let created = send(Method::POST, "/api/v1/templates", Some(&body)).await.unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let created: Value = created.json().await.unwrap();
+    assert_eq!(created["variables"][1]["default"], "public");
+    let id = created["id"].as_str().unwrap();
+    let mut seen = created.to_string();
+    for path in [
+        format!("/api/v1/templates/{id}"),
+        "/api/v1/templates".into(),
+        "/api/v1/audit".into(),
+        "/api/v1/tokens".into(),
+    ] {
+        seen.push_str(&send(Method::GET, &path, None).await.unwrap().text().await.unwrap());
+    }
+    // A wrong token's refusal does not echo it either.
+    let refused = h
+        .client
+        .get(h.url("/api/v1/templates"))
+        .bearer_auth(format!("{token}x"))
+        .send()
+        .await
+        .unwrap();
+    seen.push_str(&refused.text().await.unwrap());
+    assert!(!seen.contains(secret), "a secret default came back: {seen}");
+    assert!(!seen.contains(&token[10..]), "a token came back");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let log = std::fs::read_to_string(h.dir.path().join("hoster.log")).unwrap();
+    assert!(log.contains("audit"), "the log is being written");
+    assert!(!log.contains(secret), "a secret reached the log");
+    assert!(!log.contains(&token[10..]), "a token reached the log");
+}
