@@ -5,7 +5,7 @@ CARGO ?= cargo
 TEST_RUN := $(shell command -v cargo-nextest >/dev/null 2>&1 && echo "$(CARGO) nextest run" || echo "$(CARGO) test")
 API_TESTS := -p hoster --test api
 
-.PHONY: deps build run test test-unit test-integration test-e2e testenv lint bench
+.PHONY: deps build run test test-unit test-integration test-e2e testenv fuzz lint bench
 
 deps: testenv ## Docker engine, test images and crates
 	$(CARGO) fetch
@@ -20,8 +20,12 @@ build: ## release binary at ./hoster
 run: build ## build and serve on http://127.0.0.1:9090
 	./hoster serve
 
-test: testenv ## every test
+test: testenv ## every test, then a bounded fuzzing run
 	$(TEST_RUN) --workspace
+	fuzz/run.sh
+
+fuzz: testenv ## cargo fuzz (compose parser, request decoders) and schemathesis against the API
+	fuzz/run.sh
 
 test-unit: ## the pure core and in-process unit tests; no Docker, no network
 	$(TEST_RUN) --workspace --lib

@@ -17,7 +17,7 @@ use super::{ApiError, AppState};
 use crate::config::AuthMode;
 
 /// Routes anyone may call, for probes and API clients discovering the API.
-const PUBLIC: [&str; 3] = ["/health", "/ready", "/api/v1/openapi.json"];
+pub const PUBLIC: [&str; 3] = ["/health", "/ready", "/api/v1/openapi.json"];
 
 /// Request budgets per token.
 pub struct RateLimiter {

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::AppState;
 
 #[derive(Serialize, ToSchema)]
-pub struct Health {
+pub struct HealthStatus {
     /// `ok`
     status: &'static str,
 }
@@ -26,9 +26,9 @@ pub struct Readiness {
 }
 
 /// The process is up.
-#[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, body = Health)))]
-pub async fn health() -> Json<Health> {
-    Json(Health { status: "ok" })
+#[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, body = HealthStatus)))]
+pub async fn health() -> Json<HealthStatus> {
+    Json(HealthStatus { status: "ok" })
 }
 
 /// The database and the Docker engine both answer.

@@ -102,7 +102,61 @@ fn routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document describing every route [`router`] serves.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().split_for_parts().1
+    let mut doc = routes().split_for_parts().1;
+    document_common_responses(&mut doc);
+    doc
+}
+
+/// Answers any route can give whatever its handler does (bad query, no token, rate limit,
+/// body too large, ...), added to every operation so that clients and schema-driven fuzzers see
+/// them documented.
+fn document_common_responses(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::content::ContentBuilder;
+    use utoipa::openapi::{Ref, RefOr, Response, ResponseBuilder};
+    let error = |description: &str| -> RefOr<Response> {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+            .into()
+    };
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let public = auth::PUBLIC.contains(&path.as_str());
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            let has_body = op.request_body.is_some();
+            let responses = &mut op.responses.responses;
+            let mut add = |code: &str, description: &str| {
+                responses.entry(code.to_string()).or_insert_with(|| error(description));
+            };
+            if !public {
+                add(
+                    "400",
+                    "invalid_json, validation_error: a query parameter or the body is wrong",
+                );
+                add("401", "unauthorized: token mode and no valid bearer token");
+                add("403", "forbidden: the token's role may not do this");
+                add("404", "not found, or not yours");
+                add("429", "rate_limited: too many requests with this token");
+            }
+            if has_body {
+                add("413", "payload_too_large");
+                add("415", "unsupported_media_type: send application/json");
+            }
+            add("500", "internal_error");
+        }
+    }
 }
 
 async fn no_route(request: Request) -> ApiError {
@@ -135,7 +189,8 @@ pub fn proxy_router(state: AppState) -> Router {
 }
 
 pub fn router(state: AppState) -> Router {
-    let (router, openapi) = routes().split_for_parts();
+    let (router, mut openapi) = routes().split_for_parts();
+    document_common_responses(&mut openapi);
     let doc = OpenApiJson(Arc::new(openapi.to_json().expect("the OpenAPI document serializes")));
     router
         .fallback(no_route)
