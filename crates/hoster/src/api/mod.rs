@@ -107,6 +107,52 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
+/// OpenAPI links from what creates an object to the operations that take its id, so that
+/// clients (and schemathesis' stateful phase) can follow them. Starting and stopping are left
+/// out: they act on the engine, where an arbitrary generated template fails by design. Written
+/// into the JSON because utoipa 5 serializes `Link` fields in snake_case (`operation_id`).
+fn document_links(doc: &mut serde_json::Value) {
+    let links: [(&str, &[&str]); 3] = [
+        (
+            "/api/v1/templates",
+            &[
+                "get_template",
+                "update_template",
+                "delete_template",
+                "publish_template",
+                "trust_template",
+                "distrust_template",
+            ],
+        ),
+        (
+            "/api/v1/deployments",
+            &[
+                "get_deployment",
+                "delete_deployment",
+                "deployment_events",
+                "list_domains",
+                "add_domain",
+            ],
+        ),
+        ("/api/v1/tokens", &["revoke_token"]),
+    ];
+    for (path, operations) in links {
+        let Some(created) = doc.pointer_mut(&format!("/paths/{}/post/responses/201", path.replace('/', "~1"))) else {
+            continue;
+        };
+        created["links"] = operations
+            .iter()
+            .map(|op| {
+                (
+                    op.to_string(),
+                    serde_json::json!({"operationId": op, "parameters": {"id": "$response.body#/id"}}),
+                )
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+    }
+}
+
 /// Answers any route can give whatever its handler does (bad query, no token, rate limit,
 /// body too large, ...), added to every operation so that clients and schema-driven fuzzers see
 /// them documented.
@@ -191,7 +237,9 @@ pub fn proxy_router(state: AppState) -> Router {
 pub fn router(state: AppState) -> Router {
     let (router, mut openapi) = routes().split_for_parts();
     document_common_responses(&mut openapi);
-    let doc = OpenApiJson(Arc::new(openapi.to_json().expect("the OpenAPI document serializes")));
+    let mut json = serde_json::to_value(&openapi).expect("the OpenAPI document serializes");
+    document_links(&mut json);
+    let doc = OpenApiJson(Arc::new(json.to_string()));
     router
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
