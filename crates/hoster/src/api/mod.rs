@@ -239,6 +239,9 @@ pub fn router(state: AppState) -> Router {
     document_common_responses(&mut openapi);
     let mut json = serde_json::to_value(&openapi).expect("the OpenAPI document serializes");
     document_links(&mut json);
+    // Token mode's bearer tokens; optional, since local mode asks for none.
+    json["components"]["securitySchemes"] = serde_json::json!({"bearer": {"type": "http", "scheme": "bearer"}});
+    json["security"] = serde_json::json!([{}, {"bearer": []}]);
     let doc = OpenApiJson(Arc::new(json.to_string()));
     router
         .fallback(no_route)
