@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Brings up what Hoster's tests need on a bare Debian machine: Debian's Docker engine,
-# running, and local stand-ins for every image the spec's examples name. Idempotent:
+# running, local stand-ins for every image the spec's examples name, and the tools the tests
+# and fuzz/run.sh call (psql, jq, curl, pebble, python3 with venv). Idempotent:
 # whatever already exists is kept, so a second run takes seconds.
 #
 #   testenv/setup.sh            # engine + images
@@ -24,6 +25,9 @@ install_packages() {
   command -v jq >/dev/null || missing+=(jq)                      # e2e: the spec's workflow script
   command -v curl >/dev/null || missing+=(curl)
   command -v pebble >/dev/null || missing+=(pebble)              # e2e: a real ACME server
+  # fuzz/run.sh puts schemathesis in a venv; Debian splits venv/ensurepip out of python3.
+  python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3 python3-venv)
+  command -v c++ >/dev/null || missing+=(g++)                    # cargo fuzz builds libFuzzer (C++)
   [ ${#missing[@]} -eq 0 ] && return
   need_root
   log "installing ${missing[*]}"

@@ -14,6 +14,7 @@ use instant_acme::{
     RetryPolicy,
 };
 
+use crate::clock;
 use crate::store::Store;
 use crate::tls::{self, CertStore};
 
@@ -236,7 +237,7 @@ impl Certificates {
     /// Orders a certificate for `domain` in the background unless it has a fresh one or an
     /// order is already under way.
     pub fn request(self: &Arc<Self>, domain: &str) {
-        if self.certs.has_own(domain, now() + RENEW_BEFORE) {
+        if self.certs.has_own(domain, clock::unix_seconds() + RENEW_BEFORE) {
             return;
         }
         if !self
@@ -285,13 +286,6 @@ impl Certificates {
             tokio::time::sleep(RETRY_AFTER).await;
         }
     }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

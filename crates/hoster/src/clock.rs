@@ -11,3 +11,8 @@ pub fn now() -> String {
         ))
         .expect("a UTC timestamp formats")
 }
+
+/// Now, in seconds since the Unix epoch (to compare with certificate expiry dates).
+pub fn unix_seconds() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}

@@ -2,6 +2,7 @@
 //! the `hoster token` commands (offline, on the database) and the tokens API.
 
 use hoster_core::access::{Role, token};
+use hoster_core::id::TokenId;
 use hoster_core::problem::{Problem, Problems};
 
 use crate::clock;
@@ -42,7 +43,7 @@ pub async fn create(
     }
     let secret = token::format(rand::random());
     let record = TokenRecord {
-        id: format!("tok_{}", hex(&rand::random::<[u8; 8]>())),
+        id: TokenId::from_random(rand::random()).to_string(),
         role,
         subject: subject.to_string(),
         name: name.to_string(),
@@ -70,8 +71,4 @@ pub async fn revoke(store: &Store, id: &str, actor: &str) -> Result<bool, StoreE
         store.audit(&now, actor, "token.revoke", id, "").await?;
     }
     Ok(revoked)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -8,7 +8,7 @@ use hoster_core::problem::{Problem, Problems};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::{ApiError, ErrorBody};
+use super::error::ApiError;
 use super::extract::{Json, Query};
 use super::templates::page;
 use super::{AppState, auth};
@@ -30,7 +30,7 @@ pub struct CreateToken {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenView {
-    #[schema(example = "tok_3f9a0c1d2e4b5a69")]
+    #[schema(example = "tok_k3j5h2g7f4d6s7a2")]
     pub id: String,
     pub role: String,
     pub subject: String,
@@ -66,7 +66,7 @@ pub struct NewToken {
     path = "/api/v1/tokens",
     tag = "access",
     request_body = CreateToken,
-    responses((status = 201, body = NewToken), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody))
+    responses((status = 201, body = NewToken))
 )]
 pub async fn create_token(
     State(state): State<AppState>,
@@ -101,7 +101,7 @@ pub async fn create_token(
     get,
     path = "/api/v1/tokens",
     tag = "access",
-    responses((status = 200, body = [TokenView]), (status = 403, body = ErrorBody))
+    responses((status = 200, body = [TokenView]))
 )]
 pub async fn list_tokens(
     State(state): State<AppState>,
@@ -119,7 +119,7 @@ pub async fn list_tokens(
     path = "/api/v1/tokens/{id}",
     tag = "access",
     params(("id" = String, Path, description = "Token id")),
-    responses((status = 204, description = "revoked"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+    responses((status = 204, description = "revoked"))
 )]
 pub async fn revoke_token(
     State(state): State<AppState>,
@@ -165,7 +165,7 @@ pub struct AuditQuery {
     path = "/api/v1/audit",
     tag = "access",
     params(AuditQuery),
-    responses((status = 200, body = [AuditView]), (status = 403, body = ErrorBody))
+    responses((status = 200, body = [AuditView]))
 )]
 pub async fn audit_log(
     State(state): State<AppState>,

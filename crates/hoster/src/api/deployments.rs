@@ -210,7 +210,6 @@ async fn load(state: &AppState, caller: &Caller, op: Operation, id: &str) -> Res
     request_body = CreateDeployment,
     responses(
         (status = 201, body = Deployment),
-        (status = 400, body = ErrorBody),
         (status = 404, description = "template_not_found", body = ErrorBody),
         (status = 409, description = "template_not_published", body = ErrorBody)
     )
@@ -275,7 +274,7 @@ pub async fn create_deployment(
     path = "/api/v1/deployments",
     tag = "deployments",
     params(ListQuery),
-    responses((status = 200, body = DeploymentList), (status = 400, body = ErrorBody))
+    responses((status = 200, body = DeploymentList))
 )]
 pub async fn list_deployments(
     State(state): State<AppState>,
@@ -313,7 +312,7 @@ pub async fn list_deployments(
     path = "/api/v1/deployments/{id}",
     tag = "deployments",
     params(("id" = String, Path, description = "Deployment id")),
-    responses((status = 200, body = Deployment), (status = 404, body = ErrorBody))
+    responses((status = 200, body = Deployment))
 )]
 pub async fn get_deployment(
     State(state): State<AppState>,
@@ -340,7 +339,6 @@ fn answer(wait: bool, body: Deployment) -> (StatusCode, axum::Json<Deployment>) 
     responses(
         (status = 200, description = "running", body = Deployment),
         (status = 202, description = "starting (wait=false)", body = Deployment),
-        (status = 404, body = ErrorBody),
         (status = 409, description = "already_running, invalid_transition or port_unavailable", body = ErrorBody),
         (status = 502, description = "the start failed (image_unavailable, runtime_error); the deployment is failed", body = ErrorBody),
         (status = 503, description = "engine_unavailable", body = ErrorBody)
@@ -368,7 +366,6 @@ pub async fn start_deployment(
     responses(
         (status = 200, description = "stopped", body = Deployment),
         (status = 202, description = "stopping (wait=false)", body = Deployment),
-        (status = 404, body = ErrorBody),
         (status = 409, description = "invalid_transition", body = ErrorBody)
     )
 )]
@@ -391,7 +388,7 @@ pub async fn stop_deployment(
     path = "/api/v1/deployments/{id}",
     tag = "deployments",
     params(("id" = String, Path, description = "Deployment id")),
-    responses((status = 204, description = "deleted"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+    responses((status = 204, description = "deleted"), (status = 409, body = ErrorBody))
 )]
 pub async fn delete_deployment(
     State(state): State<AppState>,
@@ -410,7 +407,7 @@ pub async fn delete_deployment(
     path = "/api/v1/deployments/{id}/events",
     tag = "deployments",
     params(("id" = String, Path, description = "Deployment id")),
-    responses((status = 200, body = [EventView]), (status = 404, body = ErrorBody))
+    responses((status = 200, body = [EventView]))
 )]
 pub async fn deployment_events(
     State(state): State<AppState>,
@@ -452,7 +449,7 @@ pub struct AddDomain {
     path = "/api/v1/deployments/{id}/domains",
     tag = "deployments",
     params(("id" = String, Path, description = "Deployment id")),
-    responses((status = 200, body = [DomainView]), (status = 404, body = ErrorBody))
+    responses((status = 200, body = [DomainView]))
 )]
 pub async fn list_domains(
     State(state): State<AppState>,
@@ -479,8 +476,6 @@ pub async fn list_domains(
     request_body = AddDomain,
     responses(
         (status = 201, body = DomainView),
-        (status = 400, body = ErrorBody),
-        (status = 404, body = ErrorBody),
         (status = 409, description = "domain_taken", body = ErrorBody)
     )
 )]

@@ -171,7 +171,7 @@ fn published_conflict(id: &TemplateId) -> ApiError {
     path = "/api/v1/templates",
     tag = "templates",
     params(ListQuery),
-    responses((status = 200, body = TemplateList), (status = 400, body = ErrorBody))
+    responses((status = 200, body = TemplateList))
 )]
 pub async fn list_templates(
     State(state): State<AppState>,
@@ -266,7 +266,7 @@ pub async fn create_template(
     path = "/api/v1/templates/{id}",
     tag = "templates",
     params(("id" = String, Path, description = "Template id")),
-    responses((status = 200, body = Template), (status = 404, body = ErrorBody))
+    responses((status = 200, body = Template))
 )]
 pub async fn get_template(
     State(state): State<AppState>,
@@ -287,8 +287,6 @@ pub async fn get_template(
     request_body = TemplateFields,
     responses(
         (status = 200, body = Template),
-        (status = 400, body = ErrorBody),
-        (status = 404, body = ErrorBody),
         (status = 409, description = "template_published or template_exists", body = ErrorBody)
     )
 )]
@@ -342,7 +340,6 @@ pub async fn update_template(
     params(("id" = String, Path, description = "Template id")),
     responses(
         (status = 204, description = "deleted"),
-        (status = 404, body = ErrorBody),
         (status = 409, description = "template_in_use", body = ErrorBody)
     )
 )]
@@ -374,7 +371,6 @@ pub async fn delete_template(
     params(("id" = String, Path, description = "Template id")),
     responses(
         (status = 200, body = Template),
-        (status = 404, body = ErrorBody),
         (status = 409, description = "already_published", body = ErrorBody)
     )
 )]
@@ -412,7 +408,7 @@ pub async fn publish_template(
     path = "/api/v1/templates/{id}/trust",
     tag = "templates",
     params(("id" = String, Path, description = "Template id")),
-    responses((status = 200, body = Template), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+    responses((status = 200, body = Template))
 )]
 pub async fn trust_template(
     State(state): State<AppState>,
@@ -428,7 +424,7 @@ pub async fn trust_template(
     path = "/api/v1/templates/{id}/trust",
     tag = "templates",
     params(("id" = String, Path, description = "Template id")),
-    responses((status = 200, body = Template), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+    responses((status = 200, body = Template))
 )]
 pub async fn distrust_template(
     State(state): State<AppState>,
