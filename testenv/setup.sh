@@ -66,7 +66,7 @@ build_base() {
   dir=$(mktemp -d /tmp/hoster-rootfs.XXXXXX)
   log "debootstrap bookworm into $dir (about a minute)"
   debootstrap --variant=minbase --include=nginx-light,curl,redis-server,postgresql-15,ca-certificates \
-    bookworm "$dir" http://deb.debian.org/debian >/tmp/hoster-testenv-debootstrap.log 2>&1 \
+    bookworm "$dir" >/tmp/hoster-testenv-debootstrap.log 2>&1 \
     || { tail -20 /tmp/hoster-testenv-debootstrap.log >&2; exit 1; }
   rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/* "$dir"/usr/share/doc "$dir"/usr/share/man
   tar -C "$dir" -c . | docker import - hoster-testenv/base:bookworm >/dev/null

@@ -60,6 +60,9 @@ impl std::fmt::Display for PortError {
 /// preference: the port it had before (stable across restarts), the port the template asks for,
 /// then the first free port of `range`. `taken` says whether a port is unavailable (used by
 /// another deployment, or bound on the host by someone else).
+/// Host ports below this one are never handed to a deployment as asked.
+pub const FIRST_UNPRIVILEGED_PORT: u16 = 1024;
+
 pub fn assign_ports(
     compose: &Compose,
     previous: &[PortAssignment],
@@ -81,7 +84,10 @@ pub fn assign_ports(
             let mut free = |port: u16, chosen: &BTreeSet<(u16, Protocol)>| {
                 !chosen.contains(&(port, mapping.protocol)) && !taken(port, mapping.protocol)
             };
-            let preferred = [before.map(|p| p.host_port), mapping.host_port];
+            // Privileged ports are the host's own services' (and Hoster's proxy's): a template
+            // asking for one gets a port from the range instead.
+            let preferred =
+                [before.map(|p| p.host_port), mapping.host_port].map(|p| p.filter(|&p| p >= FIRST_UNPRIVILEGED_PORT));
             let port = match preferred.into_iter().flatten().find(|&p| free(p, &chosen)) {
                 Some(port) => port,
                 None => range
@@ -224,6 +230,8 @@ pub struct PlanInput<'a> {
     pub publish_address: IpAddr,
     /// Whether an admin lifted the safe-compose policy for the template.
     pub trusted: bool,
+    /// The operator's exceptions to the policy.
+    pub policy: &'a policy::Policy,
     /// Limits for what a service does not bound itself (`HOSTER_DEFAULT_*`).
     pub default_limits: Resources,
 }
@@ -242,7 +250,7 @@ fn base_labels(input: &PlanInput<'_>) -> BTreeMap<String, String> {
 /// error says which.
 pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     if !input.trusted {
-        let refused: Vec<String> = policy::violations(input.compose)
+        let refused: Vec<String> = policy::violations(input.compose, input.policy)
             .into_iter()
             .map(|e| format!("{}: {}", e.path, e.message))
             .collect();

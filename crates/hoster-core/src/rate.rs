@@ -21,6 +21,12 @@ impl Bucket {
         }
     }
 
+    /// Whether a request at `now` would be let through, without taking it.
+    pub fn has_one(&self, now: f64) -> bool {
+        let elapsed = (now - self.at).max(0.0);
+        (self.available + elapsed * self.per_second).min(self.capacity) >= 1.0
+    }
+
     /// Takes one request at `now`; `Err(seconds)` says how long until one is available.
     pub fn take(&mut self, now: f64) -> Result<(), f64> {
         let elapsed = (now - self.at).max(0.0);
@@ -38,6 +44,16 @@ impl Bucket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peeking_takes_nothing() {
+        let mut b = Bucket::new(1.0, 1.0, 0.0);
+        assert!(b.has_one(0.0));
+        assert!(b.has_one(0.0));
+        b.take(0.0).unwrap();
+        assert!(!b.has_one(0.5));
+        assert!(b.has_one(1.0));
+    }
 
     #[test]
     fn a_burst_then_the_steady_rate() {

@@ -11,7 +11,7 @@ use crate::slug::slugify;
 
 /// Bounds on template fields. Generous for real templates, tight enough that one request
 /// cannot exhaust the store.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     pub compose: compose::Limits,
     pub max_config_files: usize,
@@ -20,12 +20,15 @@ pub struct Limits {
     pub max_tags: usize,
     /// The most CPU, memory and processes a service may ask for.
     pub maxima: compose::policy::Maxima,
+    /// The operator's exceptions to the safe-compose policy.
+    pub policy: compose::policy::Policy,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
             maxima: compose::policy::Maxima::default(),
+            policy: compose::policy::Policy::default(),
             compose: compose::Limits::default(),
             max_config_files: 20,
             max_config_file_bytes: 256 * 1024,
@@ -220,7 +223,7 @@ impl TemplateFields {
         let check = |compose: &Compose| {
             let mut refused = compose::policy::over_maxima(compose, &limits.maxima);
             if !trusted {
-                refused.extend(compose::policy::violations(compose));
+                refused.extend(compose::policy::violations(compose, &limits.policy));
             }
             refused
         };

@@ -120,7 +120,7 @@ impl AcmeIssuer {
                     .await
                     .map_err(|e| format!("cannot register with {}: {e}", self.settings.directory_url))?;
                 let json = serde_json::to_vec(&credentials).map_err(|e| e.to_string())?;
-                write_private(file, &json).map_err(|e| format!("cannot save {}: {e}", file.display()))?;
+                crate::private_fs::write(file, &json).map_err(|e| format!("cannot save {}: {e}", file.display()))?;
                 Ok(account)
             })
             .await
@@ -188,25 +188,6 @@ impl Issuer for AcmeIssuer {
     }
 }
 
-/// Writes a file only its owner can read.
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("tmp");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    options.mode(0o600);
-    let mut file = options.open(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(tmp, path)
-}
-
 /// A certificate is renewed when it has less than this left.
 const RENEW_BEFORE: i64 = 30 * 24 * 3600;
 /// A domain whose order failed is tried again after this long.
@@ -264,8 +245,9 @@ impl Certificates {
         let certificate = tls::parse_pem(issued.cert_pem.as_bytes(), issued.key_pem.as_bytes())?;
         let not_after = certificate.not_after;
         let (cert_file, key_file) = tls::files_for(&self.dir, domain);
-        write_private(&key_file, issued.key_pem.as_bytes()).map_err(|e| format!("cannot save the key: {e}"))?;
-        write_private(&cert_file, issued.cert_pem.as_bytes())
+        crate::private_fs::write(&key_file, issued.key_pem.as_bytes())
+            .map_err(|e| format!("cannot save the key: {e}"))?;
+        crate::private_fs::write(&cert_file, issued.cert_pem.as_bytes())
             .map_err(|e| format!("cannot save the certificate: {e}"))?;
         self.certs.insert(domain, certificate);
         Ok(not_after)

@@ -135,6 +135,56 @@ pub struct Config {
     #[arg(long, env = "HOSTER_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Where operators reach the API (`https://hoster.example.com`); its host is an API host.
+    #[arg(long = "public-url", env = "HOSTER_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+
+    /// Hostnames (or IP addresses) the API answers on, comma-separated; loopback addresses and
+    /// the host of HOSTER_PUBLIC_URL always are. Requests naming any other host get a
+    /// deployment or 421, never the API.
+    #[arg(
+        long = "api-hosts",
+        env = "HOSTER_API_HOSTS",
+        value_delimiter = ',',
+        default_value = "localhost"
+    )]
+    pub api_hosts: Vec<String>,
+
+    /// Peers (IPs or CIDRs, comma-separated) whose X-Forwarded-For/Forwarded/X-Real-IP headers
+    /// the proxy keeps; from anyone else they are replaced.
+    #[arg(long = "trusted-proxies", env = "HOSTER_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<Cidr>,
+
+    /// How a custom domain proves it points here: `dns` (a TXT record or a CNAME) or `none`
+    /// (every name is taken on trust: for single-tenant use only).
+    #[arg(long = "domain-verification", env = "HOSTER_DOMAIN_VERIFICATION", value_enum, default_value_t = DomainVerification::Dns)]
+    pub domain_verification: DomainVerification,
+
+    /// DNS server (ip:port) for domain checks; the system's resolvers when unset.
+    #[arg(long = "dns-server", env = "HOSTER_DNS_SERVER")]
+    pub dns_server: Option<std::net::SocketAddr>,
+
+    /// How often pending custom domains are checked again.
+    #[arg(long = "domain-check-interval", env = "HOSTER_DOMAIN_CHECK_INTERVAL", default_value = "1m", value_parser = parse_duration)]
+    pub domain_check_interval: Duration,
+
+    /// Custom domains one deployment may have.
+    #[arg(
+        long = "max-domains-per-deployment",
+        env = "HOSTER_MAX_DOMAINS_PER_DEPLOYMENT",
+        default_value_t = 10
+    )]
+    pub max_domains_per_deployment: u32,
+
+    /// Registries (`host[:port]`, comma-separated) templates may pull from even though their
+    /// host is loopback, private, link-local or an IP address.
+    #[arg(
+        long = "allowed-registries",
+        env = "HOSTER_ALLOWED_REGISTRIES",
+        value_delimiter = ','
+    )]
+    pub allowed_registries: Vec<String>,
+
     /// Log format.
     #[arg(long, env = "HOSTER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -144,6 +194,75 @@ pub struct Config {
 pub enum AuthMode {
     Local,
     Token,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DomainVerification {
+    Dns,
+    None,
+}
+
+/// An address block, `10.0.0.0/8` or `::1` (a single address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        match (self.network, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || format!("`{s}` is not an IP address or block such as 10.0.0.0/8");
+        let (ip, prefix) = match s.trim().split_once('/') {
+            Some((ip, prefix)) => (ip, Some(prefix)),
+            None => (s.trim(), None),
+        };
+        let network: IpAddr = ip.parse().map_err(|_| err())?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p.parse().map_err(|_| err())?,
+            None => max,
+        };
+        if prefix > max {
+            return Err(err());
+        }
+        Ok(Cidr { network, prefix })
+    }
+}
+
+/// `http(s)://host[:port][/path]`; what operators type into a browser to reach the API.
+fn parse_public_url(s: &str) -> Result<String, String> {
+    public_url_host(s)
+        .map(|_| s.trim_end_matches('/').to_string())
+        .ok_or_else(|| format!("`{s}` is not a URL such as https://hoster.example.com"))
+}
+
+/// The host (name or IP literal) of a public URL.
+pub fn public_url_host(url: &str) -> Option<String> {
+    let uri: axum::http::Uri = url.parse().ok()?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return None;
+    }
+    let host = uri.host()?;
+    hoster_core::hostname::parse_authority(host).map(|_| host.to_string())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -281,6 +400,33 @@ mod tests {
         }
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
         assert!(parse_duration("0s").is_err());
+    }
+
+    #[test]
+    fn address_blocks_and_public_urls() {
+        let block: Cidr = "10.1.0.0/16".parse().unwrap();
+        assert!(block.contains("10.1.200.3".parse().unwrap()));
+        assert!(!block.contains("10.2.0.1".parse().unwrap()));
+        assert!(!block.contains("::1".parse().unwrap()));
+        let one: Cidr = "::1".parse().unwrap();
+        assert!(one.contains("::1".parse().unwrap()));
+        assert!(
+            "0.0.0.0/0"
+                .parse::<Cidr>()
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
+        for bad in ["", "10.0.0.0/33", "x", "10.0.0.0/"] {
+            assert!(bad.parse::<Cidr>().is_err(), "{bad}");
+        }
+        assert_eq!(
+            public_url_host("https://Hoster.Example.com:8443/x").as_deref(),
+            Some("Hoster.Example.com")
+        );
+        assert_eq!(public_url_host("http://[::1]:9090").as_deref(), Some("[::1]"));
+        for bad in ["hoster.example.com", "ftp://x.com", "https://", "https://a b"] {
+            assert!(public_url_host(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

@@ -10,31 +10,44 @@ use std::sync::RwLock;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use axum::http::{StatusCode, Uri};
+use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use hoster_core::deployment::Status;
+use hoster_core::hostname::{self, ApiHosts, Host};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use crate::api::AppState;
+use crate::config::Cidr;
 use crate::tls::OverTls;
 
-/// Connections to upstreams, kept alive across requests.
+/// Connections to upstreams, kept alive across requests, and what decides where a host leads.
 pub struct Proxy {
     client: Client<HttpConnector, Body>,
     base_domain: String,
+    api_hosts: ApiHosts,
+    trusted_proxies: Vec<Cidr>,
     routes: RouteCache,
 }
 
+/// The listener a request arrived on: the API's, or one that serves deployments only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    Api,
+    DeploymentsOnly,
+}
+
 impl Proxy {
-    pub fn new(base_domain: String) -> Self {
+    pub fn new(base_domain: String, api_hosts: ApiHosts, trusted_proxies: Vec<Cidr>) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         Self {
             client: Client::builder(TokioExecutor::new()).build(connector),
             base_domain,
+            api_hosts,
+            trusted_proxies,
             routes: RouteCache::default(),
         }
     }
@@ -45,31 +58,64 @@ impl Proxy {
             && host.ends_with(&self.base_domain)
             && host.as_bytes()[host.len() - self.base_domain.len() - 1] == b'.'
     }
+
+    pub fn api_hosts(&self) -> &ApiHosts {
+        &self.api_hosts
+    }
+
+    /// Tells the upstream who asked and how. What a client says about itself in
+    /// `X-Forwarded-*`, `Forwarded` or `X-Real-IP` is kept only when the peer is one of
+    /// `HOSTER_TRUSTED_PROXIES` (a load balancer in front of Hoster); anyone else could claim
+    /// any address.
+    fn set_forwarded(&self, headers: &mut HeaderMap, peer: SocketAddr, scheme: &str, host: &str) {
+        let peer_ip = peer.ip().to_canonical();
+        let trusted = self.trusted_proxies.iter().any(|c| c.contains(peer_ip));
+        let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            Some(earlier) if trusted => format!("{earlier}, {peer_ip}"),
+            _ => peer_ip.to_string(),
+        };
+        if !trusted {
+            for name in ["forwarded", "x-real-ip", "x-forwarded-proto", "x-forwarded-host"] {
+                headers.remove(name);
+            }
+        }
+        let mut set = |name: &'static str, value: &str, overwrite: bool| {
+            if (overwrite || !headers.contains_key(name))
+                && let Ok(value) = HeaderValue::from_str(value)
+            {
+                headers.insert(name, value);
+            }
+        };
+        set("x-forwarded-for", &forwarded_for, true);
+        set("x-real-ip", &peer_ip.to_string(), !trusted);
+        set("x-forwarded-proto", scheme, false);
+        set("x-forwarded-host", host, false);
+    }
 }
 
-/// The request's host, lowercased, without port or trailing dot; `None` for IP literals and
-/// anything that is not a plausible DNS name.
-pub fn request_host(headers: &HeaderMap, uri: &Uri) -> Option<String> {
-    let raw = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| uri.host())?;
-    if raw.starts_with('[') {
-        return None;
+/// The host a request is for: the request target's authority when it has one (absolute-form,
+/// HTTP/2's `:authority`, which RFC 9112 §3.2.2 says wins over `Host`), else its one `Host`
+/// header. Missing, repeated or malformed hosts are the client's mistake.
+pub fn request_host(headers: &HeaderMap, uri: &Uri) -> Result<Host, &'static str> {
+    if let Some(authority) = uri.authority() {
+        return hostname::parse_authority(authority.as_str()).ok_or("the request target's host is not valid");
     }
-    let name = match raw.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        Some(_) => return None,
-        None => raw,
+    let mut hosts = headers.get_all(header::HOST).iter();
+    let (Some(host), None) = (hosts.next(), hosts.next()) else {
+        return Err("a request needs exactly one Host header");
     };
-    let name = name.trim_end_matches('.').to_ascii_lowercase();
-    let plausible = !name.is_empty()
-        && name.len() <= 253
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        && name.parse::<std::net::IpAddr>().is_err();
-    plausible.then_some(name)
+    host.to_str()
+        .ok()
+        .and_then(hostname::parse_authority)
+        .ok_or("the Host header is not a valid hostname")
+}
+
+/// The authority as the client wrote it, which the upstream sees as its `Host`.
+fn public_authority(headers: &HeaderMap, uri: &Uri) -> Option<HeaderValue> {
+    match uri.authority() {
+        Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
+        None => headers.get(header::HOST).cloned(),
+    }
 }
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1), never forwarded; upgrades re-add theirs.
@@ -135,8 +181,8 @@ fn render(status: StatusCode, code: &str, message: String, json: bool) -> Respon
 /// Where a hostname leads, as of one generation of the deployments table.
 #[derive(Debug, Clone, PartialEq)]
 enum Route {
-    /// Not a deployment's hostname: the API answers.
-    Api,
+    /// Neither the API's nor a deployment's hostname.
+    Foreign,
     /// A name under the base domain that no deployment holds.
     Unknown,
     Unavailable(Status),
@@ -172,9 +218,9 @@ impl RouteCache {
 /// What `host` leads to now: from the cache when no deployment changed since it was filled.
 async fn resolve(state: &AppState, host: &str) -> Result<Route, String> {
     let generated = state.proxy.is_deployment_host(host);
-    // Any other dotted name may be a customer's own domain; what is not goes on to the API.
+    // Any other dotted name may be a customer's own domain.
     if !generated && (host == state.proxy.base_domain || !host.contains('.')) {
-        return Ok(Route::Api);
+        return Ok(Route::Foreign);
     }
     let generation = state.store.deployments_generation();
     if let Some(route) = state.proxy.routes.get(host, generation) {
@@ -186,7 +232,7 @@ async fn resolve(state: &AppState, host: &str) -> Result<Route, String> {
     })?;
     let route = match deployment {
         None if generated => Route::Unknown,
-        None => Route::Api,
+        None => Route::Foreign,
         Some(d) if d.status != Status::Running => Route::Unavailable(d.status),
         Some(d) => match state.deployer.upstream(&d).await {
             Ok(Some(addr)) => Route::Upstream(addr),
@@ -198,40 +244,81 @@ async fn resolve(state: &AppState, host: &str) -> Result<Route, String> {
     Ok(route)
 }
 
-/// Middleware: deployment hostnames are proxied, everything else continues to `next` (the
-/// API on the main listener, a 404 page on the proxy-only one).
+/// Middleware in front of every listener: API hostnames continue to `next` (the API, or on a
+/// deployments-only listener its 404 page), deployment hostnames are proxied, and any other
+/// host is refused. The API never answers on a name it was not configured for, so a customer's
+/// domain cannot capture it and a page at a name that resolves to 127.0.0.1 (DNS rebinding)
+/// cannot reach a local-mode API.
 pub async fn route(
-    State(state): State<AppState>,
+    State((state, listener)): State<(AppState, Listener)>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
     next: Next,
 ) -> Response {
+    let headers = request.headers();
+    if request.method() == Method::CONNECT {
+        let mut response = page(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "Hoster is not a forward proxy: CONNECT is not served.".into(),
+            headers,
+        );
+        response.headers_mut().insert(
+            header::ALLOW,
+            HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+        );
+        return response;
+    }
     if let Some(certificates) = &state.certificates
         && let Some(answer) = certificates.challenges.answer(request.uri().path())
     {
         return ([(header::CONTENT_TYPE, "text/plain")], answer).into_response();
     }
-    let Some(host) = request_host(request.headers(), request.uri()) else {
-        return next.run(request).await;
+    let host = match request_host(headers, request.uri()) {
+        Ok(host) => host,
+        Err(why) => return page(StatusCode::BAD_REQUEST, "bad_host", why.into(), headers),
     };
-    let headers = request.headers();
-    match resolve(&state, &host).await {
-        Ok(Route::Api) => next.run(request).await,
-        Ok(Route::Upstream(upstream)) => forward(&state, host, upstream, peer, request).await,
-        Ok(Route::Unknown) => not_found(&host, headers),
+    if state.proxy.api_hosts.contains(&host) {
+        return next.run(request).await;
+    }
+    let name = match host {
+        Host::Name(name) => name,
+        Host::Ip(ip) => return foreign(listener, &ip.to_string(), request, next).await,
+    };
+    match resolve(&state, &name).await {
+        Ok(Route::Foreign) => foreign(listener, &name, request, next).await,
+        Ok(Route::Upstream(upstream)) => forward(&state, name, upstream, peer, request).await,
+        Ok(Route::Unknown) => not_found(&name, headers),
         Ok(Route::Unavailable(status)) => page(
             StatusCode::SERVICE_UNAVAILABLE,
             "deployment_unavailable",
-            format!("{host} is {status}; it answers again once it is running."),
+            format!("{name} is {status}; it answers again once it is running."),
             headers,
         ),
         Ok(Route::NoPort) => page(
             StatusCode::BAD_GATEWAY,
             "no_published_port",
-            format!("{host} publishes no TCP port to route to."),
+            format!("{name} publishes no TCP port to route to."),
             headers,
         ),
         Err(message) => page(StatusCode::BAD_GATEWAY, "runtime_error", message, headers),
+    }
+}
+
+/// A host that is neither the API's nor a deployment's: 421 on the API's listener (the client
+/// reached a server that does not serve that name), the 404 page on a deployments-only one.
+async fn foreign(listener: Listener, host: &str, request: Request, next: Next) -> Response {
+    match listener {
+        Listener::DeploymentsOnly => next.run(request).await,
+        Listener::Api => page(
+            StatusCode::MISDIRECTED_REQUEST,
+            "unknown_host",
+            format!(
+                "This server does not answer for {host}: it is neither one of Hoster's API hostnames \
+                 (HOSTER_API_HOSTS) nor a deployment's."
+            ),
+            request.headers(),
+        ),
     }
 }
 
@@ -246,7 +333,11 @@ fn not_found(host: &str, headers: &HeaderMap) -> Response {
 
 /// The proxy-only listener's answer to anything that is not a deployment's hostname.
 pub async fn no_site(request: Request) -> Response {
-    let host = request_host(request.headers(), request.uri()).unwrap_or_else(|| "this address".into());
+    let host = match request_host(request.headers(), request.uri()) {
+        Ok(Host::Name(name)) => name,
+        Ok(Host::Ip(ip)) => ip.to_string(),
+        Err(_) => "this address".into(),
+    };
     not_found(&host, request.headers())
 }
 
@@ -267,6 +358,7 @@ async fn forward(
         .flatten();
     let client_side = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
     let (mut parts, body) = request.into_parts();
+    let authority = public_authority(&parts.headers, &parts.uri);
     let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     parts.uri = match format!("http://{upstream}{path}").parse() {
         Ok(uri) => uri,
@@ -287,19 +379,10 @@ async fn forward(
             .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         parts.headers.insert(header::UPGRADE, protocol);
     }
-    let forwarded_for = match parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(earlier) => format!("{earlier}, {}", peer.ip()),
-        None => peer.ip().to_string(),
-    };
-    for (name, value) in [
-        ("x-forwarded-for", forwarded_for),
-        ("x-forwarded-proto", scheme.into()),
-        ("x-forwarded-host", host.clone()),
-    ] {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            parts.headers.insert(name, value);
-        }
+    if let Some(authority) = authority {
+        parts.headers.insert(header::HOST, authority);
     }
+    state.proxy.set_forwarded(&mut parts.headers, peer, scheme, &host);
 
     let mut response = match state
         .proxy
@@ -337,37 +420,80 @@ async fn forward(
 mod tests {
     use super::*;
 
-    fn host(value: &str) -> Option<String> {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::HOST, HeaderValue::from_str(value).unwrap());
-        request_host(&headers, &Uri::from_static("/"))
+    fn proxy() -> Proxy {
+        Proxy::new(
+            "apps.localhost".into(),
+            ApiHosts::new(["localhost"]).unwrap(),
+            vec!["10.9.0.0/16".parse().unwrap()],
+        )
     }
 
     #[test]
-    fn hosts_are_normalised_and_hostile_ones_refused() {
+    fn the_target_authority_wins_over_host_and_hosts_are_counted() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("localhost"));
+        let absolute: Uri = "http://Shop.Example.com:8080/x".parse().unwrap();
         assert_eq!(
-            host("My-Site.Apps.Localhost:9090").as_deref(),
-            Some("my-site.apps.localhost")
+            request_host(&headers, &absolute),
+            Ok(Host::Name("shop.example.com".into()))
         );
-        assert_eq!(host("site.apps.localhost.").as_deref(), Some("site.apps.localhost"));
-        for bad in [
-            "",
-            "127.0.0.1",
-            "127.0.0.1:9090",
-            "[::1]:9090",
-            "a b",
-            "x:y",
-            &"a".repeat(300),
-            "a/b",
-            "a_b.apps.localhost",
-        ] {
-            assert_eq!(host(bad), None, "{bad:?}");
-        }
+        assert_eq!(
+            request_host(&headers, &Uri::from_static("/x")),
+            Ok(Host::Name("localhost".into()))
+        );
+        headers.append(header::HOST, HeaderValue::from_static("evil.example"));
+        assert!(
+            request_host(&headers, &Uri::from_static("/x")).is_err(),
+            "two Host headers"
+        );
+        assert!(
+            request_host(&HeaderMap::new(), &Uri::from_static("/x")).is_err(),
+            "no host"
+        );
+        let mut bad = HeaderMap::new();
+        bad.insert(header::HOST, HeaderValue::from_static("a_b.example"));
+        assert!(request_host(&bad, &Uri::from_static("/")).is_err());
+    }
+
+    #[test]
+    fn forwarding_headers_are_replaced_unless_the_peer_is_trusted() {
+        let proxy = proxy();
+        let client_claims = || {
+            let mut h = HeaderMap::new();
+            h.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));
+            h.insert("x-real-ip", HeaderValue::from_static("1.2.3.4"));
+            h.insert("forwarded", HeaderValue::from_static("for=1.2.3.4"));
+            h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+            h
+        };
+        let mut untrusted = client_claims();
+        proxy.set_forwarded(
+            &mut untrusted,
+            "127.0.0.1:5000".parse().unwrap(),
+            "http",
+            "a.apps.localhost",
+        );
+        assert_eq!(untrusted["x-forwarded-for"], "127.0.0.1");
+        assert_eq!(untrusted["x-real-ip"], "127.0.0.1");
+        assert_eq!(untrusted["x-forwarded-proto"], "http");
+        assert_eq!(untrusted["x-forwarded-host"], "a.apps.localhost");
+        assert!(!untrusted.contains_key("forwarded"));
+        let mut trusted = client_claims();
+        proxy.set_forwarded(
+            &mut trusted,
+            "10.9.1.1:5000".parse().unwrap(),
+            "http",
+            "a.apps.localhost",
+        );
+        assert_eq!(trusted["x-forwarded-for"], "1.2.3.4, 10.9.1.1");
+        assert_eq!(trusted["x-real-ip"], "1.2.3.4");
+        assert_eq!(trusted["x-forwarded-proto"], "https");
+        assert_eq!(trusted["forwarded"], "for=1.2.3.4");
     }
 
     #[test]
     fn only_names_under_the_base_domain_are_deployments() {
-        let proxy = Proxy::new("apps.localhost".into());
+        let proxy = proxy();
         assert!(proxy.is_deployment_host("site.apps.localhost"));
         assert!(proxy.is_deployment_host("a.b.apps.localhost"));
         for api in [
@@ -394,7 +520,7 @@ mod tests {
         );
         assert_eq!(cache.get("b.apps.localhost", 7), None);
         for i in 0..ROUTE_CACHE_ENTRIES + 1 {
-            cache.put(format!("{i}.example.com"), 7, Route::Api);
+            cache.put(format!("{i}.example.com"), 7, Route::Foreign);
         }
         assert!(cache.0.read().unwrap().len() <= ROUTE_CACHE_ENTRIES);
     }

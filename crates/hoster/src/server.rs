@@ -7,7 +7,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::serve::ListenerExt;
 use hoster_core::compose::Resources;
-use hoster_core::compose::policy::Maxima;
+use hoster_core::compose::policy::{Maxima, Policy};
+use hoster_core::hostname::ApiHosts;
 use hoster_core::template;
 use tokio::net::TcpListener;
 
@@ -15,6 +16,7 @@ use crate::acme::{AcmeIssuer, AcmeSettings, Certificates};
 use crate::api::{self, AppState};
 use crate::config::{AuthMode, Config};
 use crate::deployer::{Deployer, Settings};
+use crate::domains::Domains;
 use crate::proxy::Proxy;
 use crate::runtime::Engine;
 use crate::store::Store;
@@ -29,6 +31,8 @@ pub struct Application {
     certificates: Option<Arc<Certificates>>,
     store: Store,
     deployer: Arc<Deployer>,
+    domains: Arc<Domains>,
+    domain_check_interval: std::time::Duration,
     router: axum::Router,
 }
 
@@ -54,6 +58,12 @@ impl Application {
                     pids: Some(config.default_pids),
                 },
                 max_deployments_per_customer: config.max_deployments_per_customer,
+                policy: policy(config),
+                own_ports: [Some(config.server_port), config.proxy_port, config.tls_port]
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| *p != 0)
+                    .collect(),
             },
         );
         if config.auth_mode == AuthMode::Local && !config.server_host.is_loopback() {
@@ -96,12 +106,24 @@ impl Application {
             }
             _ => None,
         };
+        let resolver = crate::dns::Dns::new(config.dns_server)?;
+        let domains = Arc::new(Domains::new(
+            store.clone(),
+            Arc::new(resolver),
+            config.domain_verification,
+            certificates.clone(),
+            config.max_domains_per_deployment,
+        ));
         let public_port = listener.local_addr()?.port();
         let state = AppState {
             store: store.clone(),
             engine,
             deployer: deployer.clone(),
-            proxy: Arc::new(Proxy::new(config.base_domain.clone())),
+            proxy: Arc::new(Proxy::new(
+                config.base_domain.clone(),
+                api_hosts(config)?,
+                config.trusted_proxies.clone(),
+            )),
             certificates: certificates.clone(),
             public_port,
             limits: template::Limits {
@@ -110,11 +132,13 @@ impl Application {
                     cpus: Some(config.max_cpus),
                     pids: Some(config.max_pids),
                 },
+                policy: policy(config),
                 ..template::Limits::default()
             },
             max_body_bytes: config.max_body_bytes,
             auth_mode: config.auth_mode,
             rate_limiter: Arc::new(api::RateLimiter::new(config.rate_limit)),
+            domains: domains.clone(),
         };
         Ok(Self {
             listener,
@@ -125,6 +149,8 @@ impl Application {
             certificates,
             store,
             deployer,
+            domains,
+            domain_check_interval: config.domain_check_interval,
             router: api::router(state),
         })
     }
@@ -158,6 +184,7 @@ impl Application {
         // being reconciled waits on that deployment's lock.
         let reconciler = tokio::spawn(self.deployer.clone().reconcile_forever());
         let events = tokio::spawn(self.deployer.clone().watch_engine_events());
+        let domain_checks = tokio::spawn(self.domains.clone().check_pending_forever(self.domain_check_interval));
         let (stop, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             shutdown.await;
@@ -196,10 +223,36 @@ impl Application {
         }
         reconciler.abort();
         events.abort();
+        domain_checks.abort();
         self.store.close().await;
         tracing::info!("hoster stopped; database closed");
         served.context("the HTTP server failed")
     }
+}
+
+fn policy(config: &Config) -> Policy {
+    Policy {
+        allowed_registries: config
+            .allowed_registries
+            .iter()
+            .map(|r| r.trim().to_ascii_lowercase())
+            .collect(),
+    }
+}
+
+/// The names and addresses the API answers on: HOSTER_API_HOSTS, the host of
+/// HOSTER_PUBLIC_URL, and the address it listens on when that is a specific one.
+fn api_hosts(config: &Config) -> anyhow::Result<ApiHosts> {
+    let public = config.public_url.as_deref().and_then(crate::config::public_url_host);
+    let listen = (!config.server_host.is_unspecified()).then(|| config.server_host.to_string());
+    let listed = config
+        .api_hosts
+        .iter()
+        .cloned()
+        .chain(public)
+        .chain(listen)
+        .collect::<Vec<_>>();
+    ApiHosts::new(listed.iter().map(String::as_str)).map_err(|e| anyhow::anyhow!("HOSTER_API_HOSTS: {e}"))
 }
 
 /// Binds the HTTPS listener and loads its certificates, when `HOSTER_TLS_PORT` is set.

@@ -4,11 +4,13 @@
 //! map or a list, ...) becomes one canonical value, so the planner never sees syntax. A key
 //! Hoster would not honour is rejected with its path rather than silently ignored.
 
+pub mod engine_rules;
 mod model;
 mod parse;
 pub mod policy;
 mod render;
 mod units;
+mod yaml;
 
 pub use model::*;
 pub use parse::{Limits, Located, parse, parse_and_check, parse_value};

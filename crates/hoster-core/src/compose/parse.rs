@@ -62,14 +62,12 @@ pub fn parse_and_check(
             ),
         }]);
     }
-    let options = serde_saphyr::options! {
-        budget: serde_saphyr::budget! {
-            max_depth: limits.max_depth,
-            max_nodes: limits.max_nodes,
-            max_documents: 1,
-        },
+    let budget = serde_saphyr::budget! {
+        max_depth: limits.max_depth,
+        max_nodes: limits.max_nodes,
+        max_documents: 1,
     };
-    let value: Value = serde_saphyr::from_str_with_options(yaml, options).map_err(|e| {
+    let value: Value = super::yaml::from_str(yaml, budget.unwrap_or_default()).map_err(|e| {
         let text = e.to_string();
         let detail = first_line(&text).trim_start_matches("error: ");
         let message = if detail.contains("budget breached") || detail.contains("alias") {
@@ -106,8 +104,12 @@ fn check_value(
         problems: Vec::new(),
         limits,
     };
+    super::engine_rules::nul_characters(doc, "", &mut w.problems);
     let compose = w.document(doc);
     if let Some(compose) = &compose {
+        if w.problems.is_empty() {
+            w.problems.extend(super::engine_rules::refusals(compose));
+        }
         w.problems.extend(check(compose));
     }
     match compose {
@@ -478,11 +480,10 @@ impl Walker<'_> {
             }
         }
         match image {
-            Some(image) if valid_image(&image) => s.image = image,
-            Some(image) => self.problem(
-                &join(&path, "image"),
-                format!("`{image}` is not a valid image reference"),
-            ),
+            Some(image) => match super::engine_rules::image_reference(&image) {
+                Ok(()) => s.image = image,
+                Err(why) => self.problem(&join(&path, "image"), why),
+            },
             None if !map.contains_key("image") => {
                 self.problem(&join(&path, "image"), "required: every service needs an image")
             }
@@ -1134,13 +1135,4 @@ fn valid_name(name: &str) -> bool {
             .next()
             .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.'))
-}
-
-/// A loose image-reference check: catches typos and injection, leaves registry rules to the engine.
-fn valid_image(image: &str) -> bool {
-    image.len() <= 255
-        && !image.starts_with(['-', '.', '/', ':', '@'])
-        && image
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | ':' | '@'))
 }

@@ -33,17 +33,81 @@ pub struct Maxima {
     pub pids: Option<i64>,
 }
 
+/// The operator's exceptions to the policy.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Policy {
+    /// Registries (`host[:port]`, lowercase) that may be pulled from although their host is
+    /// loopback, private or an IP address (`HOSTER_ALLOWED_REGISTRIES`).
+    pub allowed_registries: Vec<String>,
+}
+
 /// Every way `compose` reaches beyond its containers, one problem each, with the service, key
 /// and reason.
-pub fn violations(compose: &Compose) -> Vec<Located> {
+pub fn violations(compose: &Compose, policy: &Policy) -> Vec<Located> {
     let mut out = Vec::new();
     for s in &compose.services {
-        service_violations(s, &mut out);
+        service_violations(s, policy, &mut out);
     }
     out
 }
 
-fn service_violations(s: &Service, out: &mut Vec<Located>) {
+/// The registry an image reference names (`host[:port]`), or `None` for Docker Hub: as the
+/// engine reads it, the first path component is a registry when it has a `.` or a `:` or is
+/// `localhost`.
+pub fn registry_of(image: &str) -> Option<&str> {
+    let (first, _) = image.split_once('/')?;
+    (first.contains('.') || first.contains(':') || first == "localhost").then_some(first)
+}
+
+/// Why pulling from `registry` would make the engine call into the operator's own network
+/// (server-side request forgery through the engine), if it would.
+fn internal_registry(registry: &str) -> Option<&'static str> {
+    let host = match registry.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => registry.rsplit_once(':').map_or(registry, |(h, _)| h),
+    };
+    let host = host.to_ascii_lowercase();
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return Some("an IP address (loopback, private and link-local ones reach this machine's network)");
+    }
+    if host == "localhost" || host.ends_with(".localhost") {
+        return Some("this machine (loopback)");
+    }
+    if !host.contains('.') {
+        return Some("a name on the local network, not a public registry");
+    }
+    let private_suffixes = [
+        ".local",
+        ".internal",
+        ".localdomain",
+        ".lan",
+        ".home.arpa",
+        ".intranet",
+        ".corp",
+    ];
+    if private_suffixes.iter().any(|s| host.ends_with(s)) {
+        return Some("a private network's name, not a public registry");
+    }
+    None
+}
+
+/// Label namespaces that belong to Hoster or steer other controllers on the host.
+fn reserved_label(key: &str) -> Option<&'static str> {
+    let lower = key.to_ascii_lowercase();
+    if lower.starts_with("io.hoster.") && key != super::model::PRIMARY_LABEL {
+        Some("the io.hoster. namespace is Hoster's own (only io.hoster.primary may be set)")
+    } else if lower.starts_with("traefik.") || lower == "traefik" {
+        Some("traefik labels would configure a Traefik proxy on the host")
+    } else if lower.starts_with("com.docker.compose.") {
+        Some("com.docker.compose labels would pass the container off as a Compose project's")
+    } else if lower == "caddy" || lower.starts_with("caddy.") || lower.starts_with("caddy_") {
+        Some("caddy labels would configure a Caddy proxy on the host")
+    } else {
+        None
+    }
+}
+
+fn service_violations(s: &Service, policy: &Policy, out: &mut Vec<Located>) {
     let base = format!("services.{}", s.name);
     let mut refuse = |key: &str, message: String| {
         out.push(Located {
@@ -51,6 +115,23 @@ fn service_violations(s: &Service, out: &mut Vec<Located>) {
             message: format!("not allowed: {message}"),
         })
     };
+    if let Some(registry) = registry_of(&s.image)
+        && !policy
+            .allowed_registries
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(registry))
+        && let Some(why) = internal_registry(registry)
+    {
+        refuse(
+            "image",
+            format!("registry `{registry}` is {why}; the operator can allow it with HOSTER_ALLOWED_REGISTRIES"),
+        );
+    }
+    for key in s.labels.keys() {
+        if let Some(why) = reserved_label(key) {
+            refuse("labels", format!("`{key}`: {why}"));
+        }
+    }
     let h = &s.host_access;
     if h.privileged {
         refuse(

@@ -484,7 +484,7 @@ fn structural_problems_are_all_reported_at_once() {
             "services.web.build: not supported, use an image",
             "services.web.ports[0]: `x` is not a port number (1-65535)",
             "services.web.image: required: every service needs an image",
-            "services.db.image: `bad image` is not a valid image reference",
+            "services.db.image: `bad image` is not an image reference: repository names are lowercase letters, digits and separators",
         ]
     );
     has_error("", ": expected a mapping with a `services` key, got null");
@@ -691,7 +691,7 @@ fn the_primary_label_is_checked() {
 /// The policy's verdicts on `extra` (service keys of `web`), as `path: message`.
 fn refused(extra: &str) -> Vec<String> {
     let compose = ok(&format!("services:\n  web:\n    image: x\n    {extra}\n"));
-    policy::violations(&compose)
+    policy::violations(&compose, &policy::Policy::default())
         .into_iter()
         .map(|e| format!("{}: {}", e.path, e.message))
         .collect()
@@ -773,7 +773,7 @@ fn the_safe_compose_policy_refuses_each_way_into_the_host() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
         let spec: serde_json::Value = serde_json::from_str(&text).unwrap();
         let compose = ok(spec["compose_spec"].as_str().unwrap());
-        assert!(policy::violations(&compose).is_empty());
+        assert!(policy::violations(&compose, &policy::Policy::default()).is_empty());
     }
 }
 
@@ -797,4 +797,93 @@ fn resource_asks_above_the_operator_maximum_are_refused() {
         ]
     );
     assert!(policy::over_maxima(&compose, &policy::Maxima::default()).is_empty());
+}
+
+/// Compose reads YAML 1.2: these plain scalars are the strings written wherever a string is
+/// expected, not YAML 1.1 booleans or re-printed numbers.
+#[test]
+fn plain_scalars_stay_the_strings_written() {
+    let forms = [
+        "n", "y", "yes", "no", "on", "off", "010", "1e3", "0x1F", "0o17", "1.50", "+5", ".inf", "1_000",
+    ];
+    for form in forms {
+        let s = one(&format!(
+            "services:\n  web:\n    image: x\n    environment: {{A: {form}}}\n    labels: {{l: {form}}}\n    \
+             command: [echo, {form}]\n    user: {form}\n"
+        ));
+        assert_eq!(s.environment["A"].as_deref(), Some(form), "environment {form}");
+        assert_eq!(s.labels["l"], form, "labels {form}");
+        assert_eq!(
+            s.command.as_deref(),
+            Some(&["echo".to_string(), form.to_string()][..]),
+            "command {form}"
+        );
+        assert_eq!(s.user.as_deref(), Some(form), "user {form}");
+    }
+    // Names follow their own rules (lowercase, ...): the forms that satisfy them.
+    for form in ["n", "yes", "off", "010", "1e3", "0o17", "1_000"] {
+        let s = one(&format!(
+            "services:\n  web:\n    image: x\n    networks: [{form}]\nnetworks:\n  {form}: {{}}\n"
+        ));
+        assert_eq!(s.networks, vec![form.to_string()], "networks {form}");
+    }
+    // Canonical numbers and YAML 1.2 booleans are read as such and print the same.
+    let s = one("services:\n  web:\n    image: x\n    environment: {A: 8080, B: 0.5, C: true, D: -3}\n");
+    let env: Vec<(&str, Option<&str>)> = s.environment.iter().map(|(k, v)| (k.as_str(), v.as_deref())).collect();
+    assert_eq!(
+        env,
+        [
+            ("A", Some("8080")),
+            ("B", Some("0.5")),
+            ("C", Some("true")),
+            ("D", Some("-3"))
+        ]
+    );
+}
+
+#[test]
+fn what_the_engine_would_refuse_is_refused_at_create() {
+    let cases = [
+        (
+            "volumes: [\"data:/\"]",
+            "services.web.volumes[0]: target `/` cannot be mounted: `/` is the container's root filesystem",
+        ),
+        (
+            "volumes: [\"/proc\"]",
+            "services.web.volumes[0]: target `/proc` cannot be mounted: the runtime mounts this kernel filesystem itself",
+        ),
+        (
+            "volumes: [\"/a\", \"/a/\"]",
+            "services.web.volumes[1]: `/a/` is mounted twice",
+        ),
+        (
+            "environment: {A: \"x\\0y\"}",
+            "services.web.environment.A: contains a NUL character, which the engine cannot pass on",
+        ),
+        (
+            "environment: [\"=x\"]",
+            "services.web.environment[0]: `` is not a valid name",
+        ),
+        (
+            "mem_limit: 1",
+            "services.web.deploy.resources.limits.memory: 1 bytes is below the engine's minimum of 6m",
+        ),
+        (
+            "cpus: 0.001",
+            "services.web.deploy.resources.limits.cpus: 0.001 is below the engine's minimum of 0.01",
+        ),
+        (
+            "healthcheck: {test: [CMD, x], interval: 10us}",
+            "services.web.healthcheck.interval: must be at least 1ms (or 0)",
+        ),
+    ];
+    for (extra, expected) in cases {
+        has_error(
+            &format!("services:\n  web:\n    image: x\n    {extra}\nvolumes:\n  data: {{}}\n"),
+            expected,
+        );
+    }
+    let long = "a".repeat(300);
+    let errs = errors(&format!("services:\n  web:\n    image: x\n    hostname: {long}\n"));
+    assert!(errs[0].starts_with("services.web.hostname: "), "{errs:?}");
 }

@@ -118,6 +118,7 @@ fn the_three_tier_example_plans_in_dependency_order() {
         ports: &ports,
         publish_address: IpAddr::V4(Ipv4Addr::LOCALHOST),
         trusted: false,
+        policy: &Default::default(),
         default_limits: Resources::default(),
     })
     .unwrap();
@@ -201,6 +202,7 @@ volumes:
         ports: &[],
         publish_address: IpAddr::V4(Ipv4Addr::LOCALHOST),
         trusted: false,
+        policy: &Default::default(),
         default_limits: Resources::default(),
     })
     .unwrap();
@@ -258,6 +260,7 @@ fn the_policy_is_checked_again_at_plan_time_and_defaults_fill_unset_limits() {
         memory_bytes: Some(256 << 20),
         pids: Some(256),
     };
+    let policy = Default::default();
     let input = |trusted| PlanInput {
         instance: "test",
         deployment: &deployment,
@@ -267,6 +270,7 @@ fn the_policy_is_checked_again_at_plan_time_and_defaults_fill_unset_limits() {
         ports: &[],
         publish_address: IpAddr::V4(Ipv4Addr::LOCALHOST),
         trusted,
+        policy: &policy,
         default_limits: defaults,
     };
     let PlanError::Policy(refused) = plan(&input(false)).unwrap_err() else {

@@ -1,7 +1,7 @@
 //! `/api/v1/tokens` and `/api/v1/audit`: what admins use to hand out access and see who did what.
 
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use hoster_core::access::{Caller, Operation, Role};
 use hoster_core::problem::{Problem, Problems};
@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::ApiError;
-use super::extract::{Json, Query};
+use super::extract::{Json, Path, Query};
 use super::templates::page;
 use super::{AppState, auth};
 use crate::store::{AuditEntry, TokenRecord};

@@ -3,10 +3,11 @@
 //! `Extension<Caller>` and ask the core what it may do.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -42,11 +43,36 @@ impl RateLimiter {
         }
         let now = self.started.elapsed().as_secs_f64();
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(key) {
+            // A flood of new keys (addresses) must not grow the table without bound.
+            buckets.clear();
+        }
         buckets
             .entry(key.to_string())
             .or_insert_with(|| Bucket::new(self.per_second, 2.0 * self.per_second, now))
             .take(now)
     }
+
+    /// Whether `key` has run out, without spending anything.
+    fn exhausted(&self, key: &str) -> bool {
+        if self.per_second == 0.0 {
+            return false;
+        }
+        let now = self.started.elapsed().as_secs_f64();
+        let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        buckets.get(key).is_some_and(|b| !b.has_one(now))
+    }
+}
+
+const MAX_BUCKETS: usize = 100_000;
+
+fn rate_limited(wait: f64, message: &str) -> Response {
+    let mut response = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message).into_response();
+    let seconds = wait.ceil().max(1.0).to_string();
+    if let Ok(value) = HeaderValue::from_str(&seconds) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 fn unauthorized(message: &str) -> Response {
@@ -58,7 +84,22 @@ fn unauthorized(message: &str) -> Response {
 }
 
 /// Middleware: puts the [`Caller`] in the request's extensions, or answers 401/429.
-pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn authenticate(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    // Requests without a valid token spend their client address's budget, so guessing tokens
+    // (or hammering without one) costs no database lookup once the budget is gone.
+    let address = format!("address {}", peer.ip().to_canonical());
+    let refuse = |message: &str| match state.rate_limiter.take(&address) {
+        Ok(()) => unauthorized(message),
+        Err(wait) => rate_limited(
+            wait,
+            "too many requests without a valid token from this address; slow down",
+        ),
+    };
     let caller = match state.auth_mode {
         AuthMode::Local => Caller::Local,
         AuthMode::Token if PUBLIC.contains(&request.uri().path()) => return next.run(request).await,
@@ -70,28 +111,21 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .map(str::trim);
             let Some(presented) = presented else {
-                return unauthorized("this API needs `Authorization: Bearer <token>`");
+                return refuse("this API needs `Authorization: Bearer <token>`");
             };
             if !token::well_formed(presented) {
-                return unauthorized("the bearer token is not a Hoster token");
+                return refuse("the bearer token is not a Hoster token");
+            }
+            if state.rate_limiter.exhausted(&address) {
+                return refuse("the bearer token is unknown or revoked");
             }
             let record = match state.store.token_by_hash(&crate::tokens::hash(presented)).await {
                 Ok(Some(record)) => record,
-                Ok(None) => return unauthorized("the bearer token is unknown or revoked"),
+                Ok(None) => return refuse("the bearer token is unknown or revoked"),
                 Err(e) => return ApiError::from(e).into_response(),
             };
             if let Err(wait) = state.rate_limiter.take(&record.id) {
-                let mut response = ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limited",
-                    "too many requests with this token; slow down",
-                )
-                .into_response();
-                let seconds = wait.ceil().max(1.0).to_string();
-                if let Ok(value) = HeaderValue::from_str(&seconds) {
-                    response.headers_mut().insert(header::RETRY_AFTER, value);
-                }
-                return response;
+                return rate_limited(wait, "too many requests with this token; slow down");
             }
             Caller::Token {
                 role: record.role,

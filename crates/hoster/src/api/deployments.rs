@@ -1,7 +1,7 @@
 //! `/api/v1/deployments`: instances of published templates, running on the engine.
 
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use hoster_core::access::{Caller, Operation};
 use hoster_core::deployment::Status;
@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Json, Query};
+use super::extract::{Json, Path, Query};
 use super::templates::page;
 use super::{AppState, auth};
 use crate::deployer::{DeployError, NewDeployment};
@@ -121,10 +121,18 @@ impl From<DeployError> for ApiError {
                 ..
             } => ApiError::new(StatusCode::CONFLICT, "port_unavailable", message),
             DeployError::Failed { code, .. } => ApiError::new(StatusCode::BAD_GATEWAY, code, message),
-            DeployError::Engine(EngineError::Unreachable { .. }) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "engine_unavailable", message)
+            DeployError::Engine(e @ EngineError::Unreachable { .. }) => {
+                tracing::warn!(error = %e, "engine unreachable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "engine_unavailable",
+                    e.public_message(),
+                )
             }
-            DeployError::Engine(_) => ApiError::new(StatusCode::BAD_GATEWAY, "runtime_error", message),
+            DeployError::Engine(e) => {
+                tracing::warn!(error = %e, "engine error");
+                ApiError::new(StatusCode::BAD_GATEWAY, "runtime_error", e.public_message())
+            }
             DeployError::Store(e) => e.into(),
         }
     }
@@ -190,7 +198,12 @@ async fn view_one(state: &AppState, d: DeploymentRecord) -> Result<Deployment, A
 }
 
 /// The deployment if the caller may see it and `op`; not-yours answers like unknown (404).
-async fn load(state: &AppState, caller: &Caller, op: Operation, id: &str) -> Result<DeploymentRecord, ApiError> {
+pub(super) async fn load(
+    state: &AppState,
+    caller: &Caller,
+    op: Operation,
+    id: &str,
+) -> Result<DeploymentRecord, ApiError> {
     auth::require(caller, op)?;
     let not_found = || ApiError::from(DeployError::NotFound(id.to_string()));
     let parsed = DeploymentId::parse(id).ok_or_else(not_found)?;
@@ -427,110 +440,4 @@ pub async fn deployment_events(
             })
             .collect(),
     ))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DomainView {
-    #[schema(example = "www.example.com")]
-    pub domain: String,
-    pub created_at: String,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AddDomain {
-    /// A hostname the customer controls, pointed at Hoster.
-    pub domain: String,
-}
-
-/// The deployment's custom hostnames (its generated `domain` always answers too).
-#[utoipa::path(
-    get,
-    path = "/api/v1/deployments/{id}/domains",
-    tag = "deployments",
-    params(("id" = String, Path, description = "Deployment id")),
-    responses((status = 200, body = [DomainView]))
-)]
-pub async fn list_domains(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> Result<axum::Json<Vec<DomainView>>, ApiError> {
-    let d = load(&state, &caller, Operation::GetDeployment, &id).await?;
-    let domains = state.store.custom_domains(&d.id).await?;
-    Ok(axum::Json(
-        domains
-            .into_iter()
-            .map(|(domain, created_at)| DomainView { domain, created_at })
-            .collect(),
-    ))
-}
-
-/// Attach a custom hostname; the proxy serves the deployment there too. A hostname belongs to
-/// one deployment only.
-#[utoipa::path(
-    post,
-    path = "/api/v1/deployments/{id}/domains",
-    tag = "deployments",
-    params(("id" = String, Path, description = "Deployment id")),
-    request_body = AddDomain,
-    responses(
-        (status = 201, body = DomainView),
-        (status = 409, description = "domain_taken", body = ErrorBody)
-    )
-)]
-pub async fn add_domain(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-    Json(body): Json<AddDomain>,
-) -> Result<(StatusCode, axum::Json<DomainView>), ApiError> {
-    let d = load(&state, &caller, Operation::ManageDomains, &id).await?;
-    let domain = hoster_core::hostname::custom_domain(&body.domain, &state.deployer.settings().base_domain)
-        .map_err(|e| ApiError::validation(Problems(vec![Problem::field("domain", e)])))?;
-    let now = crate::clock::now();
-    if !state.store.add_custom_domain(&d.id, &domain, &now).await? {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "domain_taken",
-            format!("{domain} already belongs to a deployment"),
-        ));
-    }
-    auth::audit(&state, &caller, "domain.add", &id, &domain).await;
-    if let Some(certificates) = &state.certificates {
-        certificates.request(&domain);
-    }
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(DomainView {
-            domain,
-            created_at: now,
-        }),
-    ))
-}
-
-/// Detach a custom hostname.
-#[utoipa::path(
-    delete,
-    path = "/api/v1/deployments/{id}/domains/{domain}",
-    tag = "deployments",
-    params(("id" = String, Path, description = "Deployment id"), ("domain" = String, Path, description = "Custom hostname")),
-    responses((status = 204, description = "detached"), (status = 404, description = "deployment_not_found or domain_not_found", body = ErrorBody))
-)]
-pub async fn remove_domain(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((id, domain)): Path<(String, String)>,
-) -> Result<StatusCode, ApiError> {
-    let d = load(&state, &caller, Operation::ManageDomains, &id).await?;
-    let domain = domain.to_ascii_lowercase();
-    if !state.store.remove_custom_domain(&d.id, &domain).await? {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "domain_not_found",
-            format!("{id} has no domain {domain}"),
-        ));
-    }
-    auth::audit(&state, &caller, "domain.remove", &id, &domain).await;
-    Ok(StatusCode::NO_CONTENT)
 }

@@ -47,21 +47,27 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+    let invalid = |e: serde_json::Error| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the request body is not valid JSON: {e}"),
+        )
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_data() {
             let field = if path == "." { "body".to_string() } else { path };
             ApiError::validation(Problems(vec![Problem::field(field, inner.to_string())]))
         } else {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                format!("the request body is not valid JSON: {inner}"),
-            )
+            invalid(inner)
         }
-    })
+    })?;
+    // One JSON value and nothing after it: `{...} {...}` or `{...}x` is not a body to guess at.
+    deserializer.end().map_err(invalid)?;
+    Ok(value)
 }
 
 /// Query-string parameters, decoded into `T` (which should deny unknown fields).
@@ -75,5 +81,24 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
         serde_urlencoded::from_str(query)
             .map(Query)
             .map_err(|e| ApiError::validation(Problems(vec![Problem::field("query", e.to_string())])))
+    }
+}
+
+/// Path parameters; a segment that is not valid percent-encoded UTF-8 (`/domains/%FF`) gets
+/// the JSON error shape like every other client mistake.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(rejection) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_path",
+                format!("the request path is not valid: {}", rejection.body_text()),
+            )),
+        }
     }
 }

@@ -4,6 +4,7 @@
 mod access;
 mod auth;
 mod deployments;
+mod domains;
 mod error;
 mod extract;
 mod health;
@@ -46,6 +47,7 @@ pub struct AppState {
     pub max_body_bytes: usize,
     pub auth_mode: crate::config::AuthMode,
     pub rate_limiter: Arc<auth::RateLimiter>,
+    pub domains: Arc<crate::domains::Domains>,
 }
 
 #[derive(OpenApi)]
@@ -93,8 +95,9 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(deployments::start_deployment))
         .routes(routes!(deployments::stop_deployment))
         .routes(routes!(deployments::deployment_events))
-        .routes(routes!(deployments::list_domains, deployments::add_domain))
-        .routes(routes!(deployments::remove_domain))
+        .routes(routes!(domains::list_domains, domains::add_domain))
+        .routes(routes!(domains::remove_domain))
+        .routes(routes!(domains::verify_domain))
         .routes(routes!(access::list_tokens, access::create_token))
         .routes(routes!(access::revoke_token))
         .routes(routes!(access::audit_log))
@@ -229,7 +232,10 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 pub fn proxy_router(state: AppState) -> Router {
     Router::new()
         .fallback(proxy::no_site)
-        .layer(axum::middleware::from_fn_with_state(state, proxy::route))
+        .layer(axum::middleware::from_fn_with_state(
+            (state, proxy::Listener::DeploymentsOnly),
+            proxy::route,
+        ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http())
 }
@@ -255,5 +261,8 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         // Outermost: proxied requests skip the API's request ids and traces (their upstream
         // logs them), which costs the proxy a fifth of its throughput otherwise.
-        .layer(axum::middleware::from_fn_with_state(state, proxy::route))
+        .layer(axum::middleware::from_fn_with_state(
+            (state, proxy::Listener::Api),
+            proxy::route,
+        ))
 }

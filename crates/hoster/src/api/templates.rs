@@ -1,7 +1,7 @@
 //! `/api/v1/templates`: the marketplace's catalogue.
 
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use hoster_core::access::{Caller, Operation, Role};
 use hoster_core::id::TemplateId;
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Json, Query};
+use super::extract::{Json, Path, Query};
 use super::{AppState, auth};
 use crate::clock;
 use crate::store::{DeleteOutcome, Page, TemplateFilter, TemplateRecord};

@@ -57,8 +57,12 @@ impl Deployer {
         let previous = self.store.port_assignments(id).await?;
         let others: HashSet<(u16, Protocol)> = self.store.ports_of_others(id).await?.into_iter().collect();
         let addr = self.settings.publish_address;
+        let own = &self.settings.own_ports;
         let mut taken = |port: u16, protocol: Protocol| {
-            avoid.contains(&port) || others.contains(&(port, protocol)) || !bindable(addr, port, protocol)
+            avoid.contains(&port)
+                || own.contains(&port)
+                || others.contains(&(port, protocol))
+                || !bindable(addr, port, protocol)
         };
         let assigned =
             plan::assign_ports(compose, &previous, self.settings.port_range.clone(), &mut taken).map_err(|e| {
@@ -131,6 +135,7 @@ impl Deployer {
             ports: &ports,
             publish_address: self.settings.publish_address,
             trusted: template.trusted,
+            policy: &self.settings.policy,
             default_limits: self.settings.default_limits,
         })
         .map_err(|e| DeployError::Failed {
@@ -234,7 +239,8 @@ impl Deployer {
             message.push_str(" (killed: out of memory)");
         }
         if let Some(error) = state.error {
-            message.push_str(&format!(": {error}"));
+            tracing::warn!(service, container, %error, "the engine's reason a container stopped");
+            message.push_str(&format!(": {}", crate::runtime::public_reason(&error)));
         }
         if let Ok(logs) = self.engine.logs_tail(container, 5).await {
             let logs = logs.trim();
@@ -304,14 +310,7 @@ impl Deployer {
                     .join(id.as_str())
                     .join(&c.service)
                     .join(f.path.trim_start_matches('/'));
-                let written = async {
-                    if let Some(parent) = path.parent() {
-                        tokio::fs::create_dir_all(parent).await?;
-                    }
-                    tokio::fs::write(&path, &f.content).await
-                }
-                .await;
-                if let Err(e) = written {
+                if let Err(e) = crate::private_fs::write(&path, f.content.as_bytes()) {
                     tracing::warn!(path = %path.display(), error = %e, "cannot keep a copy of a config file");
                 }
             }

@@ -40,6 +40,10 @@ pub struct Settings {
     /// Limits for services that set none (`HOSTER_DEFAULT_*`).
     pub default_limits: Resources,
     pub max_deployments_per_customer: u32,
+    /// The operator's exceptions to the safe-compose policy.
+    pub policy: hoster_core::compose::policy::Policy,
+    /// Ports Hoster itself listens on: never handed to a deployment.
+    pub own_ports: Vec<u16>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +86,7 @@ pub struct Deployer {
     /// Port assignment reads other deployments' ports then writes its own: one at a time.
     ports: tokio::sync::Mutex<()>,
     reconcile_now: Notify,
+    reconcile_failures: std::sync::atomic::AtomicU64,
 }
 
 impl Deployer {
@@ -93,6 +98,7 @@ impl Deployer {
             locks: Mutex::new(HashMap::new()),
             ports: tokio::sync::Mutex::new(()),
             reconcile_now: Notify::new(),
+            reconcile_failures: Default::default(),
         })
     }
 
@@ -105,7 +111,8 @@ impl Deployer {
         locks.entry(id.clone()).or_default().clone()
     }
 
-    async fn lock(&self, id: &DeploymentId) -> OwnedMutexGuard<()> {
+    /// Serialises an operation on the deployment with every other one (domains use it too).
+    pub async fn lock(&self, id: &DeploymentId) -> OwnedMutexGuard<()> {
         self.lock_for(id).lock_owned().await
     }
 
@@ -123,7 +130,15 @@ impl Deployer {
 
     /// Moves the deployment one step, or reports that someone else moved it first.
     async fn step(&self, d: &mut DeploymentRecord, to: Status, message: Option<&str>) -> Result<(), DeployError> {
-        debug_assert!(d.status.can_transition_to(to), "{} -> {to}", d.status);
+        // Enforced in every build: a transition the machine does not allow is a bug that must
+        // not reach the database.
+        if !d.status.can_transition_to(to) {
+            tracing::error!(deployment = %d.id, from = %d.status, to = %to, "refused a transition the state machine forbids");
+            return Err(DeployError::InvalidTransition {
+                action: "change",
+                status: d.status,
+            });
+        }
         let now = clock::now();
         if !self.store.transition(&d.id, d.status, to, message, &now).await? {
             return Err(DeployError::InvalidTransition {
@@ -260,13 +275,19 @@ impl Deployer {
         match self.run(d).await {
             Ok(()) => self.step(d, Status::Running, None).await,
             Err(e) => {
+                // The deployment's error and the answer get a short reason; the log the detail.
                 let (code, message) = match &e {
                     DeployError::Failed { code, message } => (*code, message.clone()),
-                    DeployError::Engine(EngineError::PortUnavailable { .. }) => ("port_unavailable", e.to_string()),
-                    DeployError::Engine(EngineError::ImageUnavailable { .. }) => ("image_unavailable", e.to_string()),
+                    DeployError::Engine(engine @ EngineError::PortUnavailable { .. }) => {
+                        ("port_unavailable", engine.public_message())
+                    }
+                    DeployError::Engine(engine @ EngineError::ImageUnavailable { .. }) => {
+                        ("image_unavailable", engine.public_message())
+                    }
+                    DeployError::Engine(engine) => ("runtime_error", engine.public_message()),
                     other => ("runtime_error", other.to_string()),
                 };
-                tracing::warn!(deployment = %d.id, %message, "start failed");
+                tracing::warn!(deployment = %d.id, error = %e, "start failed");
                 if let Err(cleanup) = self.tear_down(&d.id).await {
                     tracing::warn!(deployment = %d.id, error = %cleanup, "cleanup after a failed start failed");
                 }

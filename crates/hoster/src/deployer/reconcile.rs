@@ -70,23 +70,30 @@ impl Deployer {
         let deployments = self.store.all_deployments().await?;
         let known: HashSet<&str> = deployments.iter().map(|d| d.id.as_str()).collect();
 
+        // Level-triggered: an object that will not go (in use, engine hiccup) is logged and
+        // counted, and the pass goes on; the next pass tries it again.
+        let mut failures = 0;
+        let mut removed = |kind: &str, name: &str, result: Result<(), crate::runtime::EngineError>| match result {
+            Ok(()) => tracing::info!(kind, name, "removed orphaned engine object"),
+            Err(e) => {
+                failures += 1;
+                tracing::warn!(kind, name, error = %e, "cannot remove orphaned engine object; trying again next pass");
+            }
+        };
         for c in containers.iter().filter(|c| !known.contains(c.deployment.as_str())) {
-            tracing::info!(container = %c.id, deployment = %c.deployment, "removing orphaned container");
-            self.engine.remove_container(&c.id).await?;
+            removed("container", &c.id, self.engine.remove_container(&c.id).await);
         }
         for n in networks
             .iter()
             .filter(|n| !n.deployment.as_deref().is_some_and(|d| known.contains(d)))
         {
-            tracing::info!(network = %n.name, "removing orphaned network");
-            self.engine.remove_network(&n.name).await?;
+            removed("network", &n.name, self.engine.remove_network(&n.name).await);
         }
         for v in volumes
             .iter()
             .filter(|v| !v.deployment.as_deref().is_some_and(|d| known.contains(d)))
         {
-            tracing::info!(volume = %v.name, "removing orphaned volume");
-            self.engine.remove_volume(&v.name).await?;
+            removed("volume", &v.name, self.engine.remove_volume(&v.name).await);
         }
 
         for d in &deployments {
@@ -104,10 +111,18 @@ impl Deployer {
                 self.forget_lock(&d.id);
             }
             if let Err(e) = result {
+                failures += 1;
                 tracing::warn!(deployment = %d.id, error = %e, "cannot reconcile deployment");
             }
         }
+        self.reconcile_failures
+            .fetch_add(failures, std::sync::atomic::Ordering::Relaxed);
         Ok(())
+    }
+
+    /// How many objects and deployments reconcile passes could not bring in line so far.
+    pub fn reconcile_failures(&self) -> u64 {
+        self.reconcile_failures.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     async fn reconcile_one(

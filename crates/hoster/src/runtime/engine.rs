@@ -54,6 +54,38 @@ impl EngineError {
     }
 }
 
+impl EngineError {
+    /// What a tenant is told: a short reason without the engine's own words, which can name
+    /// host paths (`/var/lib/docker/overlay2/...`) or carry what a registry answered. The full
+    /// error goes to the log.
+    pub fn public_message(&self) -> String {
+        match self {
+            EngineError::Unreachable { .. } => "the Docker engine is not available".into(),
+            EngineError::ImageUnavailable { image, .. } => {
+                format!("image `{image}` is not on the engine and could not be pulled")
+            }
+            EngineError::PortUnavailable { port, .. } => format!("host port {port} is already in use"),
+            EngineError::Docker(message) => public_reason(message).into(),
+        }
+    }
+}
+
+/// A short, fixed description of an engine refusal.
+pub fn public_reason(engine_message: &str) -> &'static str {
+    let m = engine_message.to_ascii_lowercase();
+    if m.contains("address pool") {
+        "the engine has no network addresses left for another deployment (operator: see default-address-pools)"
+    } else if m.contains("executable file not found") || m.contains("no such file or directory") && m.contains("exec") {
+        "the container's command was not found in its image"
+    } else if m.contains("mount") || m.contains("volume") {
+        "the engine refused one of the service's mounts"
+    } else if m.contains("oci runtime") || m.contains("runc") {
+        "the container runtime could not start the container"
+    } else {
+        "the Docker engine refused the request"
+    }
+}
+
 /// Whether the engine answered with this HTTP status (404: gone already; 304: already so).
 pub(crate) fn is_status(e: &bollard::errors::Error, code: u16) -> bool {
     matches!(e, bollard::errors::Error::DockerResponseServerError { status_code, .. } if *status_code == code)

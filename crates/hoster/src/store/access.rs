@@ -108,7 +108,7 @@ impl Store {
             "SELECT seq, at, actor, action, target, detail FROM audit_log ORDER BY seq DESC LIMIT ?1 OFFSET ?2",
         )
         .bind(page.limit)
-        .bind(page.offset as i64)
+        .bind(i64::try_from(page.offset).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()

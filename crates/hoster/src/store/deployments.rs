@@ -186,7 +186,7 @@ impl Store {
     pub async fn deployment_by_domain(&self, domain: &str) -> Result<Option<DeploymentRecord>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM deployments WHERE domain = ?1 \
-             OR id = (SELECT deployment_id FROM deployment_domains WHERE domain = ?1) LIMIT 1"
+             OR id = (SELECT deployment_id FROM custom_domains WHERE domain = ?1 AND verified_at IS NOT NULL) LIMIT 1"
         ))
         .bind(domain)
         .fetch_optional(&self.pool)
@@ -196,7 +196,7 @@ impl Store {
 
     pub async fn domain_taken(&self, domain: &str) -> Result<bool, StoreError> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT (SELECT COUNT(*) FROM deployments WHERE domain = ?1) + (SELECT COUNT(*) FROM deployment_domains WHERE domain = ?1)",
+            "SELECT (SELECT COUNT(*) FROM deployments WHERE domain = ?1) + (SELECT COUNT(*) FROM custom_domains WHERE domain = ?1 AND verified_at IS NOT NULL)",
         )
             .bind(domain)
             .fetch_one(&self.pool)
@@ -214,6 +214,10 @@ impl Store {
         error_message: Option<&str>,
         at: &str,
     ) -> Result<bool, StoreError> {
+        // The state machine holds in every build, here at the last step before the row.
+        if !from.can_transition_to(to) {
+            return Err(StoreError::IllegalTransition { from, to });
+        }
         let mut tx = self.pool.begin().await?;
         let moved = sqlx::query(
             "UPDATE deployments SET status = ?3, error_message = ?4, updated_at = ?5 WHERE id = ?1 AND status = ?2",
@@ -253,64 +257,6 @@ impl Store {
                 })
             })
             .collect()
-    }
-
-    /// Attaches a custom hostname. `Ok(false)`: some deployment answers at it already.
-    pub async fn add_custom_domain(&self, id: &DeploymentId, domain: &str, at: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let generated: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deployments WHERE domain = ?1")
-            .bind(domain)
-            .fetch_one(&mut *tx)
-            .await?;
-        if generated > 0 {
-            return Ok(false);
-        }
-        let inserted =
-            sqlx::query("INSERT INTO deployment_domains (domain, deployment_id, created_at) VALUES (?1, ?2, ?3)")
-                .bind(domain)
-                .bind(id.as_str())
-                .bind(at)
-                .execute(&mut *tx)
-                .await;
-        match inserted {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(false),
-            other => other?,
-        };
-        tx.commit().await?;
-        self.deployments_written();
-        Ok(true)
-    }
-
-    /// The custom hostnames of a deployment and when each was added, oldest first.
-    pub async fn custom_domains(&self, id: &DeploymentId) -> Result<Vec<(String, String)>, StoreError> {
-        let rows =
-            sqlx::query("SELECT domain, created_at FROM deployment_domains WHERE deployment_id = ?1 ORDER BY rowid")
-                .bind(id.as_str())
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("domain")?, r.try_get("created_at")?)))
-            .collect()
-    }
-
-    /// Every custom hostname of every deployment.
-    pub async fn all_custom_domains(&self) -> Result<Vec<String>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT domain FROM deployment_domains ORDER BY rowid")
-                .fetch_all(&self.pool)
-                .await?,
-        )
-    }
-
-    /// Detaches a custom hostname. `Ok(false)`: the deployment has no such hostname.
-    pub async fn remove_custom_domain(&self, id: &DeploymentId, domain: &str) -> Result<bool, StoreError> {
-        let result = sqlx::query("DELETE FROM deployment_domains WHERE deployment_id = ?1 AND domain = ?2")
-            .bind(id.as_str())
-            .bind(domain)
-            .execute(&self.pool)
-            .await?;
-        self.deployments_written();
-        Ok(result.rows_affected() == 1)
     }
 
     /// Records that the deployment is to be deleted, whatever happens next.

@@ -2,6 +2,7 @@
 
 mod access;
 mod deployments;
+mod domains;
 mod templates;
 
 use std::path::Path;
@@ -14,6 +15,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 pub use access::{AuditEntry, TokenRecord};
 pub use deployments::{DeploymentFilter, DeploymentRecord, Event, Insert};
+pub use domains::{AddDomain, DomainRecord};
 pub use templates::{DeleteOutcome, Page, TemplateFilter, TemplateRecord};
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +28,13 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("stored row is corrupt: {0}")]
     Corrupt(String),
+    #[error("the state machine does not allow {from} -> {to}")]
+    IllegalTransition {
+        from: hoster_core::deployment::Status,
+        to: hoster_core::deployment::Status,
+    },
+    #[error("cannot use the database file {0}: {1}")]
+    Io(String, std::io::Error),
 }
 
 #[derive(Clone)]
@@ -40,6 +49,14 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        // Owner-only: rows hold secret defaults and token hashes. SQLite gives the WAL and
+        // shared-memory files the database file's mode.
+        crate::private_fs::create_file(path).map_err(|e| StoreError::Io(path.display().to_string(), e))?;
+        for suffix in ["-wal", "-shm"] {
+            let mut side = path.as_os_str().to_owned();
+            side.push(suffix);
+            crate::private_fs::restrict(Path::new(&side)).map_err(|e| StoreError::Io(path.display().to_string(), e))?;
+        }
         let options = SqliteConnectOptions::from_str("sqlite:")?
             .filename(path)
             .create_if_missing(true)

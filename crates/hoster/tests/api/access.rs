@@ -288,6 +288,12 @@ async fn every_route_allows_exactly_what_each_role_should() {
             [Allowed, Forbidden, Forbidden, Allowed, Hidden, Unauthenticated],
         ),
         (
+            Method::POST,
+            "/api/v1/deployments/{deployment}/domains/shop{n}.example.com/verify",
+            None,
+            [Allowed, Forbidden, Forbidden, Allowed, Hidden, Unauthenticated],
+        ),
+        (
             Method::DELETE,
             "/api/v1/deployments/{deployment}/domains/shop{n}.example.com",
             None,

@@ -63,6 +63,15 @@ pub fn config(db: &Path, docker_host: DockerHost) -> Config {
         max_pids: 4096,
         max_deployments_per_customer: 20,
         log_format: LogFormat::Text,
+        public_url: None,
+        api_hosts: vec!["localhost".into()],
+        trusted_proxies: vec![],
+        // Tests of verification itself switch it on.
+        domain_verification: hoster::config::DomainVerification::None,
+        dns_server: None,
+        domain_check_interval: std::time::Duration::from_secs(1),
+        max_domains_per_deployment: 10,
+        allowed_registries: vec![],
     }
 }
 
@@ -235,6 +244,8 @@ impl Hoster {
             .env("HOSTER_INSTANCE", &instance)
             .env("HOSTER_PORT_RANGE", &range)
             .env("HOSTER_RECONCILE_INTERVAL", "1s")
+            // Tests of domain verification run their own DNS server and switch it on.
+            .env("HOSTER_DOMAIN_VERIFICATION", "none")
             .env("HOSTER_LOG", "info")
             .stderr(std::process::Stdio::piped());
         for (k, v) in env {

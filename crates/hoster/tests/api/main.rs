@@ -2,7 +2,9 @@
 //! One binary for all of them, so the suite links once.
 
 mod access;
+mod dns_server;
 mod e2e;
+mod hardening;
 mod helpers;
 mod limits;
 mod openapi;

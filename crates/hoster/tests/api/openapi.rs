@@ -29,6 +29,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/deployments/{id}/domains"),
     ("post", "/api/v1/deployments/{id}/domains"),
     ("delete", "/api/v1/deployments/{id}/domains/{domain}"),
+    ("post", "/api/v1/deployments/{id}/domains/{domain}/verify"),
     ("get", "/api/v1/tokens"),
     ("post", "/api/v1/tokens"),
     ("delete", "/api/v1/tokens/{id}"),

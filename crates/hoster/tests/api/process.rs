@@ -88,7 +88,7 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits_cleanly() {
     let (head, tail) = body.split_at(body.len() / 2);
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let request = format!(
-        "POST /api/v1/templates HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{head}",
+        "POST /api/v1/templates HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{head}",
         body.len()
     );
     stream.write_all(request.as_bytes()).await.unwrap();
