@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Ok(model) = compose::parse(text, &Limits::default()) {
-        let _ = policy::violations(&model);
+        let _ = policy::violations(&model, &policy::Policy::default());
         let _ = model.primary_service();
         let again =
             compose::parse_value(&model.to_canonical(), &Limits::default()).expect("a canonical document parses");

@@ -11,7 +11,9 @@ fuzz_target!(|data: &[u8]| {
         let _ = fields.validate_trusted(&Limits::default());
     }
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = hoster_core::hostname::custom_domain(text, "apps.localhost");
+        let api = hoster_core::hostname::ApiHosts::new(["localhost"]).expect("a valid API host");
+        let _ = hoster_core::hostname::custom_domain(text, "apps.localhost", &api);
+        let _ = hoster_core::hostname::parse_authority(text);
         let _ = hoster_core::access::token::well_formed(text);
     }
 });

@@ -10,16 +10,22 @@ use hoster_core::id::DeploymentId;
 
 use crate::acme::Certificates;
 use crate::clock;
-use crate::config::DomainVerification;
 use crate::dns::Resolver;
 use crate::store::{AddDomain, DomainRecord, Store, StoreError};
 
 pub struct Domains {
     store: Store,
-    resolver: Arc<dyn Resolver>,
-    verification: DomainVerification,
+    /// How claims are proven; DNS lookups only when verification is `dns`.
+    verification: Verification,
     certificates: Option<Arc<Certificates>>,
     pub max_per_deployment: u32,
+}
+
+/// `HOSTER_DOMAIN_VERIFICATION`, with what `dns` needs.
+pub enum Verification {
+    Dns(Arc<dyn Resolver>),
+    /// Every claim is taken on trust (single-tenant use).
+    None,
 }
 
 /// The outcome of a check.
@@ -34,14 +40,12 @@ pub enum Checked {
 impl Domains {
     pub fn new(
         store: Store,
-        resolver: Arc<dyn Resolver>,
-        verification: DomainVerification,
+        verification: Verification,
         certificates: Option<Arc<Certificates>>,
         max_per_deployment: u32,
     ) -> Self {
         Self {
             store,
-            resolver,
             verification,
             certificates,
             max_per_deployment,
@@ -62,9 +66,9 @@ impl Domains {
         if claim.verified_at.is_some() {
             return Ok(Checked::Now(claim));
         }
-        let proof = match self.verification {
-            DomainVerification::None => Ok(()),
-            DomainVerification::Dns => match self.resolver.answers(&claim.domain).await {
+        let proof = match &self.verification {
+            Verification::None => Ok(()),
+            Verification::Dns(resolver) => match resolver.answers(&claim.domain).await {
                 Ok(answers) => hostname::proves_control(&claim.domain, &answers, &claim.token, generated),
                 Err(e) => Err(e),
             },

@@ -14,9 +14,9 @@ use tokio::net::TcpListener;
 
 use crate::acme::{AcmeIssuer, AcmeSettings, Certificates};
 use crate::api::{self, AppState};
-use crate::config::{AuthMode, Config};
+use crate::config::{AuthMode, Config, DomainVerification};
 use crate::deployer::{Deployer, Settings};
-use crate::domains::Domains;
+use crate::domains::{Domains, Verification};
 use crate::proxy::Proxy;
 use crate::runtime::Engine;
 use crate::store::Store;
@@ -106,11 +106,13 @@ impl Application {
             }
             _ => None,
         };
-        let resolver = crate::dns::Dns::new(config.dns_server)?;
+        let verification = match config.domain_verification {
+            DomainVerification::Dns => Verification::Dns(Arc::new(crate::dns::Dns::new(config.dns_server)?)),
+            DomainVerification::None => Verification::None,
+        };
         let domains = Arc::new(Domains::new(
             store.clone(),
-            Arc::new(resolver),
-            config.domain_verification,
+            verification,
             certificates.clone(),
             config.max_domains_per_deployment,
         ));
