@@ -1,23 +1,33 @@
 # The spec's entry points. `make test` is the one command that runs every test, bringing up
 # the Docker engine and the test images first.
 CARGO ?= cargo
-# cargo-nextest runs each test in its own process, in parallel; plain cargo test works too.
-TEST_RUN := $(shell command -v cargo-nextest >/dev/null 2>&1 && echo "$(CARGO) nextest run" || echo "$(CARGO) test")
+# cargo-nextest runs each test in its own process, in parallel; plain cargo test works too
+# (with libtest's name filters instead of nextest's filter expressions).
+NEXTEST := $(shell command -v cargo-nextest >/dev/null 2>&1 && echo yes)
+TEST_RUN := $(if $(NEXTEST),$(CARGO) nextest run,$(CARGO) test)
+INTEGRATION_FILTER := $(if $(NEXTEST),-E 'not test(/^(process|e2e)::/)',-- --skip process:: --skip e2e::)
+E2E_FILTER := $(if $(NEXTEST),-E 'test(/^(process|e2e)::/)',-- process:: e2e::)
 API_TESTS := -p hoster --test api
 
-.PHONY: deps build run test test-unit test-integration test-e2e testenv fuzz lint bench
+.PHONY: deps engine build run test test-unit test-integration test-e2e testenv testenv-clean fuzz lint bench
 
-deps: testenv ## Docker engine, test images and crates
+deps: engine ## Docker engine and crates (no test images: those are the tests' business)
 	$(CARGO) fetch
 
-testenv: ## start Docker and build the local stand-in images (skips what exists)
+engine: ## install and start Debian's Docker engine when none answers
+	testenv/setup.sh engine
+
+testenv: ## start Docker and build local stand-ins for test images that are neither present nor pullable
 	testenv/setup.sh
+
+testenv-clean: ## remove the local stand-in images (never a real image)
+	docker images -q --filter label=io.hoster.testenv.hash | sort -u | xargs -r docker rmi -f
 
 build: ## release binary at ./hoster
 	$(CARGO) build --release -p hoster
 	cp target/release/hoster ./hoster
 
-run: build ## build and serve on http://127.0.0.1:9090
+run: engine build ## bring up the engine, build and serve on http://127.0.0.1:9090
 	./hoster serve
 
 test: testenv ## every test, then a bounded fuzzing run
@@ -31,10 +41,10 @@ test-unit: ## the pure core and in-process unit tests; no Docker, no network
 	$(TEST_RUN) --workspace --lib
 
 test-integration: testenv ## API, SQLite and Docker against a server in the test process
-	$(TEST_RUN) $(API_TESTS) -E 'not test(/^(process|e2e)::/)'
+	$(TEST_RUN) $(API_TESTS) $(INTEGRATION_FILTER)
 
 test-e2e: testenv ## the real hoster binary, driven over HTTP
-	$(TEST_RUN) $(API_TESTS) -E 'test(/^(process|e2e)::/)'
+	$(TEST_RUN) $(API_TESTS) $(E2E_FILTER)
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -4,8 +4,14 @@
 # and fuzz/run.sh call (psql, jq, curl, pebble, python3 with venv). Idempotent:
 # whatever already exists is kept, so a second run takes seconds.
 #
-#   testenv/setup.sh            # engine + images
-#   HOSTER_TESTENV_REBUILD=1    # rebuild the images even if present
+#   testenv/setup.sh                    # engine + images
+#   testenv/setup.sh engine             # just the engine (what `make run` needs)
+#   testenv/setup.sh image TAG DIR ...  # one stand-in (tests use it)
+#   HOSTER_TESTENV_REBUILD=1            # rebuild the stand-ins even if present
+#
+# Stand-ins never shadow real images: a name that is on the engine without the stand-in label
+# is kept as it is, and a missing one is pulled first (a machine with a registry uses the real
+# images); only what cannot be pulled is built here. `make testenv-clean` removes the stand-ins.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -51,17 +57,36 @@ start_engine() {
   exit 1
 }
 
+# The hash of the build context a stand-in was built from; empty for any other image.
+stand_in_hash() {
+  local got
+  got=$(docker image inspect --format '{{ index .Config.Labels "io.hoster.testenv.hash" }}' "$1" 2>/dev/null) || return 0
+  [ "$got" = "<no value>" ] || printf '%s' "$got"
+}
+
 # An image is current when it carries the hash of the build context it was built from.
 have_image() { # have_image TAG [HASH]
   [ -z "${HOSTER_TESTENV_REBUILD:-}" ] || return 1
   local got
-  got=$(docker image inspect --format '{{ index .Config.Labels "io.hoster.testenv.hash" }}' "$1" 2>/dev/null) || return 1
+  got=$(stand_in_hash "$1")
+  [ -n "$got" ] || return 1
   [ -z "${2:-}" ] || [ "$got" = "$2" ]
+}
+
+# Whether TAG is a real image (on the engine without the stand-in label, or pullable): then no
+# stand-in is built under its name.
+real_image() {
+  if docker image inspect "$1" >/dev/null 2>&1; then
+    [ -z "$(stand_in_hash "$1")" ] && { log "keeping $1: a real image of that name is on the engine"; return 0; }
+    return 1
+  fi
+  timeout 120 docker pull -q "$1" >/dev/null 2>&1 && { log "pulled the real $1"; return 0; }
+  return 1
 }
 
 # A Debian rootfs with the real servers, imported once; nginx, redis and postgres build on it.
 build_base() {
-  have_image hoster-testenv/base:bookworm && return
+  [ -z "${HOSTER_TESTENV_REBUILD:-}" ] && docker image inspect hoster-testenv/base:bookworm >/dev/null 2>&1 && return
   local dir
   dir=$(mktemp -d /tmp/hoster-rootfs.XXXXXX)
   log "debootstrap bookworm into $dir (about a minute)"
@@ -69,7 +94,7 @@ build_base() {
     bookworm "$dir" >/tmp/hoster-testenv-debootstrap.log 2>&1 \
     || { tail -20 /tmp/hoster-testenv-debootstrap.log >&2; exit 1; }
   rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/* "$dir"/usr/share/doc "$dir"/usr/share/man
-  tar -C "$dir" -c . | docker import - hoster-testenv/base:bookworm >/dev/null
+  tar -C "$dir" -c . | docker import -c 'LABEL io.hoster.testenv.hash=base' - hoster-testenv/base:bookworm >/dev/null
   rm -rf "$dir"
 }
 
@@ -79,17 +104,33 @@ build() { # build TAG DIR [extra context files...]
   from=$(awk '/^FROM/ {print $2; exit}' "$dir/Dockerfile")
   # The context and the image it builds FROM: a rebuilt base rebuilds what stands on it.
   hash=$( { cat "$dir"/*; [ "$from" = scratch ] || docker image inspect --format '{{.Id}}' "$from"; } | sha256sum | cut -c1-16)
+  real_image "$tag" && return
   have_image "$tag" "$hash" && return
-  log "building $tag"
+  log "building the stand-in $tag"
   local ctx
   ctx=$(mktemp -d)
   cp -r "$dir"/. "$ctx"/
   shift 2
   for extra in "$@"; do cp "$extra" "$ctx"/; done
-  docker build -q --label "io.hoster.testenv.hash=$hash" -t "$tag" "$ctx" >/tmp/hoster-testenv-build.log 2>&1 \
+  docker build -q --label "io.hoster.testenv.hash=$hash" \
+    --label "io.hoster.testenv.stand-in=local test stand-in for $tag, built by testenv/setup.sh" \
+    -t "$tag" "$ctx" >/tmp/hoster-testenv-build.log 2>&1 \
     || { cat /tmp/hoster-testenv-build.log >&2; exit 1; }
   rm -rf "$ctx"
 }
+
+case "${1:-all}" in
+  engine)
+    install_packages
+    start_engine
+    exit 0
+    ;;
+  image)
+    shift
+    build "$@"
+    exit 0
+    ;;
+esac
 
 install_packages
 start_engine

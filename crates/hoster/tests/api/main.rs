@@ -10,3 +10,4 @@ mod limits;
 mod openapi;
 mod process;
 mod templates;
+mod testenv;
