@@ -26,6 +26,9 @@ pub enum Command {
     Serve(Box<Config>),
     /// Manage API tokens, directly on the database (the server may be running or not).
     Token(TokenArgs),
+    /// Check what an operator gets wrong (engine, address pools, ports, paths, disk, public
+    /// URL) with the settings `serve` would use; exits non-zero on a problem.
+    Doctor(Box<Config>),
 }
 
 #[derive(Debug, Args)]

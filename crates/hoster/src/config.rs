@@ -49,9 +49,9 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
 
     /// Directory of per-hostname certificates, `<hostname>.crt` and `<hostname>.key`; ACME
-    /// saves what it obtains here.
-    #[arg(long = "tls-dir", env = "HOSTER_TLS_DIR", default_value = "/var/lib/hoster/certs")]
-    pub tls_dir: PathBuf,
+    /// saves what it obtains here. Default: `certs` in the state directory.
+    #[arg(long = "tls-dir", env = "HOSTER_TLS_DIR")]
+    pub tls_dir: Option<PathBuf>,
 
     /// ACME directory URL; when set, custom domains get certificates automatically (HTTP-01,
     /// which needs the proxy reachable on port 80 under those names).
@@ -83,9 +83,10 @@ pub struct Config {
     #[arg(long, env = "HOSTER_INSTANCE", default_value = "default", value_parser = parse_instance)]
     pub instance: String,
 
-    /// Directory for the config files rendered for each deployment.
-    #[arg(long, env = "HOSTER_CONFIG_DIR", default_value = "/var/lib/hoster/configs")]
-    pub config_dir: PathBuf,
+    /// Directory for the config files rendered for each deployment. Default: `configs` in the
+    /// state directory ($STATE_DIRECTORY, /var/lib/hoster if writable, else ~/.local/state/hoster).
+    #[arg(long, env = "HOSTER_CONFIG_DIR")]
+    pub config_dir: Option<PathBuf>,
 
     /// Host ports handed out when a template's own port is taken or not given.
     #[arg(long, env = "HOSTER_PORT_RANGE", default_value = "30000-39999")]
@@ -188,6 +189,35 @@ pub struct Config {
     /// Log format.
     #[arg(long, env = "HOSTER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+impl Config {
+    /// HOSTER_CONFIG_DIR, or `configs` in the state directory.
+    pub fn config_dir(&self) -> PathBuf {
+        self.config_dir
+            .clone()
+            .unwrap_or_else(|| crate::paths::state_dir().join("configs"))
+    }
+
+    /// HOSTER_TLS_DIR, or `certs` in the state directory.
+    pub fn tls_dir(&self) -> PathBuf {
+        self.tls_dir
+            .clone()
+            .unwrap_or_else(|| crate::paths::state_dir().join("certs"))
+    }
+
+    /// The directories this configuration writes to, with the setting that moves each:
+    /// the database's, the config copies', and the certificates' when ACME saves there.
+    pub fn writable_dirs(&self) -> Vec<(PathBuf, &'static str)> {
+        let mut dirs = vec![
+            (crate::paths::parent_of(&self.database_path), "HOSTER_DATABASE_PATH"),
+            (self.config_dir(), "HOSTER_CONFIG_DIR"),
+        ];
+        if self.acme_directory.is_some() {
+            dirs.push((self.tls_dir(), "HOSTER_TLS_DIR"));
+        }
+        dirs
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -19,6 +19,12 @@ async fn main() {
                 std::process::exit(1);
             }
         }
+        Command::Doctor(config) => {
+            let findings = hoster::doctor::run(&config).await;
+            if !hoster::doctor::print(&findings) {
+                std::process::exit(1);
+            }
+        }
         Command::Token(args) => {
             if let Err(e) = cli::token(args).await {
                 eprintln!("error: {}", cli::error_chain(&e));

@@ -38,6 +38,9 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        for (dir, setting) in config.writable_dirs() {
+            crate::paths::check(&dir, setting).map_err(anyhow::Error::msg)?;
+        }
         let store = Store::open(&config.database_path)
             .await
             .with_context(|| format!("cannot open the database at {}", config.database_path.display()))?;
@@ -51,7 +54,7 @@ impl Application {
                 publish_address: config.publish_address,
                 start_timeout: config.start_timeout,
                 reconcile_interval: config.reconcile_interval,
-                config_dir: config.config_dir.clone(),
+                config_dir: config.config_dir(),
                 default_limits: Resources {
                     cpus: Some(config.default_cpus),
                     memory_bytes: Some(config.default_memory),
@@ -95,12 +98,12 @@ impl Application {
                     directory_url: url.clone(),
                     email: config.acme_email.clone(),
                     ca_cert: config.acme_ca_cert.clone(),
-                    account_file: config.tls_dir.join("acme-account.json"),
+                    account_file: config.tls_dir().join("acme-account.json"),
                 });
                 Some(Certificates::new(
                     store.clone(),
                     certs.clone(),
-                    config.tls_dir.clone(),
+                    config.tls_dir(),
                     Arc::new(issuer),
                 ))
             }
@@ -269,15 +272,16 @@ async fn tls_setup(config: &Config) -> anyhow::Result<(Option<TcpListener>, Opti
         _ => None,
     };
     let certs = Arc::new(CertStore::new(default));
-    let loaded = certs.load_dir(&config.tls_dir);
+    let tls_dir = config.tls_dir();
+    let loaded = certs.load_dir(&tls_dir);
     if certs.is_empty() && config.acme_directory.is_none() {
         anyhow::bail!(
             "HOSTER_TLS_PORT needs certificates: HOSTER_TLS_CERT and HOSTER_TLS_KEY, <hostname>.crt/.key files in \
              HOSTER_TLS_DIR ({}), or HOSTER_ACME_DIRECTORY",
-            config.tls_dir.display()
+            tls_dir.display()
         );
     }
-    tracing::info!(dir = %config.tls_dir.display(), loaded, "certificates loaded");
+    tracing::info!(dir = %tls_dir.display(), loaded, "certificates loaded");
     let addr = SocketAddr::new(config.proxy_host, port);
     let listener = TcpListener::bind(addr)
         .await

@@ -91,6 +91,14 @@ pub(crate) fn is_status(e: &bollard::errors::Error, code: u16) -> bool {
     matches!(e, bollard::errors::Error::DockerResponseServerError { status_code, .. } if *status_code == code)
 }
 
+/// What `hoster doctor` reports of the engine.
+#[derive(Debug, Clone)]
+pub struct EngineInfo {
+    pub version: String,
+    pub api_version: String,
+    pub data_root: Option<String>,
+}
+
 pub struct Engine {
     host: DockerHost,
     /// Objects are Hoster's when they carry `io.hoster.instance=<this>`.
@@ -134,6 +142,18 @@ impl Engine {
                 unnegotiated.negotiate_version().await.map_err(|e| self.unreachable(e))
             })
             .await
+    }
+
+    /// The engine's version, the API version spoken, and its data root.
+    pub async fn describe(&self) -> Result<EngineInfo, EngineError> {
+        let docker = self.client().await?;
+        let version = docker.version().await.map_err(|e| self.unreachable(e))?;
+        let info = docker.info().await.map_err(|e| self.unreachable(e))?;
+        Ok(EngineInfo {
+            version: version.version.unwrap_or_default(),
+            api_version: docker.client_version().to_string(),
+            data_root: info.docker_root_dir,
+        })
     }
 
     pub async fn ping(&self, timeout: Duration) -> Result<(), EngineError> {

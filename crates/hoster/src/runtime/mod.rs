@@ -5,4 +5,4 @@ mod engine;
 mod objects;
 
 pub use containers::{ContainerState, ContainerSummary, Health};
-pub use engine::{Engine, EngineError, public_reason};
+pub use engine::{Engine, EngineError, EngineInfo, public_reason};

@@ -28,6 +28,11 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("stored row is corrupt: {0}")]
     Corrupt(String),
+    #[error(
+        "it was written by a newer Hoster (schema version {applied}; this Hoster knows up to {known}) and is left \
+         untouched: run that newer Hoster, or restore a backup made before the upgrade"
+    )]
+    NewerSchema { applied: i64, known: i64 },
     #[error("the state machine does not allow {from} -> {to}")]
     IllegalTransition {
         from: hoster_core::deployment::Status,
@@ -71,7 +76,30 @@ impl Store {
             .min_connections(1)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        let migrator = sqlx::migrate!("./migrations");
+        // A database a newer Hoster wrote is left untouched: this one cannot know what its
+        // later migrations changed, and migrating "around" them could lose data.
+        let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+        let migrated: bool = sqlx::query_scalar(
+            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_one(&pool)
+        .await?;
+        let applied: Option<i64> = match migrated {
+            true => {
+                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+                    .fetch_one(&pool)
+                    .await?
+            }
+            false => None,
+        };
+        if let Some(applied) = applied
+            && applied > known
+        {
+            pool.close().await;
+            return Err(StoreError::NewerSchema { applied, known });
+        }
+        migrator.run(&pool).await?;
         Ok(Self {
             pool,
             template_totals: Default::default(),

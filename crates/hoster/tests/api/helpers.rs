@@ -32,14 +32,14 @@ pub fn config(db: &Path, docker_host: DockerHost) -> Config {
         tls_port: None,
         tls_cert: None,
         tls_key: None,
-        tls_dir: db.parent().unwrap().join("certs"),
+        tls_dir: Some(db.parent().unwrap().join("certs")),
         acme_directory: None,
         acme_email: None,
         acme_ca_cert: None,
         database_path: db.to_path_buf(),
         base_domain: "apps.localhost".into(),
         docker_host,
-        config_dir: db.parent().unwrap().join("configs"),
+        config_dir: Some(db.parent().unwrap().join("configs")),
         // Each test server owns only its own engine objects.
         instance: format!(
             "test-{}",

@@ -3,6 +3,7 @@
 
 mod access;
 mod dns_server;
+mod doctor;
 mod e2e;
 mod hardening;
 mod helpers;
