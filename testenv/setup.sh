@@ -34,6 +34,8 @@ install_packages() {
   # fuzz/run.sh puts schemathesis in a venv; Debian splits venv/ensurepip out of python3.
   python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3 python3-venv)
   command -v c++ >/dev/null || missing+=(g++)                    # cargo fuzz builds libFuzzer (C++)
+  command -v systemd-analyze >/dev/null || missing+=(systemd)    # the unit in dist/ is verified
+  command -v setpriv >/dev/null || missing+=(util-linux)         # the non-root start test
   [ ${#missing[@]} -eq 0 ] && return
   need_root
   log "installing ${missing[*]}"

@@ -9,6 +9,8 @@ mod hardening;
 mod helpers;
 mod limits;
 mod openapi;
+mod operator;
 mod process;
 mod templates;
 mod testenv;
+mod upgrade;
