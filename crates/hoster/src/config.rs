@@ -206,15 +206,20 @@ impl Config {
             .unwrap_or_else(|| crate::paths::state_dir().join("certs"))
     }
 
-    /// The directories this configuration writes to, with the setting that moves each:
-    /// the database's, the config copies', and the certificates' when ACME saves there.
-    pub fn writable_dirs(&self) -> Vec<(PathBuf, &'static str)> {
+    /// The directories this configuration writes to, whether Hoster creates them, and the
+    /// setting that moves each: the database's (which must exist, as SQLite does not make
+    /// directories either), the config copies', and the certificates' when ACME saves there.
+    pub fn writable_dirs(&self) -> Vec<(PathBuf, bool, &'static str)> {
         let mut dirs = vec![
-            (crate::paths::parent_of(&self.database_path), "HOSTER_DATABASE_PATH"),
-            (self.config_dir(), "HOSTER_CONFIG_DIR"),
+            (
+                crate::paths::parent_of(&self.database_path),
+                false,
+                "HOSTER_DATABASE_PATH",
+            ),
+            (self.config_dir(), true, "HOSTER_CONFIG_DIR"),
         ];
         if self.acme_directory.is_some() {
-            dirs.push((self.tls_dir(), "HOSTER_TLS_DIR"));
+            dirs.push((self.tls_dir(), true, "HOSTER_TLS_DIR"));
         }
         dirs
     }

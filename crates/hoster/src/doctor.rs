@@ -84,8 +84,8 @@ pub async fn run(config: &Config) -> Vec<Finding> {
             );
         }
     }
-    for (dir, setting) in config.writable_dirs() {
-        let verdict = match crate::paths::check(&dir, setting) {
+    for (dir, create, setting) in config.writable_dirs() {
+        let verdict = match crate::paths::check(&dir, create, setting) {
             Ok(()) => Verdict::Ok(format!("{} is writable", dir.display())),
             Err(line) => problem(line, format!("create it for this user, or set {setting}")),
         };

@@ -14,7 +14,7 @@ pub fn state_dir() -> PathBuf {
         return PathBuf::from(first);
     }
     let system = Path::new("/var/lib/hoster");
-    if writable(system).is_ok() {
+    if writable(system, true).is_ok() {
         return system.to_path_buf();
     }
     let xdg = std::env::var_os("XDG_STATE_HOME")
@@ -27,17 +27,20 @@ pub fn state_dir() -> PathBuf {
     }
 }
 
-/// Whether `dir` exists or can be created (owner-only) and a file can be written in it.
-pub fn writable(dir: &Path) -> std::io::Result<()> {
-    crate::private_fs::create_dir_all(dir)?;
+/// Whether a file can be written in `dir`, which is created (owner-only) if missing when
+/// `create` says so.
+pub fn writable(dir: &Path, create: bool) -> std::io::Result<()> {
+    if create {
+        crate::private_fs::create_dir_all(dir)?;
+    }
     let probe = dir.join(format!(".hoster-write-check-{}", std::process::id()));
     std::fs::write(&probe, b"")?;
     std::fs::remove_file(&probe)
 }
 
 /// [`writable`], as the line an operator reads: which path, why, and which setting moves it.
-pub fn check(dir: &Path, setting: &str) -> Result<(), String> {
-    writable(dir).map_err(|e| {
+pub fn check(dir: &Path, create: bool, setting: &str) -> Result<(), String> {
+    writable(dir, create).map_err(|e| {
         format!(
             "cannot write {} ({e}); set {setting} to a directory this user ({}) can write",
             dir.display(),
@@ -68,10 +71,14 @@ mod tests {
     #[test]
     fn unwritable_paths_name_their_setting() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(check(&dir.path().join("a/b"), "HOSTER_CONFIG_DIR"), Ok(()));
+        assert_eq!(check(&dir.path().join("a/b"), true, "HOSTER_CONFIG_DIR"), Ok(()));
+        assert!(
+            check(&dir.path().join("c/d"), false, "HOSTER_DATABASE_PATH").is_err(),
+            "not created"
+        );
         let file = dir.path().join("file");
         std::fs::write(&file, "").unwrap();
-        let err = check(&file.join("below"), "HOSTER_CONFIG_DIR").unwrap_err();
+        let err = check(&file.join("below"), true, "HOSTER_CONFIG_DIR").unwrap_err();
         assert!(err.contains("HOSTER_CONFIG_DIR") && err.contains("below"), "{err}");
         assert_eq!(parent_of(Path::new("hoster.db")), std::env::current_dir().unwrap());
         assert_eq!(parent_of(Path::new("/a/hoster.db")), PathBuf::from("/a"));

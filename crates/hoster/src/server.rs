@@ -38,8 +38,8 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        for (dir, setting) in config.writable_dirs() {
-            crate::paths::check(&dir, setting).map_err(anyhow::Error::msg)?;
+        for (dir, create, setting) in config.writable_dirs() {
+            crate::paths::check(&dir, create, setting).map_err(anyhow::Error::msg)?;
         }
         let store = Store::open(&config.database_path)
             .await

@@ -7,29 +7,9 @@ use std::os::unix::fs::PermissionsExt;
 use hoster::config::{DockerHost, DomainVerification};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::dns_server::DnsServer;
 use crate::helpers::*;
-
-/// Sends `request` verbatim; the status code and the body.
-async fn raw(addr: std::net::SocketAddr, request: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut response))
-        .await
-        .unwrap()
-        .unwrap();
-    let text = String::from_utf8_lossy(&response).to_string();
-    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    (
-        status,
-        text.split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default(),
-    )
-}
 
 fn get(path: &str, host_lines: &str) -> String {
     format!("GET {path} HTTP/1.1\r\n{host_lines}Accept: application/json\r\nConnection: close\r\n\r\n")
@@ -44,24 +24,40 @@ async fn app_with(customize: impl FnOnce(&mut hoster::config::Config)) -> TestAp
     .await
 }
 
-/// A published template and a pending deployment of it (nothing on the engine yet).
-async fn pending_deployment(app: &TestApp, customer: &str, name: &str) -> Value {
-    let created = app.create_template(&template(&format!("site {name}"))).await;
-    let id = created["id"].as_str().unwrap();
+/// Publishes the created template `template_id` and makes a pending deployment of it.
+async fn deployment_of(app: &TestApp, template_id: &str, customer: &str, name: &str) -> Value {
     assert_eq!(
-        app.post(&format!("/api/v1/templates/{id}/publish")).await.status(),
+        app.post(&format!("/api/v1/templates/{template_id}/publish"))
+            .await
+            .status(),
         StatusCode::OK
     );
     let (status, d) = status_json(
         app.post_json(
             "/api/v1/deployments",
-            &json!({"template_id": id, "customer_id": customer, "name": name}),
+            &json!({"template_id": template_id, "customer_id": customer, "name": name}),
         )
         .await,
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{d}");
     d
+}
+
+/// A template from `body`, published, and a pending deployment of it (nothing on the engine).
+async fn deploy(app: &TestApp, body: &Value, customer: &str, name: &str) -> Value {
+    let created = app.create_template(body).await;
+    deployment_of(app, created["id"].as_str().unwrap(), customer, name).await
+}
+
+async fn pending_deployment(app: &TestApp, customer: &str, name: &str) -> Value {
+    deploy(app, &template(&format!("site {name}")), customer, name).await
+}
+
+/// Starts the deployment: the status and the answer.
+async fn start(app: &TestApp, d: &Value) -> (StatusCode, Value) {
+    let id = d["id"].as_str().unwrap();
+    status_json(app.post(&format!("/api/v1/deployments/{id}/start")).await).await
 }
 
 async fn add_domain(app: &TestApp, deployment: &str, domain: &str) -> (StatusCode, Value) {
@@ -105,7 +101,7 @@ async fn the_api_answers_only_on_its_own_hostnames() {
         "Host: 127.0.0.1\r\n",
         "Host: [::1]:1\r\n",
     ] {
-        let (status, body) = raw(app.addr, &get("/api/v1/templates", api)).await;
+        let (status, body) = raw_http(app.addr, &get("/api/v1/templates", api)).await;
         assert_eq!(status, 200, "{api:?}: {body}");
     }
     for foreign in [
@@ -114,25 +110,25 @@ async fn the_api_answers_only_on_its_own_hostnames() {
         "Host: api.localhost\r\n",
         "Host: 10.1.2.3\r\n",
     ] {
-        let (status, body) = raw(app.addr, &get("/api/v1/templates", foreign)).await;
+        let (status, body) = raw_http(app.addr, &get("/api/v1/templates", foreign)).await;
         assert_eq!(status, 421, "{foreign:?}: {body}");
         assert!(body.contains("unknown_host") && !body.contains("templates\""), "{body}");
     }
     // The request target's authority wins over Host (RFC 9112 §3.2.2), both ways.
-    let (status, _) = raw(
+    let (status, _) = raw_http(
         app.addr,
         &get("http://evil.example/api/v1/templates", "Host: localhost\r\n"),
     )
     .await;
     assert_eq!(status, 421);
-    let (status, _) = raw(app.addr, &get("http://localhost/health", "Host: evil.example\r\n")).await;
+    let (status, _) = raw_http(app.addr, &get("http://localhost/health", "Host: evil.example\r\n")).await;
     assert_eq!(status, 200);
     // Two Host headers, or none: the client's mistake.
-    let (status, body) = raw(app.addr, &get("/health", "Host: localhost\r\nHost: evil.example\r\n")).await;
+    let (status, body) = raw_http(app.addr, &get("/health", "Host: localhost\r\nHost: evil.example\r\n")).await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("bad_host"), "{body}");
     // CONNECT is not served, cleanly.
-    let (status, body) = raw(
+    let (status, body) = raw_http(
         app.addr,
         "CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\nConnection: close\r\n\r\n",
     )
@@ -184,7 +180,7 @@ async fn custom_domains_route_only_once_dns_proves_control() {
         claim["check_error"].as_str().unwrap().contains("no TXT record"),
         "{claim}"
     );
-    let (status, _) = raw(app.addr, &get("/", "Host: shop.example.com\r\n")).await;
+    let (status, _) = raw_http(app.addr, &get("/", "Host: shop.example.com\r\n")).await;
     assert_eq!(status, 421, "a pending name is not routed");
 
     // The real owner may claim it too, and proves control with the TXT record.
@@ -213,7 +209,7 @@ async fn custom_domains_route_only_once_dns_proves_control() {
         (StatusCode::CONFLICT, Some("domain_taken"))
     );
     // Now it routes, to the owner's deployment (pending, so the proxy says so).
-    let (status, body) = raw(app.addr, &get("/", "Host: shop.example.com\r\n")).await;
+    let (status, body) = raw_http(app.addr, &get("/", "Host: shop.example.com\r\n")).await;
     assert_eq!(status, 503, "{body}");
     assert!(
         body.contains("owner.apps.localhost") || body.contains("shop.example.com"),
@@ -425,19 +421,9 @@ async fn what_hoster_keeps_on_disk_is_owner_only() {
     body["compose_spec"] =
         json!("services:\n  web:\n    image: busybox\n    command: [sleep, \"60\"]\n    stop_grace_period: 1s\n");
     body["config_files"] = json!([{"name": "app.env", "path": "/etc/app/app.env", "content": "PASSWORD=hunter2"}]);
-    let created = app.create_template(&body).await;
-    let tid = created["id"].as_str().unwrap();
-    app.post(&format!("/api/v1/templates/{tid}/publish")).await;
-    let (_, d) = status_json(
-        app.post_json(
-            "/api/v1/deployments",
-            &json!({"template_id": tid, "customer_id": "c", "name": "private"}),
-        )
-        .await,
-    )
-    .await;
+    let d = deploy(&app, &body, "c", "private").await;
     let id = d["id"].as_str().unwrap().to_string();
-    let (status, started) = status_json(app.post(&format!("/api/v1/deployments/{id}/start")).await).await;
+    let (status, started) = start(&app, &d).await;
     assert_eq!(status, StatusCode::OK, "{started}");
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     let db = app.db_path();
@@ -526,19 +512,8 @@ async fn a_reconcile_pass_goes_on_past_what_it_cannot_remove() {
 async fn run(app: &TestApp, name: &str, compose: &str) -> Value {
     let mut body = template(name);
     body["compose_spec"] = json!(compose);
-    let created = app.create_template(&body).await;
-    let tid = created["id"].as_str().unwrap();
-    app.post(&format!("/api/v1/templates/{tid}/publish")).await;
-    let (_, d) = status_json(
-        app.post_json(
-            "/api/v1/deployments",
-            &json!({"template_id": tid, "customer_id": "c", "name": name}),
-        )
-        .await,
-    )
-    .await;
-    let id = d["id"].as_str().unwrap();
-    let (status, started) = status_json(app.post(&format!("/api/v1/deployments/{id}/start")).await).await;
+    let d = deploy(app, &body, "c", name).await;
+    let (status, started) = start(app, &d).await;
     assert_eq!(status, StatusCode::OK, "{started}");
     started
 }
@@ -637,18 +612,9 @@ async fn values_reach_the_container_as_written_and_engine_messages_do_not_reach_
     // a code and a short reason.
     let mut body = template("missing command");
     body["compose_spec"] = json!("services:\n  web:\n    image: busybox\n    command: [/nonexistent/bin]\n");
-    let tid = app.create_template(&body).await["id"].as_str().unwrap().to_string();
-    app.post(&format!("/api/v1/templates/{tid}/publish")).await;
-    let (_, d) = status_json(
-        app.post_json(
-            "/api/v1/deployments",
-            &json!({"template_id": tid, "customer_id": "c", "name": "missing"}),
-        )
-        .await,
-    )
-    .await;
+    let d = deploy(&app, &body, "c", "missing").await;
     let id = d["id"].as_str().unwrap();
-    let (status, failed) = status_json(app.post(&format!("/api/v1/deployments/{id}/start")).await).await;
+    let (status, failed) = start(&app, &d).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{failed}");
     assert_eq!(failed["code"], "runtime_error");
     let (_, row) = status_json(app.get(&format!("/api/v1/deployments/{id}")).await).await;
@@ -724,16 +690,9 @@ async fn a_template_that_validates_starts() {
                     return Ok(());
                 }
                 prop_assert_eq!(status, StatusCode::CREATED, "{}", created);
-                let tid = created["id"].as_str().unwrap();
-                app.post(&format!("/api/v1/templates/{tid}/publish")).await;
-                let (_, d) = status_json(
-                    app.post_json("/api/v1/deployments", &json!({"template_id": tid, "customer_id": "c", "name": "prop"}))
-                        .await,
-                )
-                .await;
-                let id = d["id"].as_str().unwrap();
-                let (status, answer) = status_json(app.post(&format!("/api/v1/deployments/{id}/start")).await).await;
-                app.delete(&format!("/api/v1/deployments/{id}")).await;
+                let d = deployment_of(&app, created["id"].as_str().unwrap(), "c", "prop").await;
+                let (status, answer) = start(&app, &d).await;
+                app.delete(&format!("/api/v1/deployments/{}", d["id"].as_str().unwrap())).await;
                 prop_assert_eq!(status, StatusCode::OK, "{} failed to start: {}", compose, answer);
                 started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 Ok(())

@@ -15,6 +15,7 @@ fn hoster(dir: &std::path::Path) -> Command {
         .arg("serve")
         .env_clear()
         .env("HOSTER_DATABASE_PATH", dir.join("hoster.db"))
+        .env("HOSTER_CONFIG_DIR", dir.join("configs"))
         .env("HOSTER_SERVER_PORT", "0")
         .env("HOSTER_LOG", "info");
     command
@@ -41,7 +42,15 @@ fn a_bad_setting_stops_start_up_with_one_line_naming_the_variable() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot open the database at /nonexistent/dir/hoster.db"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot write /nonexistent/dir") && stderr.contains("set HOSTER_DATABASE_PATH"),
+        "{stderr}"
+    );
+    assert!(
+        !std::path::Path::new("/nonexistent").exists(),
+        "nothing is created for the database"
+    );
 }
 
 #[test]

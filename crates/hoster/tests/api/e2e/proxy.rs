@@ -416,24 +416,10 @@ async fn websockets_and_server_sent_events_pass_through() {
     h.delete_deployment(&sse).await;
 }
 
-/// Sends a raw HTTP/1.1 request with exactly `host_line` and returns status and body.
+/// A GET with exactly `host_line` (or none) to a loopback port: status and body.
 async fn raw_get(port: u16, host_line: &str, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let request = format!("GET {path} HTTP/1.1\r\n{host_line}Accept: application/json\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut response))
-        .await
-        .unwrap()
-        .unwrap();
-    let text = String::from_utf8_lossy(&response).to_string();
-    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    raw_http(std::net::SocketAddr::from(([127, 0, 0, 1], port)), &request).await
 }
 
 #[tokio::test]
