@@ -22,6 +22,14 @@ need_root() {
   [ "$(id -u)" = 0 ] || { log "run as root (needs apt-get and dockerd), or start Docker and build the images yourself"; exit 1; }
 }
 
+install() { # install PACKAGE... (Debian's)
+  [ $# -eq 0 ] && return
+  need_root
+  log "installing $*"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
 install_packages() {
   local missing=()
   command -v dockerd >/dev/null || missing+=(docker.io)
@@ -36,11 +44,7 @@ install_packages() {
   command -v c++ >/dev/null || missing+=(g++)                    # cargo fuzz builds libFuzzer (C++)
   command -v systemd-analyze >/dev/null || missing+=(systemd)    # the unit in dist/ is verified
   command -v setpriv >/dev/null || missing+=(util-linux)         # the non-root start test
-  [ ${#missing[@]} -eq 0 ] && return
-  need_root
-  log "installing ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  install "${missing[@]}"
 }
 
 start_engine() {
@@ -123,7 +127,8 @@ build() { # build TAG DIR [extra context files...]
 
 case "${1:-all}" in
   engine)
-    install_packages
+    # What Hoster itself needs: the engine, nothing of the tests'.
+    command -v dockerd >/dev/null || install docker.io
     start_engine
     exit 0
     ;;
