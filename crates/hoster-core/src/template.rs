@@ -393,6 +393,9 @@ fn check_container_path(path: &str) -> Result<(), String> {
     if path.contains("//") {
         return Err(format!("`{path}` must not contain empty segments"));
     }
+    if let Some(why) = compose::engine_rules::reserved_container_path(path) {
+        return Err(format!("`{path}` cannot be a config file: {why}"));
+    }
     Ok(())
 }
 

@@ -135,6 +135,18 @@ fn config_file_paths_must_be_safe() {
             "config_files[0].path: `/etc/nginx/` names a directory; give a file path",
         ),
         ("/a//b", "config_files[0].path: `/a//b` must not contain empty segments"),
+        (
+            "/etc/hosts",
+            "config_files[0].path: `/etc/hosts` cannot be a config file: Docker writes this file itself and would silently replace it",
+        ),
+        (
+            "/etc/resolv.conf",
+            "config_files[0].path: `/etc/resolv.conf` cannot be a config file: Docker writes this file itself and would silently replace it",
+        ),
+        (
+            "/proc/self/x",
+            "config_files[0].path: `/proc/self/x` cannot be a config file: the runtime mounts this kernel filesystem itself",
+        ),
     ] {
         let got = problems(TemplateFields {
             config_files: Some(vec![file(path)]),
