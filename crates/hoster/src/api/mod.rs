@@ -103,11 +103,21 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(access::audit_log))
 }
 
-/// The OpenAPI document describing every route [`router`] serves.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    let mut doc = routes().split_for_parts().1;
-    document_common_responses(&mut doc);
-    doc
+/// The OpenAPI document [`router`] serves, as served: every route with the answers any route can
+/// give, the links from create responses, and the bearer scheme. Built in one place so that the
+/// tested document and the served one cannot differ.
+pub fn openapi() -> serde_json::Value {
+    document(routes().split_for_parts().1)
+}
+
+fn document(mut openapi: utoipa::openapi::OpenApi) -> serde_json::Value {
+    document_common_responses(&mut openapi);
+    let mut json = serde_json::to_value(&openapi).expect("the OpenAPI document serializes");
+    document_links(&mut json);
+    // Token mode's bearer tokens; optional, since local mode asks for none.
+    json["components"]["securitySchemes"] = serde_json::json!({"bearer": {"type": "http", "scheme": "bearer"}});
+    json["security"] = serde_json::json!([{}, {"bearer": []}]);
+    json
 }
 
 /// OpenAPI links from what creates an object to the operations that take its id, so that
@@ -241,14 +251,8 @@ pub fn proxy_router(state: AppState) -> Router {
 }
 
 pub fn router(state: AppState) -> Router {
-    let (router, mut openapi) = routes().split_for_parts();
-    document_common_responses(&mut openapi);
-    let mut json = serde_json::to_value(&openapi).expect("the OpenAPI document serializes");
-    document_links(&mut json);
-    // Token mode's bearer tokens; optional, since local mode asks for none.
-    json["components"]["securitySchemes"] = serde_json::json!({"bearer": {"type": "http", "scheme": "bearer"}});
-    json["security"] = serde_json::json!([{}, {"bearer": []}]);
-    let doc = OpenApiJson(Arc::new(json.to_string()));
+    let (router, openapi) = routes().split_for_parts();
+    let doc = OpenApiJson(Arc::new(document(openapi).to_string()));
     router
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
