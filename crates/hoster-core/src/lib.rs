@@ -8,6 +8,7 @@
 pub mod access;
 pub mod compose;
 pub mod deployment;
+pub mod error_code;
 pub mod hostname;
 pub mod id;
 pub mod plan;

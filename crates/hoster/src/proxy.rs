@@ -14,6 +14,7 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use hoster_core::deployment::Status;
+use hoster_core::error_code::ErrorCode;
 use hoster_core::hostname::{self, ApiHosts, Host};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -153,8 +154,8 @@ fn wants_upgrade(headers: &HeaderMap) -> bool {
 }
 
 /// A page for when the proxy cannot hand the request on: HTML for browsers, JSON when asked.
-fn page(status: StatusCode, code: &str, message: String, headers: &HeaderMap) -> Response {
-    render(status, code, message, wants_json(headers))
+fn page(code: ErrorCode, message: String, headers: &HeaderMap) -> Response {
+    render(code, message, wants_json(headers))
 }
 
 fn wants_json(headers: &HeaderMap) -> bool {
@@ -164,7 +165,8 @@ fn wants_json(headers: &HeaderMap) -> bool {
         .is_some_and(|a| a.contains("application/json") && !a.contains("text/html"))
 }
 
-fn render(status: StatusCode, code: &str, message: String, json: bool) -> Response {
+fn render(code: ErrorCode, message: String, json: bool) -> Response {
+    let status = crate::api::status_of(code);
     if json {
         return (status, axum::Json(serde_json::json!({"error": message, "code": code}))).into_response();
     }
@@ -258,8 +260,7 @@ pub async fn route(
     let headers = request.headers();
     if request.method() == Method::CONNECT {
         let mut response = page(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
+            ErrorCode::MethodNotAllowed,
             "Hoster is not a forward proxy: CONNECT is not served.".into(),
             headers,
         );
@@ -276,7 +277,7 @@ pub async fn route(
     }
     let host = match request_host(headers, request.uri()) {
         Ok(host) => host,
-        Err(why) => return page(StatusCode::BAD_REQUEST, "bad_host", why.into(), headers),
+        Err(why) => return page(ErrorCode::BadHost, why.into(), headers),
     };
     if state.proxy.api_hosts.contains(&host) {
         return next.run(request).await;
@@ -290,18 +291,16 @@ pub async fn route(
         Ok(Route::Upstream(upstream)) => forward(&state, name, upstream, peer, request).await,
         Ok(Route::Unknown) => not_found(&name, headers),
         Ok(Route::Unavailable(status)) => page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "deployment_unavailable",
+            ErrorCode::DeploymentUnavailable,
             format!("{name} is {status}; it answers again once it is running."),
             headers,
         ),
         Ok(Route::NoPort) => page(
-            StatusCode::BAD_GATEWAY,
-            "no_published_port",
+            ErrorCode::NoPublishedPort,
             format!("{name} publishes no TCP port to route to."),
             headers,
         ),
-        Err(message) => page(StatusCode::BAD_GATEWAY, "runtime_error", message, headers),
+        Err(message) => page(ErrorCode::RuntimeError, message, headers),
     }
 }
 
@@ -311,8 +310,7 @@ async fn foreign(listener: Listener, host: &str, request: Request, next: Next) -
     match listener {
         Listener::DeploymentsOnly => next.run(request).await,
         Listener::Api => page(
-            StatusCode::MISDIRECTED_REQUEST,
-            "unknown_host",
+            ErrorCode::UnknownHost,
             format!(
                 "This server does not answer for {host}: it is neither one of Hoster's API hostnames \
                  (HOSTER_API_HOSTS) nor a deployment's."
@@ -324,8 +322,7 @@ async fn foreign(listener: Listener, host: &str, request: Request, next: Next) -
 
 fn not_found(host: &str, headers: &HeaderMap) -> Response {
     page(
-        StatusCode::NOT_FOUND,
-        "deployment_not_found",
+        ErrorCode::DeploymentNotFound,
         format!("No deployment answers at {host}."),
         headers,
     )
@@ -363,12 +360,7 @@ async fn forward(
     parts.uri = match format!("http://{upstream}{path}").parse() {
         Ok(uri) => uri,
         Err(_) => {
-            return render(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                "The request target is not valid.".into(),
-                json,
-            );
+            return render(ErrorCode::InvalidPath, "The request target is not valid.".into(), json);
         }
     };
     parts.version = axum::http::Version::HTTP_11;
@@ -393,12 +385,7 @@ async fn forward(
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(%host, %upstream, error = %e, "upstream did not answer");
-            return render(
-                StatusCode::BAD_GATEWAY,
-                "upstream_unavailable",
-                format!("{host} did not answer."),
-                json,
-            );
+            return render(ErrorCode::UpstreamUnavailable, format!("{host} did not answer."), json);
         }
     };
     if response.status() == StatusCode::SWITCHING_PROTOCOLS

@@ -4,6 +4,7 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use hoster_core::access::{Caller, Operation, Role};
+use hoster_core::error_code::ErrorCode;
 use hoster_core::problem::{Problem, Problems};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -131,8 +132,7 @@ pub async fn revoke_token(
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "token_not_found",
+            ErrorCode::TokenNotFound,
             format!("no live token with id `{id}`"),
         ))
     }

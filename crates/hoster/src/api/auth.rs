@@ -2,13 +2,14 @@
 //! the rate limit); in local mode, [`Caller::Local`]. Handlers take the result as
 //! `Extension<Caller>` and ask the core what it may do.
 
+use hoster_core::error_code::ErrorCode;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hoster_core::access::{Caller, NotYours, Operation, token};
@@ -67,7 +68,7 @@ impl RateLimiter {
 const MAX_BUCKETS: usize = 100_000;
 
 fn rate_limited(wait: f64, message: &str) -> Response {
-    let mut response = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message).into_response();
+    let mut response = ApiError::new(ErrorCode::RateLimited, message).into_response();
     let seconds = wait.ceil().max(1.0).to_string();
     if let Ok(value) = HeaderValue::from_str(&seconds) {
         response.headers_mut().insert(header::RETRY_AFTER, value);
@@ -76,7 +77,7 @@ fn rate_limited(wait: f64, message: &str) -> Response {
 }
 
 fn unauthorized(message: &str) -> Response {
-    let mut response = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message).into_response();
+    let mut response = ApiError::new(ErrorCode::Unauthorized, message).into_response();
     response
         .headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

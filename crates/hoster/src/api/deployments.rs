@@ -15,7 +15,7 @@ use super::extract::{Json, Path, Query};
 use super::templates::page;
 use super::{AppState, auth};
 use crate::deployer::{DeployError, NewDeployment};
-use crate::runtime::{ContainerSummary, EngineError, Health};
+use crate::runtime::{ContainerSummary, Health};
 use crate::store::{DeploymentFilter, DeploymentRecord};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -101,41 +101,6 @@ pub struct ListQuery {
 pub struct WaitQuery {
     /// `false` answers 202 at once with the intermediate state; default `true` waits for the end state.
     wait: Option<bool>,
-}
-
-impl From<DeployError> for ApiError {
-    fn from(e: DeployError) -> Self {
-        let message = e.to_string();
-        match e {
-            DeployError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "deployment_not_found", message),
-            DeployError::TemplateNotFound(id) => ApiError::template_not_found(&id),
-            DeployError::TemplateNotPublished(_) => {
-                ApiError::new(StatusCode::CONFLICT, "template_not_published", message)
-            }
-            DeployError::AlreadyRunning => ApiError::new(StatusCode::CONFLICT, "already_running", message),
-            DeployError::InvalidTransition { .. } => ApiError::new(StatusCode::CONFLICT, "invalid_transition", message),
-            DeployError::Invalid(problems) => ApiError::validation(problems),
-            DeployError::Conflict { code, .. } => ApiError::new(StatusCode::CONFLICT, code, message),
-            DeployError::Failed {
-                code: "port_unavailable",
-                ..
-            } => ApiError::new(StatusCode::CONFLICT, "port_unavailable", message),
-            DeployError::Failed { code, .. } => ApiError::new(StatusCode::BAD_GATEWAY, code, message),
-            DeployError::Engine(e @ EngineError::Unreachable { .. }) => {
-                tracing::warn!(error = %e, "engine unreachable");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "engine_unavailable",
-                    e.public_message(),
-                )
-            }
-            DeployError::Engine(e) => {
-                tracing::warn!(error = %e, "engine error");
-                ApiError::new(StatusCode::BAD_GATEWAY, "runtime_error", e.public_message())
-            }
-            DeployError::Store(e) => e.into(),
-        }
-    }
 }
 
 /// The response for one deployment: its row, live container states from the engine, and the

@@ -5,6 +5,7 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use hoster_core::access::{Caller, Operation};
+use hoster_core::error_code::ErrorCode;
 use hoster_core::hostname::{self, DomainError};
 use hoster_core::problem::{Problem, Problems};
 use serde::{Deserialize, Serialize};
@@ -62,18 +63,13 @@ fn view(d: &DeploymentRecord, r: DomainRecord) -> DomainView {
 
 fn taken(domain: &str) -> ApiError {
     ApiError::new(
-        StatusCode::CONFLICT,
-        "domain_taken",
+        ErrorCode::DomainTaken,
         format!("{domain} is already verified for a deployment, or attached to this one"),
     )
 }
 
 fn domain_not_found(id: &str, domain: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "domain_not_found",
-        format!("{id} has no domain {domain}"),
-    )
+    ApiError::new(ErrorCode::DomainNotFound, format!("{id} has no domain {domain}"))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -130,7 +126,7 @@ pub async fn add_domain(
     )
     .map_err(|e| match e {
         DomainError::Invalid(why) => ApiError::validation(Problems(vec![Problem::field("domain", why)])),
-        DomainError::Reserved(why) => ApiError::new(StatusCode::BAD_REQUEST, "domain_reserved", why),
+        DomainError::Reserved(why) => ApiError::new(ErrorCode::DomainReserved, why),
     })?;
     // Routing changes under the deployment's lock, like everything else about it, and only if
     // it still exists once the lock is held.
@@ -141,8 +137,7 @@ pub async fn add_domain(
         Added::Taken => return Err(taken(&domain)),
         Added::LimitReached => {
             return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "domain_limit_reached",
+                ErrorCode::DomainLimitReached,
                 format!(
                     "a deployment may have {} custom domains (HOSTER_MAX_DOMAINS_PER_DEPLOYMENT)",
                     state.domains.max_per_deployment

@@ -1,69 +1,102 @@
-//! The one error shape every non-2xx response has: `{"error", "code", "details"?}`.
+//! The one error shape every non-2xx response has: `{"error", "code", "details"?}`, and the one
+//! place an [`ErrorCode`] becomes an HTTP status.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use hoster_core::error_code::ErrorCode;
 use hoster_core::problem::{Problem, Problems};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::deployer::DeployError;
+use crate::runtime::EngineError;
 use crate::store::StoreError;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// A sentence for a human.
     pub error: String,
-    /// A stable snake_case code for programs.
-    pub code: String,
+    /// A stable code for programs.
+    pub code: ErrorCode,
     /// One entry per problem, for validation errors.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<Problem>,
 }
 
+/// The HTTP status each code is answered with.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    use ErrorCode::*;
+    match code {
+        InvalidJson | ValidationError | InvalidPath | BadHost | DomainReserved => StatusCode::BAD_REQUEST,
+        Unauthorized => StatusCode::UNAUTHORIZED,
+        Forbidden => StatusCode::FORBIDDEN,
+        NotFound | TemplateNotFound | DeploymentNotFound | TokenNotFound | DomainNotFound => StatusCode::NOT_FOUND,
+        MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        TemplateExists
+        | TemplatePublished
+        | AlreadyPublished
+        | TemplateInUse
+        | TemplateNotPublished
+        | AlreadyRunning
+        | InvalidTransition
+        | DomainTaken
+        | DomainLimitReached
+        | DeploymentLimitReached
+        | PortUnavailable
+        | HostnameUnavailable => StatusCode::CONFLICT,
+        UnknownHost => StatusCode::MISDIRECTED_REQUEST,
+        PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+        ImageUnavailable | RuntimeError | PolicyViolation | NoPublishedPort | UpstreamUnavailable => {
+            StatusCode::BAD_GATEWAY
+        }
+        EngineUnavailable | DeploymentUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
 #[derive(Debug)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub details: Vec<Problem>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
             code,
             message: message.into(),
             details: Vec::new(),
         }
     }
 
+    pub fn status(&self) -> StatusCode {
+        status_of(self.code)
+    }
+
     pub fn validation(problems: Problems) -> Self {
         Self {
-            status: StatusCode::BAD_REQUEST,
-            code: "validation_error",
+            code: ErrorCode::ValidationError,
             message: problems.summary(),
             details: problems.0,
         }
     }
 
     pub fn template_not_found(id: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "template_not_found",
-            format!("no template with id `{id}`"),
-        )
+        Self::new(ErrorCode::TemplateNotFound, format!("no template with id `{id}`"))
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+        Self::new(ErrorCode::Forbidden, message)
     }
 
     pub fn internal(context: &str, error: &dyn std::fmt::Display) -> Self {
         tracing::error!(%error, "{context}");
         Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
+            ErrorCode::InternalError,
             format!("{context}; the server log has the details"),
         )
     }
@@ -72,19 +105,59 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict(message) => Self::new(StatusCode::CONFLICT, "template_exists", message),
+            StoreError::TemplateExists(message) => Self::new(ErrorCode::TemplateExists, message),
             other => Self::internal("the database failed", &other),
+        }
+    }
+}
+
+impl From<DeployError> for ApiError {
+    fn from(e: DeployError) -> Self {
+        let message = e.to_string();
+        match e {
+            DeployError::NotFound(_) => ApiError::new(ErrorCode::DeploymentNotFound, message),
+            DeployError::TemplateNotFound(id) => ApiError::template_not_found(&id),
+            DeployError::TemplateNotPublished(_) => ApiError::new(ErrorCode::TemplateNotPublished, message),
+            DeployError::AlreadyRunning => ApiError::new(ErrorCode::AlreadyRunning, message),
+            DeployError::InvalidTransition { .. } => ApiError::new(ErrorCode::InvalidTransition, message),
+            DeployError::Invalid(problems) => ApiError::validation(problems),
+            DeployError::LimitReached(_) => ApiError::new(ErrorCode::DeploymentLimitReached, message),
+            DeployError::NoHostname => ApiError::new(ErrorCode::HostnameUnavailable, message),
+            DeployError::Failed { code, .. } => ApiError::new(code, message),
+            DeployError::Engine(e @ EngineError::Unreachable { .. }) => {
+                tracing::warn!(error = %e, "engine unreachable");
+                ApiError::new(ErrorCode::EngineUnavailable, e.public_message())
+            }
+            DeployError::Engine(e) => {
+                tracing::warn!(error = %e, "engine error");
+                ApiError::new(ErrorCode::RuntimeError, e.public_message())
+            }
+            DeployError::Store(e) => e.into(),
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let status = self.status();
         let body = ErrorBody {
             error: self.message,
-            code: self.code.to_string(),
+            code: self.code,
             details: self.details,
         };
-        (self.status, Json(body)).into_response()
+        (status, Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_an_error_status() {
+        for code in ErrorCode::ALL {
+            let status = status_of(*code);
+            assert!(status.is_client_error() || status.is_server_error(), "{code}: {status}");
+        }
     }
 }

@@ -2,9 +2,9 @@
 //! fields) and query strings (unknown parameters are refused, not ignored).
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
+use hoster_core::error_code::ErrorCode;
 use hoster_core::problem::{Problem, Problems};
 use serde::de::DeserializeOwned;
 
@@ -29,16 +29,14 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
             });
         if !is_json {
             return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 "send the body as JSON with `Content-Type: application/json`",
             ));
         }
         let limit = state.max_body_bytes;
         let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| {
             ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
+                ErrorCode::PayloadTooLarge,
                 format!("the request body is larger than {limit} bytes"),
             )
         })?;
@@ -49,8 +47,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let invalid = |e: serde_json::Error| {
         ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
+            ErrorCode::InvalidJson,
             format!("the request body is not valid JSON: {e}"),
         )
     };
@@ -95,8 +92,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(Path(value)),
             Err(rejection) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_path",
+                ErrorCode::InvalidPath,
                 format!("the request path is not valid: {}", rejection.body_text()),
             )),
         }

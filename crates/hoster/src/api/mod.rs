@@ -10,10 +10,10 @@ mod extract;
 mod health;
 mod templates;
 
+use hoster_core::error_code::ErrorCode;
 use std::sync::Arc;
 
 use axum::extract::Request;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
 use hoster_core::template;
@@ -25,7 +25,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use auth::RateLimiter;
-pub use error::{ApiError, ErrorBody};
+pub use error::{ApiError, ErrorBody, status_of};
 
 use crate::deployer::Deployer;
 use crate::proxy::{self, Proxy};
@@ -220,16 +220,14 @@ fn document_common_responses(doc: &mut utoipa::openapi::OpenApi) {
 
 async fn no_route(request: Request) -> ApiError {
     ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
+        ErrorCode::NotFound,
         format!("no route for {} {}", request.method(), request.uri().path()),
     )
 }
 
 async fn wrong_method(request: Request) -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         format!("{} is not allowed on {}", request.method(), request.uri().path()),
     )
 }

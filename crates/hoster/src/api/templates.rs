@@ -4,6 +4,7 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use hoster_core::access::{Caller, Operation, Role};
+use hoster_core::error_code::ErrorCode;
 use hoster_core::id::TemplateId;
 use hoster_core::template::{ConfigFile, Limits, TemplateFields, TemplateSpec, Variable};
 use serde::{Deserialize, Serialize};
@@ -159,8 +160,7 @@ async fn load(state: &AppState, caller: &Caller, op: Operation, id: &str) -> Res
 
 fn published_conflict(id: &TemplateId) -> ApiError {
     ApiError::new(
-        StatusCode::CONFLICT,
-        "template_published",
+        ErrorCode::TemplatePublished,
         format!("template `{id}` is published and cannot change; create a new version instead"),
     )
 }
@@ -356,8 +356,7 @@ pub async fn delete_template(
         }
         DeleteOutcome::NotFound => Err(ApiError::template_not_found(&id)),
         DeleteOutcome::InUse { deployments } => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "template_in_use",
+            ErrorCode::TemplateInUse,
             format!("template `{id}` has {deployments} deployment(s); delete them first"),
         )),
     }
@@ -384,8 +383,7 @@ pub async fn publish_template(
     if current.published || !state.store.publish_template(&current.id, &now).await? {
         return Err(match state.store.get_template(&current.id).await? {
             Some(_) => ApiError::new(
-                StatusCode::CONFLICT,
-                "already_published",
+                ErrorCode::AlreadyPublished,
                 format!("template `{id}` is already published"),
             ),
             None => ApiError::template_not_found(&id),

@@ -1,5 +1,6 @@
 //! Executing plans on the engine: the steps of start, stop and removal.
 
+use hoster_core::error_code::ErrorCode;
 use std::collections::{BTreeSet, HashSet};
 use std::net::{IpAddr, TcpListener, UdpSocket};
 use std::time::Instant;
@@ -18,7 +19,7 @@ const POLL: Duration = Duration::from_millis(100);
 
 fn failed(message: impl Into<String>) -> DeployError {
     DeployError::Failed {
-        code: "runtime_error",
+        code: ErrorCode::RuntimeError,
         message: message.into(),
     }
 }
@@ -67,7 +68,7 @@ impl Deployer {
         let assigned =
             plan::assign_ports(compose, &previous, self.settings.port_range.clone(), &mut taken).map_err(|e| {
                 DeployError::Failed {
-                    code: "port_unavailable",
+                    code: ErrorCode::PortUnavailable,
                     message: e.to_string(),
                 }
             })?;
@@ -108,7 +109,7 @@ impl Deployer {
                 Err(DeployError::Engine(EngineError::PortUnavailable { port, .. })) if avoid.len() < 5 => {
                     let Ok(port) = port.parse::<u16>() else {
                         return Err(DeployError::Failed {
-                            code: "port_unavailable",
+                            code: ErrorCode::PortUnavailable,
                             message: format!("host port {port} is taken"),
                         });
                     };
@@ -140,8 +141,8 @@ impl Deployer {
         })
         .map_err(|e| DeployError::Failed {
             code: match e {
-                plan::PlanError::Policy(_) => "policy_violation",
-                plan::PlanError::Cycle(_) => "runtime_error",
+                plan::PlanError::Policy(_) => ErrorCode::PolicyViolation,
+                plan::PlanError::Cycle(_) => ErrorCode::RuntimeError,
             },
             message: e.to_string(),
         })?;

@@ -8,6 +8,7 @@
 mod execute;
 mod reconcile;
 
+use hoster_core::error_code::ErrorCode;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
@@ -60,12 +61,15 @@ pub enum DeployError {
     InvalidTransition { action: &'static str, status: Status },
     #[error("{0}")]
     Invalid(Problems),
-    /// Refused by a rule of the platform (not a failure of the deployment).
-    #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    /// The customer has as many deployments as this Hoster allows.
+    #[error("{0}")]
+    LimitReached(String),
+    /// No hostname under the base domain was free for a new deployment.
+    #[error("could not reserve a hostname for the deployment; try another name")]
+    NoHostname,
     /// The operation ran and failed; the deployment is now `failed` with this message.
     #[error("{message}")]
-    Failed { code: &'static str, message: String },
+    Failed { code: ErrorCode, message: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -171,7 +175,7 @@ impl Deployer {
             }
         }
         Err(DeployError::Failed {
-            code: "runtime_error",
+            code: ErrorCode::RuntimeError,
             message: format!("no free hostname for `{slug}`"),
         })
     }
@@ -219,20 +223,14 @@ impl Deployer {
                 Insert::Done => return Ok(record),
                 Insert::DomainTaken => continue,
                 Insert::LimitReached => {
-                    return Err(DeployError::Conflict {
-                        code: "deployment_limit_reached",
-                        message: format!(
-                            "`{}` has {} deployments, as many as this Hoster allows one customer; delete one first",
-                            new.customer_id, self.settings.max_deployments_per_customer
-                        ),
-                    });
+                    return Err(DeployError::LimitReached(format!(
+                        "`{}` has {} deployments, as many as this Hoster allows one customer; delete one first",
+                        new.customer_id, self.settings.max_deployments_per_customer
+                    )));
                 }
             }
         }
-        Err(DeployError::Failed {
-            code: "runtime_error",
-            message: "could not reserve a hostname".into(),
-        })
+        Err(DeployError::NoHostname)
     }
 
     /// Starts a deployment. With `wait`, returns once it runs (or has failed); without, once it
@@ -279,13 +277,13 @@ impl Deployer {
                 let (code, message) = match &e {
                     DeployError::Failed { code, message } => (*code, message.clone()),
                     DeployError::Engine(engine @ EngineError::PortUnavailable { .. }) => {
-                        ("port_unavailable", engine.public_message())
+                        (ErrorCode::PortUnavailable, engine.public_message())
                     }
                     DeployError::Engine(engine @ EngineError::ImageUnavailable { .. }) => {
-                        ("image_unavailable", engine.public_message())
+                        (ErrorCode::ImageUnavailable, engine.public_message())
                     }
-                    DeployError::Engine(engine) => ("runtime_error", engine.public_message()),
-                    other => ("runtime_error", other.to_string()),
+                    DeployError::Engine(engine) => (ErrorCode::RuntimeError, engine.public_message()),
+                    other => (ErrorCode::RuntimeError, other.to_string()),
                 };
                 tracing::warn!(deployment = %d.id, error = %e, "start failed");
                 if let Err(cleanup) = self.tear_down(&d.id).await {

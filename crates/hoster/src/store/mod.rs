@@ -20,8 +20,9 @@ pub use templates::{DeleteOutcome, Page, TemplateFilter, TemplateRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// Another template has this slug and version.
     #[error("{0}")]
-    Conflict(String),
+    TemplateExists(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]

@@ -129,7 +129,7 @@ fn like_pattern(term: &str) -> String {
 
 fn slug_version_conflict(e: sqlx::Error, spec: &TemplateSpec) -> StoreError {
     match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(format!(
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::TemplateExists(format!(
             "a template with slug `{}` and version `{}` already exists; publish a new version instead",
             spec.slug, spec.version
         )),

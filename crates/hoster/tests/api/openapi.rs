@@ -93,6 +93,16 @@ async fn operations_document_their_errors() {
         );
     }
     assert!(doc["components"]["schemas"].get("ErrorBody").is_some());
+    // Every code an error can carry is listed, so clients can match on them.
+    let codes: Vec<&str> = doc["components"]["schemas"]["ErrorCode"]["enum"]
+        .as_array()
+        .expect("ErrorCode is an enum schema")
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    for code in hoster_core::error_code::ErrorCode::ALL {
+        assert!(codes.contains(&code.as_str()), "{code} in {codes:?}");
+    }
     assert!(doc["components"]["schemas"].get("TemplateFields").is_some());
     assert!(doc["components"]["schemas"].get("Template").is_some());
 }
