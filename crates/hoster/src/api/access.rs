@@ -10,8 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::ApiError;
-use super::extract::{Json, Path, Query};
-use super::templates::page;
+use super::extract::{Json, Path, Query, page};
 use super::{AppState, auth};
 use crate::store::{AuditEntry, TokenRecord};
 use crate::tokens::{self, TokenError};

@@ -11,8 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Json, Path, Query};
-use super::templates::page;
+use super::extract::{Json, Path, Query, page};
 use super::{AppState, auth};
 use crate::deployer::{DeployError, NewDeployment};
 use crate::runtime::{ContainerSummary, Health};

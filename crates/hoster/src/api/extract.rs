@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::store::Page;
 
 /// A JSON request body, decoded strictly.
 pub struct Json<T>(pub T);
@@ -97,4 +98,24 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
             )),
         }
     }
+}
+
+/// A list's page size when the query gives none, and the largest it may ask for.
+pub const DEFAULT_LIMIT: u32 = 20;
+pub const MAX_LIMIT: u32 = 100;
+
+/// The page a list query's `limit` and `offset` ask for, or the problem with them. Every list
+/// (templates, deployments, audit) pages the same way.
+pub fn page(limit: Option<u32>, offset: Option<u64>) -> Result<Page, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::validation(Problems(vec![Problem::field(
+            "limit",
+            format!("must be from 1 to {MAX_LIMIT} (got {limit})"),
+        )])));
+    }
+    Ok(Page {
+        limit,
+        offset: offset.unwrap_or(0),
+    })
 }

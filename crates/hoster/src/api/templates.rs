@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{Json, Path, Query};
+use super::extract::{Json, Path, Query, page};
 use super::{AppState, auth};
 use crate::clock;
-use crate::store::{DeleteOutcome, Page, TemplateFilter, TemplateRecord};
+use crate::store::{DeleteOutcome, TemplateFilter, TemplateRecord};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Template {
@@ -72,9 +72,6 @@ pub struct TemplateList {
     pub offset: u64,
 }
 
-pub const DEFAULT_LIMIT: u32 = 20;
-pub const MAX_LIMIT: u32 = 100;
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -117,20 +114,6 @@ fn validate(fields: TemplateFields, limits: &Limits, trusted: bool) -> Result<Te
         fields.validate(limits)
     };
     validated.map(|(spec, _)| spec).map_err(ApiError::validation)
-}
-
-/// A page of the query's limit/offset, or the problem with them.
-pub fn page(limit: Option<u32>, offset: Option<u64>) -> Result<Page, ApiError> {
-    let limit = limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::validation(hoster_core::problem::Problems(vec![
-            hoster_core::problem::Problem::field("limit", format!("must be from 1 to {MAX_LIMIT} (got {limit})")),
-        ])));
-    }
-    Ok(Page {
-        limit,
-        offset: offset.unwrap_or(0),
-    })
 }
 
 fn parse_id(id: &str) -> Result<TemplateId, ApiError> {

@@ -3,6 +3,7 @@
 use hoster_core::error_code::ErrorCode;
 use std::collections::{BTreeSet, HashSet};
 use std::net::{IpAddr, TcpListener, UdpSocket};
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::future::try_join_all;
@@ -16,6 +17,8 @@ use crate::runtime::{EngineError, Health};
 use crate::store::DeploymentRecord;
 
 const POLL: Duration = Duration::from_millis(100);
+/// Parsed compose models kept at most; more templates in use than this re-parse now and then.
+const PARSED_MODELS: usize = 1000;
 
 fn failed(message: impl Into<String>) -> DeployError {
     DeployError::Failed {
@@ -33,17 +36,32 @@ fn bindable(addr: IpAddr, port: u16, protocol: Protocol) -> bool {
 }
 
 impl Deployer {
+    /// The deployment's template and its parsed compose model. The model is parsed once per
+    /// template version (a start, a proxy route and every reconcile tick all need it) and kept
+    /// while the template's `updated_at` stays the same.
     pub(super) async fn compose_of(
         &self,
         d: &DeploymentRecord,
-    ) -> Result<(Compose, crate::store::TemplateRecord), DeployError> {
+    ) -> Result<(Arc<Compose>, crate::store::TemplateRecord), DeployError> {
         let template = self
             .store
             .get_template(&d.template_id)
             .await?
             .ok_or_else(|| failed(format!("template `{}` no longer exists", d.template_id)))?;
-        let compose = compose::parse(&template.spec.compose_spec, &compose::Limits::default())
-            .map_err(|_| failed("the template's compose_spec no longer parses"))?;
+        let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((version, compose)) = parsed.get(&template.id)
+            && *version == template.updated_at
+        {
+            return Ok((compose.clone(), template));
+        }
+        let compose = Arc::new(
+            compose::parse(&template.spec.compose_spec, &compose::Limits::default())
+                .map_err(|_| failed("the template's compose_spec no longer parses"))?,
+        );
+        if parsed.len() >= PARSED_MODELS {
+            parsed.clear();
+        }
+        parsed.insert(template.id.clone(), (template.updated_at.clone(), compose.clone()));
         Ok((compose, template))
     }
 

@@ -91,6 +91,8 @@ pub struct Deployer {
     ports: tokio::sync::Mutex<()>,
     reconcile_now: Notify,
     reconcile_failures: std::sync::atomic::AtomicU64,
+    /// Parsed compose models by template, with the `updated_at` they were parsed at.
+    parsed: Mutex<HashMap<TemplateId, (String, Arc<hoster_core::compose::Compose>)>>,
 }
 
 impl Deployer {
@@ -103,6 +105,7 @@ impl Deployer {
             ports: tokio::sync::Mutex::new(()),
             reconcile_now: Notify::new(),
             reconcile_failures: Default::default(),
+            parsed: Mutex::default(),
         })
     }
 

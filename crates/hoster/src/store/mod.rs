@@ -16,7 +16,14 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 pub use access::{AuditEntry, TokenRecord};
 pub use deployments::{DeploymentFilter, DeploymentRecord, Event, Insert};
 pub use domains::{AddDomain, DomainRecord};
-pub use templates::{DeleteOutcome, Page, TemplateFilter, TemplateRecord};
+pub use templates::{DeleteOutcome, TemplateFilter, TemplateRecord};
+
+/// One page of a list, newest first: at most `limit` rows after skipping `offset`.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub limit: u32,
+    pub offset: u64,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

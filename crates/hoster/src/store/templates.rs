@@ -5,7 +5,7 @@ use hoster_core::template::TemplateSpec;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::{Store, StoreError};
+use super::{Page, Store, StoreError};
 
 /// A stored template: its validated content plus identity and lifecycle.
 #[derive(Debug, Clone)]
@@ -27,12 +27,6 @@ pub struct TemplateFilter {
     pub visible_to: Option<String>,
     /// Case-insensitive substring of the name or description.
     pub q: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct Page {
-    pub limit: u32,
-    pub offset: u64,
 }
 
 type TotalsKey = (Option<String>, Option<bool>, Option<String>, Option<String>);
