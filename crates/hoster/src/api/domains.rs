@@ -146,8 +146,14 @@ pub async fn add_domain(
         }
     };
     auth::audit(&state, &caller, "domain.add", &id, &domain).await;
+    Ok((StatusCode::CREATED, axum::Json(check(&state, &d, claim).await?)))
+}
+
+/// Asks DNS about the claim now; its state, or 409 when another deployment verified it first.
+async fn check(state: &AppState, d: &DeploymentRecord, claim: DomainRecord) -> Result<DomainView, ApiError> {
+    let domain = claim.domain.clone();
     match state.domains.check(claim, &d.domain).await? {
-        Checked::Now(claim) => Ok((StatusCode::CREATED, axum::Json(view(&d, claim)))),
+        Checked::Now(claim) => Ok(view(d, claim)),
         Checked::TakenMeanwhile => Err(taken(&domain)),
     }
 }
@@ -176,10 +182,7 @@ pub async fn verify_domain(
         .custom_domain(&d.id, &domain)
         .await?
         .ok_or_else(|| domain_not_found(&id, &domain))?;
-    match state.domains.check(claim, &d.domain).await? {
-        Checked::Now(claim) => Ok(axum::Json(view(&d, claim))),
-        Checked::TakenMeanwhile => Err(taken(&domain)),
-    }
+    Ok(axum::Json(check(&state, &d, claim).await?))
 }
 
 /// Detach a custom hostname.
