@@ -106,6 +106,14 @@ pub enum Caller {
     Token { role: Role, subject: String },
 }
 
+/// The filter a template list applies for a caller: `published` as asked (or forced), and
+/// `visible_to` a creator, who also sees their own unpublished ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TemplateListing<'a> {
+    pub published: Option<bool>,
+    pub visible_to: Option<&'a str>,
+}
+
 /// Why a request that names a subject is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotYours {
@@ -164,6 +172,24 @@ impl Caller {
         match self {
             Caller::Local | Caller::Token { role: Role::Admin, .. } => None,
             Caller::Token { subject, .. } => Some(subject),
+        }
+    }
+
+    /// Which templates a list shows this caller, given the `published` filter it asked for:
+    /// customers published ones only, creators their own and published ones, admins all.
+    /// `None`: nothing can match (a customer asking for unpublished templates).
+    pub fn template_listing(&self, published: Option<bool>) -> Option<TemplateListing<'_>> {
+        match self {
+            Caller::Token {
+                role: Role::Customer, ..
+            } => (published != Some(false)).then_some(TemplateListing {
+                published: Some(true),
+                visible_to: None,
+            }),
+            _ => Some(TemplateListing {
+                published,
+                visible_to: self.scope(),
+            }),
         }
     }
 
@@ -236,6 +262,23 @@ mod tests {
         for bad in ["", "hoster_", "Bearer x", &t.to_uppercase(), &t[..t.len() - 1]] {
             assert!(!token::well_formed(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn template_listings_follow_the_role() {
+        let token = |role| Caller::Token {
+            role,
+            subject: "s".into(),
+        };
+        let listing = |published, visible_to| Some(TemplateListing { published, visible_to });
+        let customer = token(Role::Customer);
+        assert_eq!(customer.template_listing(None), listing(Some(true), None));
+        assert_eq!(customer.template_listing(Some(true)), listing(Some(true), None));
+        assert_eq!(customer.template_listing(Some(false)), None);
+        let creator = token(Role::Creator);
+        assert_eq!(creator.template_listing(Some(false)), listing(Some(false), Some("s")));
+        assert_eq!(token(Role::Admin).template_listing(None), listing(None, None));
+        assert_eq!(Caller::Local.template_listing(Some(false)), listing(Some(false), None));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{Json, Path, Query, page};
 use super::{AppState, auth};
 use crate::deployer::{DeployError, NewDeployment};
-use crate::runtime::{ContainerSummary, Health};
+use crate::runtime::{ContainerStatus, ContainerSummary, Health};
 use crate::store::{DeploymentFilter, DeploymentRecord};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -29,8 +29,8 @@ pub struct PortView {
 pub struct ContainerView {
     pub service_name: String,
     pub container_id: String,
-    /// The engine's state: `created`, `running`, `restarting`, `exited`, `dead`.
-    pub status: String,
+    /// The engine's state of the container.
+    pub status: ContainerStatus,
     pub health: Health,
     /// Where the service's published ports are reachable on the host.
     pub ports: Vec<PortView>,
@@ -113,7 +113,7 @@ async fn view(state: &AppState, d: DeploymentRecord, containers: &[ContainerSumm
         .map(|c| ContainerView {
             service_name: c.service.clone(),
             container_id: c.id.clone(),
-            status: c.state.clone(),
+            status: c.state,
             health: c.health,
             ports: ports
                 .iter()

@@ -3,7 +3,7 @@
 use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use hoster_core::access::{Caller, Operation, Role};
+use hoster_core::access::{Caller, Operation};
 use hoster_core::error_code::ErrorCode;
 use hoster_core::id::TemplateId;
 use hoster_core::template::{ConfigFile, Limits, TemplateFields, TemplateSpec, Variable};
@@ -163,27 +163,18 @@ pub async fn list_templates(
 ) -> Result<axum::Json<TemplateList>, ApiError> {
     auth::require(&caller, Operation::ListTemplates)?;
     let page = page(query.limit, query.offset)?;
-    // Creators see their own and published templates; customers published ones only.
-    let (published, visible_to) = match &caller {
-        Caller::Token {
-            role: Role::Customer, ..
-        } => {
-            if query.published == Some(false) {
-                return Ok(axum::Json(TemplateList {
-                    templates: Vec::new(),
-                    total: 0,
-                    limit: page.limit,
-                    offset: page.offset,
-                }));
-            }
-            (Some(true), None)
-        }
-        _ => (query.published, caller.scope().map(str::to_string)),
+    let Some(listing) = caller.template_listing(query.published) else {
+        return Ok(axum::Json(TemplateList {
+            templates: Vec::new(),
+            total: 0,
+            limit: page.limit,
+            offset: page.offset,
+        }));
     };
     let filter = TemplateFilter {
         creator_id: query.creator_id,
-        published,
-        visible_to,
+        published: listing.published,
+        visible_to: listing.visible_to.map(str::to_string),
         q: query.q.filter(|q| !q.is_empty()),
     };
     let (records, total) = state.store.list_templates(&filter, page).await?;

@@ -13,7 +13,7 @@ use hoster_core::plan::{self, ContainerSpec, Plan, PlanInput, Wait, object_name}
 use tokio::time::{Duration, sleep};
 
 use super::{DeployError, Deployer};
-use crate::runtime::{EngineError, Health};
+use crate::runtime::{ContainerStatus, EngineError, Health};
 use crate::store::DeploymentRecord;
 
 const POLL: Duration = Duration::from_millis(100);
@@ -206,9 +206,9 @@ impl Deployer {
             let Some(state) = self.engine.inspect_container(&wait.container).await? else {
                 return Err(failed(format!("service `{}` disappeared while starting", wait.service)));
             };
-            let exited = matches!(state.status.as_str(), "exited" | "dead");
+            let exited = state.status.has_stopped();
             match wait.condition {
-                Condition::Started if state.status != "created" => return Ok(()),
+                Condition::Started if state.status != ContainerStatus::Created => return Ok(()),
                 Condition::Healthy if state.health == Health::Healthy => return Ok(()),
                 Condition::Healthy if state.health == Health::Unhealthy => {
                     return Err(failed(format!("service `{}` is unhealthy", wait.service)));
@@ -239,7 +239,7 @@ impl Deployer {
     async fn check_started(&self, plan: &Plan) -> Result<(), DeployError> {
         for c in plan.containers() {
             if let Some(state) = self.engine.inspect_container(&c.name).await?
-                && matches!(state.status.as_str(), "exited" | "dead")
+                && state.status.has_stopped()
                 && (state.exit_code != 0 || state.oom_killed)
             {
                 return Err(failed(self.describe_exit(&c.service, &c.name).await));
@@ -288,7 +288,7 @@ impl Deployer {
             .managed_containers(Some(id))
             .await?
             .into_iter()
-            .filter(|c| c.state == "running")
+            .filter(|c| c.state == ContainerStatus::Running)
             .collect();
         try_join_all(left.iter().map(|c| self.engine.stop_container(&c.id, None))).await?;
         Ok(())

@@ -177,7 +177,7 @@ impl Deployer {
                         service.name
                     ));
                 }
-                Some(c) if matches!(c.state.as_str(), "exited" | "dead") && c.exit_code != Some(0) => {
+                Some(c) if c.state.has_stopped() && c.exit_code != Some(0) => {
                     reason = Some(self.describe_exit(&service.name, &c.id).await);
                 }
                 Some(_) => continue,

@@ -30,11 +30,45 @@ pub enum Health {
     Unhealthy,
 }
 
+/// A container's state as the engine reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ContainerStatus {
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Removing,
+    Exited,
+    Dead,
+    /// A state this Hoster does not know (a newer engine's).
+    Unknown,
+}
+
+impl ContainerStatus {
+    fn parse(engine: &str) -> Self {
+        match engine {
+            "created" => Self::Created,
+            "running" => Self::Running,
+            "paused" => Self::Paused,
+            "restarting" => Self::Restarting,
+            "removing" => Self::Removing,
+            "exited" => Self::Exited,
+            "dead" => Self::Dead,
+            _ => Self::Unknown,
+        }
+    }
+
+    /// Whether its process has ended (and will not come back by itself).
+    pub fn has_stopped(self) -> bool {
+        matches!(self, Self::Exited | Self::Dead)
+    }
+}
+
 /// What the engine says about one container right now.
 #[derive(Debug, Clone)]
 pub struct ContainerState {
-    /// `created`, `running`, `restarting`, `exited`, `dead`, ...
-    pub status: String,
+    pub status: ContainerStatus,
     pub exit_code: i64,
     pub oom_killed: bool,
     pub health: Health,
@@ -43,7 +77,7 @@ pub struct ContainerState {
 
 impl ContainerState {
     pub fn is_running(&self) -> bool {
-        self.status == "running"
+        self.status == ContainerStatus::Running
     }
 }
 
@@ -53,7 +87,7 @@ pub struct ContainerSummary {
     pub id: String,
     pub deployment: String,
     pub service: String,
-    pub state: String,
+    pub state: ContainerStatus,
     pub health: Health,
     /// From `Exited (N) ...`; `None` while it runs.
     pub exit_code: Option<i64>,
@@ -329,7 +363,7 @@ impl Engine {
         };
         let state = inspect.state.unwrap_or_default();
         Ok(Some(ContainerState {
-            status: state.status.map(|s| s.to_string()).unwrap_or_default(),
+            status: ContainerStatus::parse(&state.status.map(|s| s.to_string()).unwrap_or_default()),
             exit_code: state.exit_code.unwrap_or(0),
             oom_killed: state.oom_killed.unwrap_or(false),
             health: match state.health.and_then(|h| h.status) {
@@ -379,7 +413,7 @@ impl Engine {
                     id: c.id.unwrap_or_default(),
                     deployment: labels.get(labels::DEPLOYMENT).cloned().unwrap_or_default(),
                     service: labels.get(labels::SERVICE).cloned().unwrap_or_default(),
-                    state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                    state: ContainerStatus::parse(&c.state.map(|s| s.to_string()).unwrap_or_default()),
                     health: health_from_status(&status),
                     exit_code: exit_code_from_status(&status),
                     ports,
@@ -407,5 +441,20 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ContainerStatus;
+
+    #[test]
+    fn engine_states_read_as_statuses() {
+        assert_eq!(ContainerStatus::parse("running"), ContainerStatus::Running);
+        assert!(ContainerStatus::parse("exited").has_stopped());
+        assert!(ContainerStatus::parse("dead").has_stopped());
+        assert!(!ContainerStatus::parse("restarting").has_stopped());
+        assert_eq!(ContainerStatus::parse("hibernating"), ContainerStatus::Unknown);
+        assert_eq!(serde_json::to_value(ContainerStatus::Exited).unwrap(), "exited");
     }
 }

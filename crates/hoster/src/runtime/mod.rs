@@ -4,5 +4,5 @@ mod containers;
 mod engine;
 mod objects;
 
-pub use containers::{ContainerState, ContainerSummary, Health};
+pub use containers::{ContainerState, ContainerStatus, ContainerSummary, Health};
 pub use engine::{Engine, EngineError, EngineInfo, public_reason};
