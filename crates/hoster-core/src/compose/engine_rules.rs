@@ -231,7 +231,7 @@ mod tests {
             "nginx:alpine",
             "library/nginx:1.25-alpine",
             "traefik/whoami:latest",
-            "ghcr.io/owner/app:v1.2.3",
+            "registry.example.com/owner/app:v1.2.3",
             "registry.example.com:5000/team/app",
             "postgres@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
             "my_app.v2",

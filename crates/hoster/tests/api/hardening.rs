@@ -308,7 +308,7 @@ async fn the_engine_is_never_pointed_at_the_operators_network() {
     allowed["compose_spec"] = json!("services:\n  web:\n    image: registry.internal:5000/team/app:1\n");
     app.create_template(&allowed).await;
     let mut public = template("public registry");
-    public["compose_spec"] = json!("services:\n  web:\n    image: ghcr.io/owner/app:1\n");
+    public["compose_spec"] = json!("services:\n  web:\n    image: registry.example.com/owner/app:1\n");
     app.create_template(&public).await;
 }
 
