@@ -41,12 +41,29 @@ fn is_port(s: &str) -> bool {
     !s.is_empty() && s.len() <= 5 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Whether `name` is `parent` or a name under it.
+/// Whether `name` is a name under `parent` (`a.b.example.com` under `example.com`), not
+/// `parent` itself.
+pub fn is_under(name: &str, parent: &str) -> bool {
+    name.len() > parent.len() + 1 && name.ends_with(parent) && name.as_bytes()[name.len() - parent.len() - 1] == b'.'
+}
+
 fn is_at_or_under(name: &str, parent: &str) -> bool {
-    name == parent
-        || (name.len() > parent.len() + 1
-            && name.ends_with(parent)
-            && name.as_bytes()[name.len() - parent.len() - 1] == b'.')
+    name == parent || is_under(name, parent)
+}
+
+/// One label of a DNS name (RFC 1123): 1 to 63 letters, digits and `-`, not starting or ending
+/// with `-`.
+pub fn valid_label(label: &str) -> bool {
+    (1..=63).contains(&label.len())
+        && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !label.starts_with('-')
+        && !label.ends_with('-')
+}
+
+/// What a customer's TXT record must hold to prove control of a domain: `hoster-` and 128
+/// random bits (the caller's), base32.
+pub fn proof_token(random: [u8; 16]) -> String {
+    format!("hoster-{}", crate::id::base32(&random))
 }
 
 /// The hostnames (and IP literals) the API answers on. Anything else reaching the API's
@@ -79,7 +96,7 @@ impl ApiHosts {
     pub fn contains(&self, host: &Host) -> bool {
         match host {
             Host::Name(name) => self.names.iter().any(|n| n == name),
-            Host::Ip(ip) => ip.is_loopback() || ip.to_canonical().is_loopback() || self.ips.contains(ip),
+            Host::Ip(ip) => ip.to_canonical().is_loopback() || self.ips.contains(ip),
         }
     }
 
@@ -110,13 +127,6 @@ pub fn custom_domain(raw: &str, base_domain: &str, api: &ApiHosts) -> Result<Str
         )));
     }
     let name = trimmed.trim_end_matches('.').to_ascii_lowercase();
-    let label_ok = |l: &str| {
-        (1..=63).contains(&l.len())
-            && l.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
     let labels: Vec<&str> = name.split('.').collect();
     if labels
         .last()
@@ -127,7 +137,7 @@ pub fn custom_domain(raw: &str, base_domain: &str, api: &ApiHosts) -> Result<Str
         )));
     }
     let invalid = || DomainError::Invalid(format!("`{raw}` is not a hostname such as www.example.com"));
-    if name.len() > 253 || !labels.iter().all(|l| label_ok(l)) {
+    if name.len() > 253 || !labels.iter().all(|l| valid_label(l)) {
         return Err(invalid());
     }
     if is_at_or_under(&name, base_domain) {
@@ -241,6 +251,23 @@ mod tests {
         assert!(api.reserves("hoster.example.com"));
         assert!(!api.reserves("nothoster.example.com"));
         assert!(ApiHosts::new(["a b"]).is_err());
+    }
+
+    #[test]
+    fn proof_tokens_and_labels() {
+        let token = proof_token([7; 16]);
+        assert!(
+            token.starts_with("hoster-") && token.len() == "hoster-".len() + 26,
+            "{token}"
+        );
+        assert_ne!(token, proof_token([8; 16]));
+        assert!(valid_label("a-1") && valid_label("A"));
+        for bad in ["", "-a", "a-", "a_b", &"a".repeat(64)] {
+            assert!(!valid_label(bad), "{bad}");
+        }
+        assert!(is_under("a.b.example.com", "example.com"));
+        assert!(!is_under("example.com", "example.com"));
+        assert!(!is_under("badexample.com", "example.com"));
     }
 
     #[test]

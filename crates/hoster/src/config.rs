@@ -395,13 +395,7 @@ fn parse_instance(s: &str) -> Result<String, String> {
 
 fn parse_domain(s: &str) -> Result<String, String> {
     let lower = s.trim_end_matches('.').to_ascii_lowercase();
-    let label_ok = |l: &str| {
-        (1..=63).contains(&l.len())
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    if lower.len() <= 200 && lower.split('.').all(label_ok) {
+    if lower.len() <= 200 && lower.split('.').all(hoster_core::hostname::valid_label) {
         Ok(lower)
     } else {
         Err(format!("`{s}` is not a domain name such as apps.example.com"))

@@ -54,7 +54,7 @@ impl Domains {
 
     /// Claims `domain` for the deployment, pending, with a fresh token.
     pub async fn add(&self, id: &DeploymentId, domain: &str) -> Result<AddDomain, StoreError> {
-        let token = format!("hoster-{}", hex(&rand::random::<[u8; 16]>()));
+        let token = hostname::proof_token(rand::random());
         self.store
             .add_custom_domain(id, domain, &token, &clock::now(), self.max_per_deployment)
             .await
@@ -113,17 +113,20 @@ impl Domains {
         }
     }
 
+    /// One pass over the pending claims; a claim that cannot be checked is logged and the
+    /// pass goes on to the others.
     async fn check_pending(&self) -> Result<(), StoreError> {
         for claim in self.store.pending_domains().await? {
-            let Some(deployment) = self.store.get_deployment(&claim.deployment_id).await? else {
-                continue;
+            let domain = claim.domain.clone();
+            let checked = match self.store.get_deployment(&claim.deployment_id).await {
+                Ok(Some(deployment)) => self.check(claim, &deployment.domain).await.map(drop),
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
             };
-            self.check(claim, &deployment.domain).await?;
+            if let Err(e) = checked {
+                tracing::warn!(%domain, error = %e, "could not check a pending custom domain");
+            }
         }
         Ok(())
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -7,7 +7,13 @@ use std::path::{Path, PathBuf};
 /// (`$STATE_DIRECTORY`), else `/var/lib/hoster` when this user may write there (root, or the
 /// `hoster` user of the packaged unit), else `$XDG_STATE_HOME/hoster` (by default
 /// `~/.local/state/hoster`), so an ordinary user in the `docker` group needs no settings.
+/// Decided once per process: the choice probes the file system.
 pub fn state_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(choose_state_dir).clone()
+}
+
+fn choose_state_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("STATE_DIRECTORY").filter(|d| !d.is_empty()) {
         // systemd may list several, separated by colons; the first is ours.
         let first = dir.to_string_lossy().split(':').next().unwrap_or_default().to_string();

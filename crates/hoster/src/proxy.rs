@@ -55,9 +55,7 @@ impl Proxy {
 
     /// Whether `host` (normalised) names a deployment rather than Hoster itself.
     fn is_deployment_host(&self, host: &str) -> bool {
-        host.len() > self.base_domain.len() + 1
-            && host.ends_with(&self.base_domain)
-            && host.as_bytes()[host.len() - self.base_domain.len() - 1] == b'.'
+        hostname::is_under(host, &self.base_domain)
     }
 
     pub fn api_hosts(&self) -> &ApiHosts {

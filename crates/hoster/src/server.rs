@@ -44,6 +44,7 @@ impl Application {
         let store = Store::open(&config.database_path)
             .await
             .with_context(|| format!("cannot open the database at {}", config.database_path.display()))?;
+        let policy = policy(config);
         let engine = Arc::new(Engine::new(config.docker_host.clone(), config.instance.clone()));
         let deployer = Deployer::new(
             store.clone(),
@@ -61,7 +62,7 @@ impl Application {
                     pids: Some(config.default_pids),
                 },
                 max_deployments_per_customer: config.max_deployments_per_customer,
-                policy: policy(config),
+                policy: policy.clone(),
                 own_ports: [Some(config.server_port), config.proxy_port, config.tls_port]
                     .into_iter()
                     .flatten()
@@ -137,7 +138,7 @@ impl Application {
                     cpus: Some(config.max_cpus),
                     pids: Some(config.max_pids),
                 },
-                policy: policy(config),
+                policy,
                 ..template::Limits::default()
             },
             max_body_bytes: config.max_body_bytes,

@@ -154,13 +154,7 @@ fn resources(kind: &str, r: &Resources, refuse: &mut impl FnMut(&str, String)) {
 
 /// RFC 1123 hostname as the engine checks it, within the kernel's 64-byte limit.
 fn valid_hostname(h: &str) -> bool {
-    h.len() <= 63
-        && h.split('.').all(|l| {
-            !l.is_empty()
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        })
+    h.len() <= 63 && h.split('.').all(crate::hostname::valid_label)
 }
 
 /// Docker's reference grammar: `[host[:port]/]path[:tag][@digest]`, the path lowercase.

@@ -67,7 +67,7 @@ pub fn parse_and_check(
         max_nodes: limits.max_nodes,
         max_documents: 1,
     };
-    let value: Value = super::yaml::from_str(yaml, budget.unwrap_or_default()).map_err(|e| {
+    let value: Value = super::yaml::from_str(yaml, budget).map_err(|e| {
         let text = e.to_string();
         let detail = first_line(&text).trim_start_matches("error: ");
         let message = if detail.contains("budget breached") || detail.contains("alias") {
@@ -822,7 +822,8 @@ impl Walker<'_> {
                     self.problem(&join(path, &k), "the only value it takes is \"true\"");
                 }
                 out.insert(k, "true".to_string());
-            } else if k.starts_with("io.hoster.") {
+            } else if k.to_ascii_lowercase().starts_with("io.hoster.") {
+                // In any case: the engine's label filters match exactly, but a reader would not.
                 self.problem(
                     &join(path, &k),
                     "the io.hoster. prefix is reserved for Hoster's own labels",

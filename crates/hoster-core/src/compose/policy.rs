@@ -91,12 +91,11 @@ fn internal_registry(registry: &str) -> Option<&'static str> {
     None
 }
 
-/// Label namespaces that belong to Hoster or steer other controllers on the host.
+/// Label namespaces that steer other controllers on the host (Hoster's own `io.hoster.` the
+/// parser refuses for everyone).
 fn reserved_label(key: &str) -> Option<&'static str> {
     let lower = key.to_ascii_lowercase();
-    if lower.starts_with("io.hoster.") && key != super::model::PRIMARY_LABEL {
-        Some("the io.hoster. namespace is Hoster's own (only io.hoster.primary may be set)")
-    } else if lower.starts_with("traefik.") || lower == "traefik" {
+    if lower.starts_with("traefik.") || lower == "traefik" {
         Some("traefik labels would configure a Traefik proxy on the host")
     } else if lower.starts_with("com.docker.compose.") {
         Some("com.docker.compose labels would pass the container off as a Compose project's")

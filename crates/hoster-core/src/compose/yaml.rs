@@ -75,9 +75,9 @@ impl<'de> Deserialize<'de> for Node {
 }
 
 /// Parses one YAML document within `budget`.
-pub fn from_str(yaml: &str, budget: serde_saphyr::Budget) -> Result<Value, serde_saphyr::Error> {
+pub fn from_str(yaml: &str, budget: Option<serde_saphyr::Budget>) -> Result<Value, serde_saphyr::Error> {
     let options = serde_saphyr::options! {
-        budget: Some(budget),
+        budget: budget,
         // YAML 1.2, as Compose reads it: `yes`, `on`, `n` are strings.
         strict_booleans: true,
         // Infinity and NaN keep their spelling (see `to_value`).
@@ -159,7 +159,7 @@ mod tests {
     use super::*;
 
     fn read(yaml: &str) -> Value {
-        from_str(yaml, serde_saphyr::Budget::default()).unwrap()
+        from_str(yaml, None).unwrap()
     }
 
     #[test]

@@ -22,9 +22,7 @@ use crate::store::{AddDomain as Added, DeploymentRecord, DomainRecord};
 pub struct DomainView {
     #[schema(example = "www.example.com")]
     pub domain: String,
-    /// `pending` until DNS proves control, then `verified`; only verified names are served.
-    #[schema(example = "pending")]
-    pub status: &'static str,
+    pub status: DomainStatus,
     /// Either DNS record proves control.
     pub verification: Verification,
     pub verified_at: Option<String>,
@@ -32,6 +30,14 @@ pub struct DomainView {
     pub checked_at: Option<String>,
     pub check_error: Option<String>,
     pub created_at: String,
+}
+
+/// `pending` until DNS proves control, then `verified`; only verified names are served.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DomainStatus {
+    Pending,
+    Verified,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -47,7 +53,10 @@ pub struct Verification {
 
 fn view(d: &DeploymentRecord, r: DomainRecord) -> DomainView {
     DomainView {
-        status: if r.verified_at.is_some() { "verified" } else { "pending" },
+        status: match r.verified_at {
+            Some(_) => DomainStatus::Verified,
+            None => DomainStatus::Pending,
+        },
         verification: Verification {
             txt_name: hostname::proof_record_name(&r.domain),
             txt_value: r.token,
@@ -66,6 +75,11 @@ fn taken(domain: &str) -> ApiError {
         ErrorCode::DomainTaken,
         format!("{domain} is already verified for a deployment, or attached to this one"),
     )
+}
+
+/// A domain named in a path, spelled as it is stored (lowercase, no trailing dot).
+fn path_domain(raw: &str) -> String {
+    raw.trim_end_matches('.').to_ascii_lowercase()
 }
 
 fn domain_not_found(id: &str, domain: &str) -> ApiError {
@@ -176,7 +190,7 @@ pub async fn verify_domain(
     Path((id, domain)): Path<(String, String)>,
 ) -> Result<axum::Json<DomainView>, ApiError> {
     let d = load(&state, &caller, Operation::ManageDomains, &id).await?;
-    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    let domain = path_domain(&domain);
     let claim = state
         .store
         .custom_domain(&d.id, &domain)
@@ -199,7 +213,7 @@ pub async fn remove_domain(
     Path((id, domain)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let d = load(&state, &caller, Operation::ManageDomains, &id).await?;
-    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    let domain = path_domain(&domain);
     let _lock = state.deployer.lock(&d.id).await;
     if !state.store.remove_custom_domain(&d.id, &domain).await? {
         return Err(domain_not_found(&id, &domain));

@@ -90,7 +90,6 @@ pub struct Deployer {
     /// Port assignment reads other deployments' ports then writes its own: one at a time.
     ports: tokio::sync::Mutex<()>,
     reconcile_now: Notify,
-    reconcile_failures: std::sync::atomic::AtomicU64,
     /// Parsed compose models by template, with the `updated_at` they were parsed at.
     parsed: Mutex<HashMap<TemplateId, (String, Arc<hoster_core::compose::Compose>)>>,
 }
@@ -104,7 +103,6 @@ impl Deployer {
             locks: Mutex::new(HashMap::new()),
             ports: tokio::sync::Mutex::new(()),
             reconcile_now: Notify::new(),
-            reconcile_failures: Default::default(),
             parsed: Mutex::default(),
         })
     }
@@ -137,15 +135,7 @@ impl Deployer {
 
     /// Moves the deployment one step, or reports that someone else moved it first.
     async fn step(&self, d: &mut DeploymentRecord, to: Status, message: Option<&str>) -> Result<(), DeployError> {
-        // Enforced in every build: a transition the machine does not allow is a bug that must
-        // not reach the database.
-        if !d.status.can_transition_to(to) {
-            tracing::error!(deployment = %d.id, from = %d.status, to = %to, "refused a transition the state machine forbids");
-            return Err(DeployError::InvalidTransition {
-                action: "change",
-                status: d.status,
-            });
-        }
+        // `Store::transition` refuses what the state machine forbids, in every build.
         let now = clock::now();
         if !self.store.transition(&d.id, d.status, to, message, &now).await? {
             return Err(DeployError::InvalidTransition {

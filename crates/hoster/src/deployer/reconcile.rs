@@ -16,9 +16,16 @@ use crate::store::DeploymentRecord;
 impl Deployer {
     /// Reconciles now, then on every tick or nudge, forever. Abort the task to stop it.
     pub async fn reconcile_forever(self: Arc<Self>) {
+        // Objects and deployments passes could not bring in line, since start: in each warning.
+        let mut total_failures = 0;
         loop {
-            if let Err(e) = self.reconcile().await {
-                tracing::warn!(error = %e, "reconcile pass failed; retrying at the next tick");
+            match self.reconcile().await {
+                Ok(0) => {}
+                Ok(failures) => {
+                    total_failures += failures;
+                    tracing::warn!(failures, total_failures, "reconcile pass left work for the next one");
+                }
+                Err(e) => tracing::warn!(error = %e, "reconcile pass failed; retrying at the next tick"),
             }
             tokio::select! {
                 _ = sleep(self.settings.reconcile_interval) => {}
@@ -61,7 +68,8 @@ impl Deployer {
 
     /// One pass: remove engine objects no deployment owns, finish or roll back operations a
     /// crash interrupted, and fail running deployments whose containers died or vanished.
-    pub async fn reconcile(&self) -> Result<(), DeployError> {
+    /// Answers how many objects or deployments it could not bring in line (each is logged).
+    pub async fn reconcile(&self) -> Result<usize, DeployError> {
         // Engine first, database second: an object created after this listing belongs to a row
         // that the database read below already sees, so it is never mistaken for an orphan.
         let containers = self.engine.managed_containers(None).await?;
@@ -115,14 +123,7 @@ impl Deployer {
                 tracing::warn!(deployment = %d.id, error = %e, "cannot reconcile deployment");
             }
         }
-        self.reconcile_failures
-            .fetch_add(failures, std::sync::atomic::Ordering::Relaxed);
-        Ok(())
-    }
-
-    /// How many objects and deployments reconcile passes could not bring in line so far.
-    pub fn reconcile_failures(&self) -> u64 {
-        self.reconcile_failures.load(std::sync::atomic::Ordering::Relaxed)
+        Ok(failures)
     }
 
     async fn reconcile_one(
