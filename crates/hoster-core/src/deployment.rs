@@ -76,9 +76,47 @@ impl std::fmt::Display for Status {
     }
 }
 
+/// What the engine shows of one of a running deployment's containers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Observed<'a> {
+    pub service: &'a str,
+    /// Its process has ended and will not come back by itself (exited or dead).
+    pub stopped: bool,
+    pub exit_code: Option<i64>,
+}
+
+/// Why a running deployment has failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure<'a> {
+    /// The service has no container: it was removed outside Hoster.
+    Vanished { service: &'a str },
+    /// The container (index into the observations) ended with an error or without a code, and
+    /// its restart policy is not bringing it back.
+    Exited { service: &'a str, container: usize },
+}
+
+/// Whether a `running` deployment has failed: the first of its services, in compose order,
+/// whose container vanished or stopped with anything but exit code 0 (a one-shot job that
+/// completed is fine).
+pub fn running_failure<'a>(
+    services: impl IntoIterator<Item = &'a str>,
+    observed: &[Observed<'_>],
+) -> Option<Failure<'a>> {
+    services
+        .into_iter()
+        .find_map(|service| match observed.iter().position(|o| o.service == service) {
+            None => Some(Failure::Vanished { service }),
+            Some(i) if observed[i].stopped && observed[i].exit_code != Some(0) => {
+                Some(Failure::Exited { service, container: i })
+            }
+            Some(_) => None,
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::Status::{self, *};
+    use super::{Failure, Observed, running_failure};
 
     #[test]
     fn the_spec_transitions_are_allowed() {
@@ -115,5 +153,59 @@ mod tests {
             assert_eq!(Status::parse(status.as_str()), Some(status));
         }
         assert_eq!(Status::parse("bogus"), None);
+    }
+
+    fn seen(service: &str, stopped: bool, exit_code: Option<i64>) -> Observed<'_> {
+        Observed {
+            service,
+            stopped,
+            exit_code,
+        }
+    }
+
+    #[test]
+    fn a_running_deployment_fails_on_the_first_vanished_or_crashed_service() {
+        let services = ["db", "app", "job"];
+        let all_up = [
+            seen("db", false, None),
+            seen("app", false, None),
+            seen("job", true, Some(0)),
+        ];
+        assert_eq!(
+            running_failure(services, &all_up),
+            None,
+            "a job that exited 0 completed"
+        );
+
+        let crashed = [
+            seen("app", true, Some(137)),
+            seen("db", false, None),
+            seen("job", true, Some(0)),
+        ];
+        assert_eq!(
+            running_failure(services, &crashed),
+            Some(Failure::Exited {
+                service: "app",
+                container: 0
+            })
+        );
+        let unknown_code = [
+            seen("db", true, None),
+            seen("app", false, None),
+            seen("job", false, None),
+        ];
+        assert_eq!(
+            running_failure(services, &unknown_code),
+            Some(Failure::Exited {
+                service: "db",
+                container: 0
+            })
+        );
+        let gone = [seen("db", false, None), seen("job", true, Some(1))];
+        assert_eq!(
+            running_failure(services, &gone),
+            Some(Failure::Vanished { service: "app" }),
+            "compose order decides which reason is told"
+        );
     }
 }

@@ -197,6 +197,16 @@ impl Plan {
     pub fn containers(&self) -> impl Iterator<Item = &ContainerSpec> {
         self.waves.iter().flatten()
     }
+
+    /// Whether a start may start the containers a stop left (`present`: their services) instead
+    /// of creating them anew. Reusing keeps what lives in them and in the anonymous volumes
+    /// images declare (postgres's data directory) across stop/start; fresh containers only when
+    /// the plan changed: another set of services, or other host ports than they were made with.
+    pub fn reuses(&self, present: &[&str], ports_before: &[PortAssignment], ports_now: &[PortAssignment]) -> bool {
+        let planned: std::collections::BTreeSet<&str> = self.containers().map(|c| c.service.as_str()).collect();
+        let present_set: std::collections::BTreeSet<&str> = present.iter().copied().collect();
+        ports_before == ports_now && present.len() == planned.len() && present_set == planned
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

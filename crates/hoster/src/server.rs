@@ -18,7 +18,7 @@ use crate::config::{AuthMode, Config, DomainVerification};
 use crate::deployer::{Deployer, Settings};
 use crate::domains::{Domains, Verification};
 use crate::proxy::Proxy;
-use crate::runtime::Engine;
+use crate::runtime::{Engine, Runtime};
 use crate::store::Store;
 use crate::tls::{self, CertStore};
 
@@ -45,7 +45,7 @@ impl Application {
             .await
             .with_context(|| format!("cannot open the database at {}", config.database_path.display()))?;
         let policy = policy(config);
-        let engine = Arc::new(Engine::new(config.docker_host.clone(), config.instance.clone()));
+        let engine: Arc<dyn Runtime> = Arc::new(Engine::new(config.docker_host.clone(), config.instance.clone()));
         let deployer = Deployer::new(
             store.clone(),
             engine.clone(),

@@ -149,6 +149,24 @@ fn the_three_tier_example_plans_in_dependency_order() {
             condition: Condition::Started
         }]
     );
+    // A restart reuses what a stop left only when services and host ports are unchanged.
+    assert!(plan.reuses(&["web", "db", "api"], &ports, &ports));
+    assert!(!plan.reuses(&[], &[], &ports), "first start");
+    assert!(
+        !plan.reuses(&["web", "db"], &ports, &ports),
+        "a service's container is missing"
+    );
+    assert!(
+        !plan.reuses(&["web", "db", "api", "api"], &ports, &ports),
+        "a stray second container"
+    );
+    assert!(
+        !plan.reuses(&["web", "db", "old"], &ports, &ports),
+        "the template's services changed"
+    );
+    let mut moved = ports.clone();
+    moved[0].host_port += 1;
+    assert!(!plan.reuses(&["web", "db", "api"], &ports, &moved), "new host ports");
     for container in plan.containers() {
         assert_eq!(container.labels[labels::MANAGED], "true");
         assert_eq!(container.labels[labels::INSTANCE], "test");

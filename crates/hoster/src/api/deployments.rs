@@ -147,7 +147,7 @@ async fn view(state: &AppState, d: DeploymentRecord, containers: &[ContainerSumm
 /// Live containers of one deployment (all, when `None`); an unreachable engine shows none
 /// rather than failing a read.
 async fn live_containers(state: &AppState, id: Option<&DeploymentId>) -> Vec<ContainerSummary> {
-    match state.engine.managed_containers(id).await {
+    match state.engine.containers(id).await {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(error = %e, "cannot list containers");
@@ -327,10 +327,10 @@ pub async fn start_deployment(
     Path(id): Path<String>,
     Query(query): Query<WaitQuery>,
 ) -> Result<(StatusCode, axum::Json<Deployment>), ApiError> {
-    load(&state, &caller, Operation::StartDeployment, &id).await?;
+    let d = load(&state, &caller, Operation::StartDeployment, &id).await?;
     auth::audit(&state, &caller, "deployment.start", &id, "").await;
     let wait = query.wait.unwrap_or(true);
-    let d = state.deployer.start(&id, wait).await?;
+    let d = state.deployer.start(&d.id, wait).await?;
     Ok(answer(wait, view_one(&state, d).await?))
 }
 
@@ -352,10 +352,10 @@ pub async fn stop_deployment(
     Path(id): Path<String>,
     Query(query): Query<WaitQuery>,
 ) -> Result<(StatusCode, axum::Json<Deployment>), ApiError> {
-    load(&state, &caller, Operation::StopDeployment, &id).await?;
+    let d = load(&state, &caller, Operation::StopDeployment, &id).await?;
     auth::audit(&state, &caller, "deployment.stop", &id, "").await;
     let wait = query.wait.unwrap_or(true);
-    let d = state.deployer.stop(&id, wait).await?;
+    let d = state.deployer.stop(&d.id, wait).await?;
     Ok(answer(wait, view_one(&state, d).await?))
 }
 
@@ -372,9 +372,9 @@ pub async fn delete_deployment(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    load(&state, &caller, Operation::DeleteDeployment, &id).await?;
+    let d = load(&state, &caller, Operation::DeleteDeployment, &id).await?;
     auth::audit(&state, &caller, "deployment.delete", &id, "").await;
-    state.deployer.delete(&id).await?;
+    state.deployer.delete(&d.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,5 +1,5 @@
 //! The HTTP API. Owns routing, request decoding and response shapes; reaches the database
-//! only through [`Store`] and the engine only through [`Engine`], never with SQL or Docker calls.
+//! only through [`Store`] and the engine only through [`Runtime`], never with SQL or Docker calls.
 
 mod access;
 mod auth;
@@ -29,14 +29,14 @@ pub use error::{ApiError, ErrorBody, status_of};
 
 use crate::deployer::Deployer;
 use crate::proxy::{self, Proxy};
-use crate::runtime::Engine;
+use crate::runtime::Runtime;
 use crate::store::Store;
 
 /// What every handler may use.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
-    pub engine: Arc<Engine>,
+    pub engine: Arc<dyn Runtime>,
     pub deployer: Arc<Deployer>,
     pub proxy: Arc<Proxy>,
     /// Automatic certificates for custom domains, when ACME is configured.

@@ -65,13 +65,14 @@ impl Deployer {
         Ok((compose, template))
     }
 
-    /// Host ports for the deployment; `avoid` holds ports the engine refused on an earlier try.
+    /// Host ports for the deployment, before and now; `avoid` holds ports the engine refused on
+    /// an earlier try.
     async fn assign_ports(
         &self,
         id: &DeploymentId,
         compose: &Compose,
         avoid: &BTreeSet<u16>,
-    ) -> Result<Vec<plan::PortAssignment>, DeployError> {
+    ) -> Result<(Vec<plan::PortAssignment>, Vec<plan::PortAssignment>), DeployError> {
         let _one_at_a_time = self.ports.lock().await;
         let previous = self.store.port_assignments(id).await?;
         let others: HashSet<(u16, Protocol)> = self.store.ports_of_others(id).await?.into_iter().collect();
@@ -93,7 +94,7 @@ impl Deployer {
         if assigned != previous {
             self.store.set_port_assignments(id, &assigned).await?;
         }
-        Ok(assigned)
+        Ok((previous, assigned))
     }
 
     /// Where the deployment's primary service ([`Compose::primary_service`]) answers on the
@@ -142,9 +143,7 @@ impl Deployer {
 
     async fn run_once(&self, d: &DeploymentRecord, avoid: &BTreeSet<u16>) -> Result<(), DeployError> {
         let (compose, template) = self.compose_of(d).await?;
-        let before = self.store.port_assignments(&d.id).await?;
-        let ports = self.assign_ports(&d.id, &compose, avoid).await?;
-        let ports_kept = !before.is_empty() && ports == before || compose.services.iter().all(|s| s.ports.is_empty());
+        let (before, ports) = self.assign_ports(&d.id, &compose, avoid).await?;
         let plan = plan::plan(&PlanInput {
             instance: self.engine.instance(),
             deployment: &d.id,
@@ -171,14 +170,9 @@ impl Deployer {
         for volume in &plan.volumes {
             self.engine.ensure_volume(volume).await?;
         }
-        // A restart reuses the stopped containers, so what lives in them (and in the anonymous
-        // volumes images declare, such as postgres's data directory) survives stop/start. Fresh
-        // containers only when the plan changed: first start, after a failure, new host ports.
-        let existing = self.engine.managed_containers(Some(&d.id)).await?;
-        let planned: BTreeSet<&str> = plan.containers().map(|c| c.service.as_str()).collect();
-        let present: BTreeSet<&str> = existing.iter().map(|c| c.service.as_str()).collect();
-        let reuse = ports_kept && existing.len() == planned.len() && present == planned;
-        if !reuse {
+        let existing = self.engine.containers(Some(&d.id)).await?;
+        let present: Vec<&str> = existing.iter().map(|c| c.service.as_str()).collect();
+        if !plan.reuses(&present, &before, &ports) {
             self.remove_containers(&d.id).await?;
             self.keep_config_copies(&d.id, &plan).await;
             try_join_all(
@@ -271,10 +265,9 @@ impl Deployer {
     }
 
     /// Stops containers in reverse start order, each with its own stop timeout.
-    pub(super) async fn stop_containers(&self, id: &DeploymentId) -> Result<(), DeployError> {
-        let d = self.store.get_deployment(id).await?;
-        if let Some(d) = d
-            && let Ok((compose, _)) = self.compose_of(&d).await
+    pub(super) async fn stop_containers(&self, d: &DeploymentRecord) -> Result<(), DeployError> {
+        let id = &d.id;
+        if let Ok((compose, _)) = self.compose_of(d).await
             && let Ok(waves) = compose.start_waves()
         {
             for wave in waves.iter().rev() {
@@ -285,7 +278,7 @@ impl Deployer {
         // Anything else labelled with the deployment, e.g. from an older plan.
         let left: Vec<_> = self
             .engine
-            .managed_containers(Some(id))
+            .containers(Some(id))
             .await?
             .into_iter()
             .filter(|c| c.state == ContainerStatus::Running)
@@ -295,7 +288,7 @@ impl Deployer {
     }
 
     pub(super) async fn remove_containers(&self, id: &DeploymentId) -> Result<(), DeployError> {
-        let containers = self.engine.managed_containers(Some(id)).await?;
+        let containers = self.engine.containers(Some(id)).await?;
         try_join_all(containers.iter().map(|c| self.engine.remove_container(&c.id))).await?;
         Ok(())
     }
@@ -303,7 +296,7 @@ impl Deployer {
     /// Containers and network: what a failed deployment gives back (its volumes keep the data).
     pub(super) async fn tear_down(&self, id: &DeploymentId) -> Result<(), DeployError> {
         self.remove_containers(id).await?;
-        for network in self.engine.managed_networks(Some(id)).await? {
+        for network in self.engine.networks(Some(id)).await? {
             self.engine.remove_network(&network.name).await?;
         }
         Ok(())
@@ -312,7 +305,7 @@ impl Deployer {
     /// Containers, network and volumes: nothing labelled with the deployment remains.
     pub(super) async fn remove_everything(&self, id: &DeploymentId) -> Result<(), DeployError> {
         self.tear_down(id).await?;
-        for volume in self.engine.managed_volumes(Some(id)).await? {
+        for volume in self.engine.volumes(Some(id)).await? {
             self.engine.remove_volume(&volume.name).await?;
         }
         Ok(())

@@ -7,6 +7,8 @@
 
 mod execute;
 mod reconcile;
+#[cfg(test)]
+mod tests;
 
 use hoster_core::error_code::ErrorCode;
 use std::collections::HashMap;
@@ -25,7 +27,7 @@ use hoster_core::template::check_subject;
 use tokio::sync::{Notify, OwnedMutexGuard};
 
 use crate::clock;
-use crate::runtime::{Engine, EngineError};
+use crate::runtime::{EngineError, Runtime};
 use crate::store::{DeploymentRecord, Insert, Store, StoreError};
 
 /// Operator settings the lifecycle needs.
@@ -84,7 +86,7 @@ pub struct NewDeployment {
 
 pub struct Deployer {
     store: Store,
-    engine: Arc<Engine>,
+    engine: Arc<dyn Runtime>,
     settings: Settings,
     locks: Mutex<HashMap<DeploymentId, Arc<tokio::sync::Mutex<()>>>>,
     /// Port assignment reads other deployments' ports then writes its own: one at a time.
@@ -95,7 +97,7 @@ pub struct Deployer {
 }
 
 impl Deployer {
-    pub fn new(store: Store, engine: Arc<Engine>, settings: Settings) -> Arc<Self> {
+    pub fn new(store: Store, engine: Arc<dyn Runtime>, settings: Settings) -> Arc<Self> {
         Arc::new(Self {
             store,
             engine,
@@ -125,10 +127,11 @@ impl Deployer {
         self.locks.lock().expect("lock table poisoned").remove(id);
     }
 
-    async fn load(&self, id: &str) -> Result<DeploymentRecord, DeployError> {
-        let parsed = DeploymentId::parse(id).ok_or_else(|| DeployError::NotFound(id.to_string()))?;
+    /// The row as it is now: read under the deployment's lock, since the caller's copy may be
+    /// stale by the time the lock is granted.
+    async fn load(&self, id: &DeploymentId) -> Result<DeploymentRecord, DeployError> {
         self.store
-            .get_deployment(&parsed)
+            .get_deployment(id)
             .await?
             .ok_or_else(|| DeployError::NotFound(id.to_string()))
     }
@@ -228,9 +231,8 @@ impl Deployer {
 
     /// Starts a deployment. With `wait`, returns once it runs (or has failed); without, once it
     /// is `starting`, finishing in the background.
-    pub async fn start(self: &Arc<Self>, id: &str, wait: bool) -> Result<DeploymentRecord, DeployError> {
-        let parsed = DeploymentId::parse(id).ok_or_else(|| DeployError::NotFound(id.to_string()))?;
-        let guard = self.lock(&parsed).await;
+    pub async fn start(self: &Arc<Self>, id: &DeploymentId, wait: bool) -> Result<DeploymentRecord, DeployError> {
+        let guard = self.lock(id).await;
         let mut d = self.load(id).await?;
         match d.status {
             Status::Running => return Err(DeployError::AlreadyRunning),
@@ -288,9 +290,8 @@ impl Deployer {
         }
     }
 
-    pub async fn stop(self: &Arc<Self>, id: &str, wait: bool) -> Result<DeploymentRecord, DeployError> {
-        let parsed = DeploymentId::parse(id).ok_or_else(|| DeployError::NotFound(id.to_string()))?;
-        let guard = self.lock(&parsed).await;
+    pub async fn stop(self: &Arc<Self>, id: &DeploymentId, wait: bool) -> Result<DeploymentRecord, DeployError> {
+        let guard = self.lock(id).await;
         let mut d = self.load(id).await?;
         if d.status != Status::Running {
             return Err(DeployError::InvalidTransition {
@@ -317,7 +318,7 @@ impl Deployer {
     }
 
     async fn finish_stop(&self, d: &mut DeploymentRecord) -> Result<(), DeployError> {
-        if let Err(e) = self.stop_containers(&d.id).await {
+        if let Err(e) = self.stop_containers(d).await {
             // Whatever would not stop is removed: nothing may keep running once `stopped`.
             tracing::warn!(deployment = %d.id, error = %e, "graceful stop failed; removing containers");
             self.remove_containers(&d.id).await?;
@@ -327,9 +328,8 @@ impl Deployer {
 
     /// Deletes a deployment and everything it has on the engine. Returns once it is gone.
     /// The request is recorded first, so a crash at any point still ends in the deletion.
-    pub async fn delete(&self, id: &str) -> Result<(), DeployError> {
-        let parsed = DeploymentId::parse(id).ok_or_else(|| DeployError::NotFound(id.to_string()))?;
-        let guard = self.lock(&parsed).await;
+    pub async fn delete(&self, id: &DeploymentId) -> Result<(), DeployError> {
+        let guard = self.lock(id).await;
         let mut d = self.load(id).await?;
         if !matches!(
             d.status,

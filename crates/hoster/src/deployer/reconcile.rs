@@ -5,8 +5,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use hoster_core::deployment::Status;
-use hoster_core::plan::labels;
+use hoster_core::deployment::{Failure, Observed, Status, running_failure};
 use tokio::time::{Duration, sleep};
 
 use super::{DeployError, Deployer};
@@ -38,23 +37,10 @@ impl Deployer {
     /// is noticed in well under a tick. Reconnects if the engine goes away.
     pub async fn watch_engine_events(self: Arc<Self>) {
         loop {
-            if let Ok(docker) = self.engine.client().await {
-                let filters = std::collections::HashMap::from([
-                    ("type".to_string(), vec!["container".to_string()]),
-                    (
-                        "label".to_string(),
-                        vec![format!("{}={}", labels::INSTANCE, self.engine.instance())],
-                    ),
-                    ("event".to_string(), vec!["die".into(), "destroy".into(), "oom".into()]),
-                ]);
-                let options = bollard::query_parameters::EventsOptions {
-                    filters: Some(filters),
-                    ..Default::default()
-                };
-                let mut events = docker.events(Some(options));
-                while let Some(event) = events.next().await {
-                    match event {
-                        Ok(_) => self.nudge(),
+            if let Ok(mut exits) = self.engine.container_exits().await {
+                while let Some(exit) = exits.next().await {
+                    match exit {
+                        Ok(()) => self.nudge(),
                         Err(e) => {
                             tracing::debug!(error = %e, "engine event stream ended");
                             break;
@@ -72,9 +58,9 @@ impl Deployer {
     pub async fn reconcile(&self) -> Result<usize, DeployError> {
         // Engine first, database second: an object created after this listing belongs to a row
         // that the database read below already sees, so it is never mistaken for an orphan.
-        let containers = self.engine.managed_containers(None).await?;
-        let networks = self.engine.managed_networks(None).await?;
-        let volumes = self.engine.managed_volumes(None).await?;
+        let containers = self.engine.containers(None).await?;
+        let networks = self.engine.networks(None).await?;
+        let volumes = self.engine.volumes(None).await?;
         let deployments = self.store.all_deployments().await?;
         let known: HashSet<&str> = deployments.iter().map(|d| d.id.as_str()).collect();
 
@@ -169,22 +155,23 @@ impl Deployer {
         containers: &[&ContainerSummary],
     ) -> Result<(), DeployError> {
         let (compose, _) = self.compose_of(d).await?;
-        let mut reason = None;
-        for service in &compose.services {
-            match containers.iter().find(|c| c.service == service.name) {
-                None => {
-                    reason = Some(format!(
-                        "the container of service `{}` was removed outside Hoster",
-                        service.name
-                    ));
-                }
-                Some(c) if c.state.has_stopped() && c.exit_code != Some(0) => {
-                    reason = Some(self.describe_exit(&service.name, &c.id).await);
-                }
-                Some(_) => continue,
+        let observed: Vec<Observed> = containers
+            .iter()
+            .map(|c| Observed {
+                service: &c.service,
+                stopped: c.state.has_stopped(),
+                exit_code: c.exit_code,
+            })
+            .collect();
+        let reason = match running_failure(compose.services.iter().map(|s| s.name.as_str()), &observed) {
+            None => None,
+            Some(Failure::Vanished { service }) => Some(format!(
+                "the container of service `{service}` was removed outside Hoster"
+            )),
+            Some(Failure::Exited { service, container }) => {
+                Some(self.describe_exit(service, &containers[container].id).await)
             }
-            break;
-        }
+        };
         let Some(reason) = reason else { return Ok(()) };
         tracing::warn!(deployment = %d.id, %reason, "deployment failed");
         self.tear_down(&d.id).await?;

@@ -276,7 +276,7 @@ fn exit_code_from_status(status: &str) -> Option<i64> {
 
 impl Engine {
     /// Creates the container (replacing a leftover of the same name) and copies its files in.
-    pub async fn create_container(&self, spec: &ContainerSpec, network: &str) -> Result<String, EngineError> {
+    pub(super) async fn create_container(&self, spec: &ContainerSpec, network: &str) -> Result<String, EngineError> {
         let docker = self.client().await?;
         let options = CreateContainerOptions {
             name: Some(spec.name.clone()),
@@ -308,7 +308,7 @@ impl Engine {
         Ok(created.id)
     }
 
-    pub async fn start_container(&self, name: &str) -> Result<(), EngineError> {
+    pub(super) async fn start_container(&self, name: &str) -> Result<(), EngineError> {
         let docker = self.client().await?;
         match docker
             .start_container(name, None::<bollard::query_parameters::StartContainerOptions>)
@@ -321,7 +321,7 @@ impl Engine {
     }
 
     /// Stops the container, giving it `timeout` (its own stop timeout when `None`) before SIGKILL.
-    pub async fn stop_container(&self, name: &str, timeout: Option<Duration>) -> Result<(), EngineError> {
+    pub(super) async fn stop_container(&self, name: &str, timeout: Option<Duration>) -> Result<(), EngineError> {
         let docker = self.client().await?;
         let options = timeout.map(|t| StopContainerOptions {
             t: Some(t.as_secs() as i32),
@@ -335,7 +335,7 @@ impl Engine {
     }
 
     /// Removes the container and its anonymous volumes; a container already gone is fine.
-    pub async fn remove_container(&self, name: &str) -> Result<(), EngineError> {
+    pub(super) async fn remove_container(&self, name: &str) -> Result<(), EngineError> {
         let docker = self.client().await?;
         let options = RemoveContainerOptions {
             force: true,
@@ -351,7 +351,7 @@ impl Engine {
         }
     }
 
-    pub async fn inspect_container(&self, name: &str) -> Result<Option<ContainerState>, EngineError> {
+    pub(super) async fn inspect_container(&self, name: &str) -> Result<Option<ContainerState>, EngineError> {
         let docker = self.client().await?;
         let inspect = match docker
             .inspect_container(name, None::<bollard::query_parameters::InspectContainerOptions>)
@@ -377,7 +377,7 @@ impl Engine {
     }
 
     /// Hoster's containers, of one deployment or all, running or not.
-    pub async fn managed_containers(
+    pub(super) async fn managed_containers(
         &self,
         deployment: Option<&DeploymentId>,
     ) -> Result<Vec<ContainerSummary>, EngineError> {
@@ -423,7 +423,7 @@ impl Engine {
     }
 
     /// The last `lines` lines the container wrote, stdout and stderr together.
-    pub async fn logs_tail(&self, name: &str, lines: usize) -> Result<String, EngineError> {
+    pub(super) async fn logs_tail(&self, name: &str, lines: usize) -> Result<String, EngineError> {
         let docker = self.client().await?;
         let options = LogsOptions {
             stdout: true,

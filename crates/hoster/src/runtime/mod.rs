@@ -1,8 +1,113 @@
 //! The container engine. Owns every call to Docker; knows nothing of SQL or HTTP.
+//!
+//! The rest of Hoster sees the engine only through [`Runtime`]: the deployer, the reconciler
+//! and the API hold an `Arc<dyn Runtime>`, so their unit tests can run on a fake engine.
 
 mod containers;
 mod engine;
+#[cfg(test)]
+pub mod fake;
 mod objects;
+
+use std::time::Duration;
+
+use futures_util::stream::BoxStream;
+use hoster_core::id::DeploymentId;
+use hoster_core::plan::{ContainerSpec, ObjectSpec};
 
 pub use containers::{ContainerState, ContainerStatus, ContainerSummary, Health};
 pub use engine::{Engine, EngineError, EngineInfo, public_reason};
+pub use objects::Owned;
+
+/// What Hoster asks of a container engine. Objects are Hoster's when they carry its instance
+/// label; "all" below means all of this instance's, never anyone else's.
+#[async_trait::async_trait]
+pub trait Runtime: Send + Sync {
+    /// The value of `io.hoster.instance` on this Hoster's objects.
+    fn instance(&self) -> &str;
+    async fn ping(&self, timeout: Duration) -> Result<(), EngineError>;
+
+    /// Makes sure the image is present, pulling it when it is not.
+    async fn ensure_image(&self, image: &str) -> Result<(), EngineError>;
+    /// Creates the network unless it exists.
+    async fn ensure_network(&self, spec: &ObjectSpec) -> Result<(), EngineError>;
+    /// Creates the volume unless it exists.
+    async fn ensure_volume(&self, spec: &ObjectSpec) -> Result<(), EngineError>;
+    /// Removing what is gone already succeeds.
+    async fn remove_network(&self, name: &str) -> Result<(), EngineError>;
+    async fn remove_volume(&self, name: &str) -> Result<(), EngineError>;
+    async fn networks(&self, deployment: Option<&DeploymentId>) -> Result<Vec<Owned>, EngineError>;
+    async fn volumes(&self, deployment: Option<&DeploymentId>) -> Result<Vec<Owned>, EngineError>;
+
+    /// Creates the container (files copied in) on `network`; answers its id.
+    async fn create_container(&self, spec: &ContainerSpec, network: &str) -> Result<String, EngineError>;
+    async fn start_container(&self, name: &str) -> Result<(), EngineError>;
+    /// Stopping a stopped or vanished container succeeds.
+    async fn stop_container(&self, name: &str, timeout: Option<Duration>) -> Result<(), EngineError>;
+    /// Removes the container and its anonymous volumes; gone already succeeds.
+    async fn remove_container(&self, name: &str) -> Result<(), EngineError>;
+    /// `None` when there is no such container.
+    async fn inspect_container(&self, name: &str) -> Result<Option<ContainerState>, EngineError>;
+    /// Containers of one deployment or all, running or not.
+    async fn containers(&self, deployment: Option<&DeploymentId>) -> Result<Vec<ContainerSummary>, EngineError>;
+    /// The last `lines` lines the container wrote, stdout and stderr together.
+    async fn logs_tail(&self, name: &str, lines: usize) -> Result<String, EngineError>;
+    /// One item each time one of this instance's containers dies, is destroyed or OOM-killed;
+    /// the stream ends (or errs) when the connection to the engine does.
+    async fn container_exits(&self) -> Result<BoxStream<'_, Result<(), EngineError>>, EngineError>;
+}
+
+#[async_trait::async_trait]
+impl Runtime for Engine {
+    fn instance(&self) -> &str {
+        Engine::instance(self)
+    }
+    async fn ping(&self, timeout: Duration) -> Result<(), EngineError> {
+        Engine::ping(self, timeout).await
+    }
+    async fn ensure_image(&self, image: &str) -> Result<(), EngineError> {
+        Engine::ensure_image(self, image).await
+    }
+    async fn ensure_network(&self, spec: &ObjectSpec) -> Result<(), EngineError> {
+        Engine::ensure_network(self, spec).await
+    }
+    async fn ensure_volume(&self, spec: &ObjectSpec) -> Result<(), EngineError> {
+        Engine::ensure_volume(self, spec).await
+    }
+    async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
+        Engine::remove_network(self, name).await
+    }
+    async fn remove_volume(&self, name: &str) -> Result<(), EngineError> {
+        Engine::remove_volume(self, name).await
+    }
+    async fn networks(&self, deployment: Option<&DeploymentId>) -> Result<Vec<Owned>, EngineError> {
+        Engine::managed_networks(self, deployment).await
+    }
+    async fn volumes(&self, deployment: Option<&DeploymentId>) -> Result<Vec<Owned>, EngineError> {
+        Engine::managed_volumes(self, deployment).await
+    }
+    async fn create_container(&self, spec: &ContainerSpec, network: &str) -> Result<String, EngineError> {
+        Engine::create_container(self, spec, network).await
+    }
+    async fn start_container(&self, name: &str) -> Result<(), EngineError> {
+        Engine::start_container(self, name).await
+    }
+    async fn stop_container(&self, name: &str, timeout: Option<Duration>) -> Result<(), EngineError> {
+        Engine::stop_container(self, name, timeout).await
+    }
+    async fn remove_container(&self, name: &str) -> Result<(), EngineError> {
+        Engine::remove_container(self, name).await
+    }
+    async fn inspect_container(&self, name: &str) -> Result<Option<ContainerState>, EngineError> {
+        Engine::inspect_container(self, name).await
+    }
+    async fn containers(&self, deployment: Option<&DeploymentId>) -> Result<Vec<ContainerSummary>, EngineError> {
+        Engine::managed_containers(self, deployment).await
+    }
+    async fn logs_tail(&self, name: &str, lines: usize) -> Result<String, EngineError> {
+        Engine::logs_tail(self, name, lines).await
+    }
+    async fn container_exits(&self) -> Result<BoxStream<'_, Result<(), EngineError>>, EngineError> {
+        Engine::container_exits(self).await
+    }
+}

@@ -34,7 +34,7 @@ pub struct Owned {
 
 impl Engine {
     /// Makes sure `image` is present, pulling it when it is not.
-    pub async fn ensure_image(&self, image: &str) -> Result<(), EngineError> {
+    pub(super) async fn ensure_image(&self, image: &str) -> Result<(), EngineError> {
         let docker = self.client().await?;
         match docker.inspect_image(image).await {
             Ok(_) => return Ok(()),
@@ -72,7 +72,7 @@ impl Engine {
 
     /// Creates the network unless it exists. The engine allows two networks of one name, so
     /// look first: a second one would make the name ambiguous for every later call.
-    pub async fn ensure_network(&self, spec: &ObjectSpec) -> Result<(), EngineError> {
+    pub(super) async fn ensure_network(&self, spec: &ObjectSpec) -> Result<(), EngineError> {
         let docker = self.client().await?;
         let filters = HashMap::from([("name".to_string(), vec![spec.name.clone()])]);
         let existing = docker
@@ -96,7 +96,7 @@ impl Engine {
     }
 
     /// Removes every network of that name (there may be duplicates from an older engine race).
-    pub async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
+    pub(super) async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
         let docker = self.client().await?;
         let filters = HashMap::from([("name".to_string(), vec![name.to_string()])]);
         let networks = docker
@@ -113,7 +113,7 @@ impl Engine {
         Ok(())
     }
 
-    pub async fn ensure_volume(&self, spec: &ObjectSpec) -> Result<(), EngineError> {
+    pub(super) async fn ensure_volume(&self, spec: &ObjectSpec) -> Result<(), EngineError> {
         let docker = self.client().await?;
         let options = VolumeCreateOptions {
             name: Some(spec.name.clone()),
@@ -127,7 +127,7 @@ impl Engine {
             .map_err(EngineError::from_docker)
     }
 
-    pub async fn remove_volume(&self, name: &str) -> Result<(), EngineError> {
+    pub(super) async fn remove_volume(&self, name: &str) -> Result<(), EngineError> {
         match self
             .client()
             .await?
@@ -140,7 +140,7 @@ impl Engine {
         }
     }
 
-    pub async fn managed_networks(&self, deployment: Option<&DeploymentId>) -> Result<Vec<Owned>, EngineError> {
+    pub(super) async fn managed_networks(&self, deployment: Option<&DeploymentId>) -> Result<Vec<Owned>, EngineError> {
         let options = ListNetworksOptions {
             filters: Some(self.label_filter(deployment)),
         };
@@ -159,7 +159,7 @@ impl Engine {
             .collect())
     }
 
-    pub async fn managed_volumes(&self, deployment: Option<&DeploymentId>) -> Result<Vec<Owned>, EngineError> {
+    pub(super) async fn managed_volumes(&self, deployment: Option<&DeploymentId>) -> Result<Vec<Owned>, EngineError> {
         let options = ListVolumesOptions {
             filters: Some(self.label_filter(deployment)),
         };

@@ -1,0 +1,255 @@
+//! The lifecycle on a fake engine and a real SQLite file: the orderings Docker will not produce
+//! on demand. `tests/api/e2e` runs the same lifecycle against a real engine.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hoster_core::deployment::Status;
+use hoster_core::error_code::ErrorCode;
+use hoster_core::id::{DeploymentId, TemplateId};
+use hoster_core::template::TemplateSpec;
+
+use super::{DeployError, Deployer, NewDeployment, Settings};
+use crate::runtime::fake::FakeEngine;
+use crate::store::{DeploymentRecord, Store, TemplateRecord};
+
+/// db, then web once db has started.
+const TWO_SERVICES: &str =
+    "services:\n  web:\n    image: nginx:alpine\n    depends_on: [db]\n  db:\n    image: redis:alpine\n";
+
+struct World {
+    deployer: Arc<Deployer>,
+    engine: Arc<FakeEngine>,
+    store: Store,
+    _dir: tempfile::TempDir,
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("hoster.db")).await.unwrap();
+    let engine = FakeEngine::new();
+    let settings = Settings {
+        base_domain: "localhost".into(),
+        port_range: 40000..=40999,
+        publish_address: [127, 0, 0, 1].into(),
+        start_timeout: Duration::from_secs(5),
+        reconcile_interval: Duration::from_secs(3600),
+        config_dir: dir.path().join("configs"),
+        default_limits: Default::default(),
+        max_deployments_per_customer: 10,
+        policy: Default::default(),
+        own_ports: Vec::new(),
+    };
+    let deployer = Deployer::new(store.clone(), engine.clone(), settings);
+    World {
+        deployer,
+        engine,
+        store,
+        _dir: dir,
+    }
+}
+
+impl World {
+    async fn deployment(&self, compose: &str) -> DeploymentRecord {
+        let now = crate::clock::now();
+        let template = TemplateRecord {
+            id: TemplateId::from_random(rand::random()),
+            spec: TemplateSpec {
+                name: "two".into(),
+                slug: format!("two-{}", rand::random::<u32>()),
+                version: "1.0.0".into(),
+                description: String::new(),
+                creator_id: "creator".into(),
+                compose_spec: compose.into(),
+                config_files: Vec::new(),
+                variables: Vec::new(),
+                price_monthly: 0,
+                category: None,
+                tags: Vec::new(),
+            },
+            published: true,
+            trusted: false,
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        self.store.insert_template(&template).await.unwrap();
+        self.deployer
+            .create(NewDeployment {
+                template_id: template.id.to_string(),
+                customer_id: "customer".into(),
+                name: "app".into(),
+            })
+            .await
+            .unwrap()
+    }
+
+    async fn status(&self, id: &DeploymentId) -> (Status, Option<String>) {
+        let d = self.store.get_deployment(id).await.unwrap().unwrap();
+        (d.status, d.error_message)
+    }
+
+    async fn history(&self, id: &DeploymentId) -> Vec<Status> {
+        self.store.events(id).await.unwrap().into_iter().map(|e| e.to).collect()
+    }
+
+    fn services_on_engine(&self) -> Vec<String> {
+        let containers =
+            futures_util::FutureExt::now_or_never(crate::runtime::Runtime::containers(&*self.engine, None))
+                .unwrap()
+                .unwrap();
+        containers.into_iter().map(|c| c.service).collect()
+    }
+}
+
+#[tokio::test]
+async fn an_engine_error_in_the_middle_of_a_start_fails_it_and_leaves_nothing_behind() {
+    let w = world().await;
+    let d = w.deployment(TWO_SERVICES).await;
+    w.engine.refuse_start(
+        "web",
+        "OCI runtime create failed: /var/lib/docker/overlay2/x: permission denied",
+    );
+
+    let err = w.deployer.start(&d.id, true).await.unwrap_err();
+    let DeployError::Failed { code, message } = err else {
+        panic!("expected a failed start, got {err:?}")
+    };
+    assert_eq!(code, ErrorCode::RuntimeError);
+    assert_eq!(
+        message, "the container runtime could not start the container",
+        "no host paths"
+    );
+    assert_eq!(
+        w.engine.calls(),
+        [
+            "create db",
+            "create web",
+            "start db",
+            "start web",
+            "remove db",
+            "remove web"
+        ],
+        "web is started only after db, and both are removed once web fails"
+    );
+    assert!(w.services_on_engine().is_empty(), "the started db is removed again");
+    assert!(w.engine.network_names().is_empty(), "and the network with it");
+    assert_eq!(w.status(&d.id).await, (Status::Failed, Some(message)));
+    assert_eq!(
+        w.history(&d.id).await,
+        [Status::Pending, Status::Scheduled, Status::Starting, Status::Failed]
+    );
+}
+
+#[tokio::test]
+async fn a_container_dying_while_a_stop_waits_ends_stopped_not_failed() {
+    let w = world().await;
+    let d = w.deployment(TWO_SERVICES).await;
+    w.deployer.start(&d.id, true).await.unwrap();
+    let gate = w.engine.hold_stops();
+
+    let stopping = tokio::spawn({
+        let deployer = w.deployer.clone();
+        let id = d.id.clone();
+        async move { deployer.stop(&id, true).await }
+    });
+    w.engine.stop_entered.notified().await;
+    // web is being stopped; db crashes meanwhile and the engine reports it.
+    w.engine.crash("db", 137);
+    assert_eq!(
+        w.deployer.reconcile().await.unwrap(),
+        0,
+        "a deployment under an operation is left to it"
+    );
+    assert_eq!(w.status(&d.id).await.0, Status::Stopping);
+    gate.notify_one();
+    w.engine.stop_entered.notified().await;
+    gate.notify_one();
+
+    let stopped = stopping.await.unwrap().unwrap();
+    assert_eq!(stopped.status, Status::Stopped);
+    w.deployer.reconcile().await.unwrap();
+    assert_eq!(
+        w.status(&d.id).await,
+        (Status::Stopped, None),
+        "a stopped deployment may have exited containers"
+    );
+    assert_eq!(w.engine.calls()[4..], ["stop web", "stop db"], "reverse start order");
+}
+
+#[tokio::test]
+async fn a_restart_reuses_the_containers_a_stop_left() {
+    let w = world().await;
+    let d = w.deployment(TWO_SERVICES).await;
+    w.deployer.start(&d.id, true).await.unwrap();
+    w.deployer.stop(&d.id, true).await.unwrap();
+    w.deployer.start(&d.id, true).await.unwrap();
+    let creates = w.engine.calls().iter().filter(|c| c.starts_with("create")).count();
+    assert_eq!(creates, 2, "one container per service, ever: {:?}", w.engine.calls());
+    assert_eq!(w.status(&d.id).await.0, Status::Running);
+}
+
+#[tokio::test]
+async fn an_exit_event_makes_the_reconciler_fail_a_running_deployment_at_once() {
+    let w = world().await;
+    let crashed = w.deployment(TWO_SERVICES).await;
+    w.deployer.start(&crashed.id, true).await.unwrap();
+    // The tick is an hour: only the event can make this happen within the test.
+    let reconciler = tokio::spawn(w.deployer.clone().reconcile_forever());
+    let watcher = tokio::spawn(w.deployer.clone().watch_engine_events());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    w.engine.crash("web", 1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while w.status(&crashed.id).await.0 == Status::Running {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the exit event did not trigger a reconcile pass"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    reconciler.abort();
+    watcher.abort();
+    assert_eq!(
+        w.status(&crashed.id).await,
+        (Status::Failed, Some("service `web` exited with code 1".into()))
+    );
+    assert!(
+        w.services_on_engine().is_empty(),
+        "a failed deployment gives its containers back"
+    );
+}
+
+#[tokio::test]
+async fn reconcile_fails_a_deployment_whose_container_vanished_and_rolls_back_interrupted_starts() {
+    let w = world().await;
+    let vanished = w.deployment(TWO_SERVICES).await;
+    w.deployer.start(&vanished.id, true).await.unwrap();
+    w.engine.remove_behind_hosters_back("db");
+
+    // A start a crash of Hoster interrupted: the row says `starting`, nobody holds its lock.
+    let interrupted = w.deployment("services:\n  job:\n    image: busybox\n").await;
+    let now = crate::clock::now();
+    for (from, to) in [
+        (Status::Pending, Status::Scheduled),
+        (Status::Scheduled, Status::Starting),
+    ] {
+        assert!(w.store.transition(&interrupted.id, from, to, None, &now).await.unwrap());
+    }
+
+    assert_eq!(w.deployer.reconcile().await.unwrap(), 0);
+    assert_eq!(
+        w.status(&vanished.id).await,
+        (
+            Status::Failed,
+            Some("the container of service `db` was removed outside Hoster".into())
+        )
+    );
+    assert_eq!(
+        w.status(&interrupted.id).await,
+        (
+            Status::Failed,
+            Some("the start was interrupted by a restart of Hoster; start it again".into())
+        )
+    );
+    assert!(w.services_on_engine().is_empty());
+}
