@@ -634,7 +634,7 @@ proptest! {
 
     #[test]
     fn short_ports_never_panic(s in "[0-9a-f:.\\[\\]/\\-udtcp]{0,30}") {
-        let _ = parse::parse_port_short(&s, 100);
+        let _ = parse::ports::parse_port_short(&s, 100);
     }
 }
 

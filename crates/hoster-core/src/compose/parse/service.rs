@@ -1,0 +1,233 @@
+//! One service: its keys, the host access it asks for, restart, labels and resources.
+
+use super::super::units::parse_bytes;
+use super::*;
+
+/// Why a service key Hoster does not honour is refused.
+fn unsupported_service_key(key: &str) -> String {
+    match key {
+        "build" => "not supported, use an image".into(),
+        "container_name" => "not supported: Hoster names containers per deployment".into(),
+        "env_file" => "not supported, use environment or template variables".into(),
+        "secrets" | "configs" => "not supported, use the template's config_files".into(),
+        "links" | "external_links" => {
+            "not supported: services reach each other by name on the deployment's network".into()
+        }
+        "network_mode" => {
+            "not supported: every deployment has its own network, and host networking would bypass it".into()
+        }
+        "userns_mode" | "uts" | "cgroup" | "cgroup_parent" => {
+            "not allowed: it would put the container in the host's namespaces or cgroups".into()
+        }
+        "volumes_from" => "not allowed: it reaches into other containers' volumes".into(),
+        "extends" | "profiles" | "scale" => "not supported by Hoster".into(),
+        _ => "unknown or unsupported key".into(),
+    }
+}
+
+impl Walker<'_> {
+    pub(super) fn service(&mut self, name: &str, v: &Value) -> Option<Service> {
+        let path = join("services", name);
+        if !valid_name(name) {
+            self.problem(
+                &path,
+                "service names use a-z, 0-9, `_`, `-` and `.`, starting with a letter or digit, at most 63 characters",
+            );
+        }
+        let map = self.mapping(&path, v)?;
+        let mut s = Service {
+            name: name.to_string(),
+            ..Service::default()
+        };
+        let mut image = None;
+        for (key, value) in map {
+            let p = join(&path, key);
+            match key.as_str() {
+                "image" => image = self.non_empty_string(&p, value),
+                "command" => s.command = self.words(&p, value),
+                "entrypoint" => s.entrypoint = self.words(&p, value),
+                "environment" => s.environment = self.key_values(&p, value),
+                "ports" => s.ports = self.ports(&p, value),
+                "expose" => s.expose = self.expose(&p, value),
+                "depends_on" => s.depends_on = self.depends_on(&p, value),
+                "volumes" => s.volumes = self.mounts(&p, value),
+                "healthcheck" => s.healthcheck = self.healthcheck(&p, value),
+                "restart" => s.restart = self.restart(&p, value).unwrap_or_default(),
+                "labels" => s.labels = self.labels(&p, value),
+                "working_dir" => s.working_dir = self.absolute_path(&p, value),
+                "user" => s.user = self.non_empty_string(&p, value),
+                "hostname" => s.hostname = self.non_empty_string(&p, value),
+                "stop_grace_period" => s.stop_grace_period = self.duration(&p, value),
+                "deploy" => self.deploy(&p, value, &mut s),
+                "mem_limit" => s.limits.memory_bytes = self.bytes(&p, value),
+                "mem_reservation" => s.reservations.memory_bytes = self.bytes(&p, value),
+                "cpus" => s.limits.cpus = self.cpus(&p, value),
+                "pids_limit" => s.limits.pids = self.pids(&p, value),
+                "networks" => s.networks = self.service_networks(&p, value),
+                "cap_drop" => s.cap_drop = self.capabilities(&p, value),
+                "privileged" => s.host_access.privileged = self.boolean(&p, value).unwrap_or(false),
+                "cap_add" => s.host_access.cap_add = self.capabilities(&p, value),
+                "devices" => s.host_access.devices = self.string_list(&p, value),
+                "security_opt" => s.host_access.security_opt = self.string_list(&p, value),
+                "sysctls" => {
+                    s.host_access.sysctls = self
+                        .key_values(&p, value)
+                        .into_iter()
+                        .map(|(k, v)| (k, v.unwrap_or_default()))
+                        .collect()
+                }
+                "pid" => s.host_access.pid_host = self.host_namespace(&p, value),
+                "ipc" => s.host_access.ipc_host = self.host_namespace(&p, value),
+                k if k.starts_with("x-") => {}
+                other => self.problem(&p, unsupported_service_key(other)),
+            }
+        }
+        match image {
+            Some(image) => match super::super::engine_rules::image_reference(&image) {
+                Ok(()) => s.image = image,
+                Err(why) => self.problem(&join(&path, "image"), why),
+            },
+            None if !map.contains_key("image") => {
+                self.problem(&join(&path, "image"), "required: every service needs an image")
+            }
+            None => {}
+        }
+        Some(s)
+    }
+
+    /// `pid`/`ipc`: `host` is the only mode Hoster knows (and the policy guards it).
+    pub(super) fn host_namespace(&mut self, path: &str, v: &Value) -> bool {
+        match self.string(path, v).as_deref() {
+            Some("host") => true,
+            Some(other) => {
+                self.problem(path, format!("`{other}` is not supported; only `host` is recognised"));
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Capability names, normalised to uppercase without `CAP_`.
+    pub(super) fn capabilities(&mut self, path: &str, v: &Value) -> Vec<String> {
+        let names = self.string_list(path, v);
+        let mut out = Vec::new();
+        for (i, name) in names.into_iter().enumerate() {
+            let upper = name.to_ascii_uppercase();
+            let bare = upper.strip_prefix("CAP_").unwrap_or(&upper).to_string();
+            if bare == "ALL" || (!bare.is_empty() && bare.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')) {
+                out.push(bare);
+            } else {
+                self.problem(&index(path, i), format!("`{name}` is not a capability name"));
+            }
+        }
+        out
+    }
+
+    pub(super) fn restart(&mut self, path: &str, v: &Value) -> Option<RestartPolicy> {
+        // YAML 1.1 reads an unquoted `no` as false.
+        let text = match v {
+            Value::Bool(false) => "no".to_string(),
+            other => self.string(path, other)?,
+        };
+        let policy = match text.as_str() {
+            "no" => RestartPolicy::No,
+            "always" => RestartPolicy::Always,
+            "unless-stopped" => RestartPolicy::UnlessStopped,
+            "on-failure" => RestartPolicy::OnFailure { max_retries: None },
+            other => match other.strip_prefix("on-failure:").map(str::parse::<u32>) {
+                Some(Ok(n)) => RestartPolicy::OnFailure { max_retries: Some(n) },
+                _ => {
+                    self.problem(
+                        path,
+                        format!("`{other}` is not a restart policy; use no, always, on-failure[:N] or unless-stopped"),
+                    );
+                    return None;
+                }
+            },
+        };
+        Some(policy)
+    }
+
+    pub(super) fn labels(&mut self, path: &str, v: &Value) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for (k, val) in self.key_values(path, v) {
+            if k == PRIMARY_LABEL {
+                if val.as_deref() != Some("true") {
+                    self.problem(&join(path, &k), "the only value it takes is \"true\"");
+                }
+                out.insert(k, "true".to_string());
+            } else if k.to_ascii_lowercase().starts_with("io.hoster.") {
+                // In any case: the engine's label filters match exactly, but a reader would not.
+                self.problem(
+                    &join(path, &k),
+                    "the io.hoster. prefix is reserved for Hoster's own labels",
+                );
+            } else {
+                out.insert(k, val.unwrap_or_default());
+            }
+        }
+        out
+    }
+
+    pub(super) fn bytes(&mut self, path: &str, v: &Value) -> Option<u64> {
+        let s = self.string(path, v)?;
+        parse_bytes(&s).map_err(|e| self.problem(path, e)).ok()
+    }
+
+    pub(super) fn cpus(&mut self, path: &str, v: &Value) -> Option<f64> {
+        let s = self.string(path, v)?;
+        match s.trim().parse::<f64>() {
+            Ok(n) if n > 0.0 && n <= 1024.0 => Some(n),
+            _ => {
+                self.problem(path, format!("`{s}` is not a CPU count; write it like 0.5 or 2"));
+                None
+            }
+        }
+    }
+
+    pub(super) fn pids(&mut self, path: &str, v: &Value) -> Option<i64> {
+        let n = self.unsigned(path, v)?;
+        match i64::try_from(n) {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                self.problem(path, "must be at least 1");
+                None
+            }
+        }
+    }
+
+    pub(super) fn deploy(&mut self, path: &str, v: &Value, s: &mut Service) {
+        let Some(map) = self.mapping(path, v) else { return };
+        for (k, val) in map {
+            let p = join(path, k);
+            if k != "resources" {
+                self.problem(&p, "not supported: only deploy.resources is honoured");
+                continue;
+            }
+            let Some(resources) = self.mapping(&p, val) else {
+                continue;
+            };
+            for (rk, rv) in resources {
+                let rp = join(&p, rk);
+                let target = match rk.as_str() {
+                    "limits" => &mut s.limits,
+                    "reservations" => &mut s.reservations,
+                    _ => {
+                        self.problem(&rp, "unknown or unsupported key");
+                        continue;
+                    }
+                };
+                let Some(fields) = self.mapping(&rp, rv) else { continue };
+                for (fk, fv) in fields {
+                    let fp = join(&rp, fk);
+                    match fk.as_str() {
+                        "cpus" => target.cpus = self.cpus(&fp, fv),
+                        "memory" => target.memory_bytes = self.bytes(&fp, fv),
+                        "pids" if rk == "limits" => target.pids = self.pids(&fp, fv),
+                        _ => self.problem(&fp, "unknown or unsupported key"),
+                    }
+                }
+            }
+        }
+    }
+}
