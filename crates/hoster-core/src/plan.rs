@@ -7,7 +7,8 @@ use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use crate::compose::{
-    Compose, Condition, Healthcheck, HostAccess, MountSource, Protocol, Resources, RestartPolicy, policy,
+    Compose, Condition, Healthcheck, HostAccess, MountSource, Protocol, Resources, RestartPolicy, VolumesFromSource,
+    policy,
 };
 use crate::id::{DeploymentId, TemplateId};
 use crate::template::ConfigFile;
@@ -181,6 +182,8 @@ pub struct ContainerSpec {
     pub host_access: HostAccess,
     /// The name other services reach this one by on the deployment's network.
     pub alias: String,
+    /// `CONTAINER[:ro]` entries whose volumes this container mounts too.
+    pub volumes_from: Vec<String>,
     pub waits_for: Vec<Wait>,
 }
 
@@ -356,6 +359,17 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
                         cap_drop: s.cap_drop.clone(),
                         host_access: s.host_access.clone(),
                         alias: s.name.clone(),
+                        volumes_from: s
+                            .volumes_from
+                            .iter()
+                            .map(|from| {
+                                let name = match &from.source {
+                                    VolumesFromSource::Service(service) => object_name(input.deployment, service),
+                                    VolumesFromSource::Container(name) => name.clone(),
+                                };
+                                if from.read_only { format!("{name}:ro") } else { name }
+                            })
+                            .collect(),
                         waits_for: s
                             .depends_on
                             .iter()

@@ -42,6 +42,8 @@ pub struct Service {
     pub networks: Vec<String>,
     /// Capabilities taken away (always allowed: it only narrows what the container can do).
     pub cap_drop: Vec<String>,
+    /// Other containers whose volumes this one mounts too.
+    pub volumes_from: Vec<VolumesFrom>,
     /// What reaches beyond the container; see [`super::policy`].
     pub host_access: HostAccess,
 }
@@ -59,6 +61,41 @@ pub struct HostAccess {
     pub ipc_host: bool,
     pub security_opt: Vec<String>,
     pub sysctls: BTreeMap<String, String>,
+    /// `userns_mode: host`: no user-namespace remapping, whatever the engine's default.
+    pub userns_host: bool,
+    /// `uts: host`: the host's hostname and domain name.
+    pub uts_host: bool,
+    /// `cgroup: host`: the host's cgroup namespace.
+    pub cgroup_host: bool,
+    /// `cgroup_parent`: a cgroup of the host's to run under.
+    pub cgroup_parent: Option<String>,
+}
+
+impl Service {
+    /// The services this one must come after: its `depends_on`, and the services it takes
+    /// volumes from (their containers must exist when this one is created).
+    pub fn needs(&self) -> impl Iterator<Item = &str> {
+        let from = self.volumes_from.iter().filter_map(|v| match &v.source {
+            VolumesFromSource::Service(name) => Some(name.as_str()),
+            VolumesFromSource::Container(_) => None,
+        });
+        self.depends_on.iter().map(|d| d.service.as_str()).chain(from)
+    }
+}
+
+/// One `volumes_from` entry: `service[:ro|rw]`, `service:NAME[:ro|rw]` or `container:NAME[:ro|rw]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumesFrom {
+    pub source: VolumesFromSource,
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VolumesFromSource {
+    /// A service of the same deployment.
+    Service(String),
+    /// Any container on the engine, by name (the policy refuses it).
+    Container(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -183,7 +220,7 @@ impl Compose {
         waves.into_iter().flatten().find(publishes_tcp)
     }
 
-    /// Services grouped into start waves: each wave depends only on earlier waves, so its
+    /// Services grouped into start waves: each wave needs ([`Service::needs`]) only earlier waves, so its
     /// services can start in parallel. Within a wave, document order. `Err` names a cycle.
     pub fn start_waves(&self) -> Result<Vec<Vec<&Service>>, Vec<String>> {
         let mut placed: Vec<Option<usize>> = vec![None; self.services.len()];
@@ -194,9 +231,8 @@ impl Compose {
                 .filter(|&i| placed[i].is_none())
                 .filter(|&i| {
                     self.services[i]
-                        .depends_on
-                        .iter()
-                        .filter_map(|d| index_of(&d.service))
+                        .needs()
+                        .filter_map(index_of)
                         .all(|j| placed[j].is_some())
                 })
                 .collect();

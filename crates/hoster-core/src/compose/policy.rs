@@ -2,7 +2,7 @@
 //! template is created or updated and again when a deployment is planned; an admin can lift it
 //! for one template by marking it trusted.
 
-use super::model::{Compose, MountSource, Resources, Service};
+use super::model::{Compose, MountSource, Resources, Service, VolumesFromSource};
 use super::parse::Located;
 use super::units::format_bytes;
 
@@ -164,6 +164,32 @@ fn service_violations(s: &Service, policy: &Policy, out: &mut Vec<Located>) {
             "ipc",
             "`ipc: host` shares the host's shared memory with the container".into(),
         );
+    }
+    for (key, asked) in [
+        ("userns_mode", h.userns_host),
+        ("uts", h.uts_host),
+        ("cgroup", h.cgroup_host),
+    ] {
+        if asked {
+            refuse(
+                key,
+                format!("`{key}: host` would put the container in the host's namespace"),
+            );
+        }
+    }
+    if let Some(parent) = &h.cgroup_parent {
+        refuse(
+            "cgroup_parent",
+            format!("`{parent}` would run the container under a cgroup of the host's, outside its limits"),
+        );
+    }
+    for from in &s.volumes_from {
+        if let VolumesFromSource::Container(name) = &from.source {
+            refuse(
+                "volumes_from",
+                format!("`container:{name}` reaches into a container outside the deployment"),
+            );
+        }
     }
     for opt in h.security_opt.iter().filter(|o| !harmless_security_opt(o)) {
         refuse(

@@ -207,7 +207,7 @@ fn depends_on_as_list_or_map_with_conditions() {
 fn dependency_cycles_are_rejected_and_waves_follow_dependencies() {
     has_error(
         "services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [a]\n  c:\n    image: x\n",
-        "services: depends_on forms a cycle among: a, b",
+        "services: depends_on (or volumes_from) forms a cycle among: a, b",
     );
     let example: serde_json::Value =
         serde_json::from_str(include_str!("../../../../testdata/examples/06-three-tier-app.json")).unwrap();
@@ -431,12 +431,24 @@ fn keys_hoster_would_ignore_are_rejected_with_their_path() {
             "services.web.network_mode: not supported: every deployment has its own network, and host networking would bypass it",
         ),
         (
-            "userns_mode: host",
-            "services.web.userns_mode: not allowed: it would put the container in the host's namespaces or cgroups",
+            "userns_mode: keep-id",
+            "services.web.userns_mode: `keep-id` is not supported; only `host` is recognised",
+        ),
+        (
+            "cgroup: shared",
+            "services.web.cgroup: `shared` is not a cgroup mode; use `host` or `private`",
         ),
         (
             "volumes_from: [db]",
-            "services.web.volumes_from: not allowed: it reaches into other containers' volumes",
+            "services.web.volumes_from[0]: no other service named `db` (for another container, write `container:NAME`)",
+        ),
+        (
+            "volumes_from: [\"web\"]",
+            "services.web.volumes_from[0]: no other service named `web` (for another container, write `container:NAME`)",
+        ),
+        (
+            "volumes_from: [\"container:x:rx\"]",
+            "services.web.volumes_from[0]: `rx` is not a mode; use `ro` or `rw`",
         ),
         (
             "pid: container:x",
@@ -688,6 +700,32 @@ fn the_primary_label_is_checked() {
     );
 }
 
+#[test]
+fn volumes_from_orders_creation_like_depends_on() {
+    let c = ok("services:\n  app:\n    image: x\n    volumes_from: [\"service:data:ro\", \"container:other\"]\n  data:\n    image: x\n");
+    let app = c.service("app").unwrap();
+    assert_eq!(
+        app.volumes_from,
+        [
+            VolumesFrom {
+                source: VolumesFromSource::Service("data".into()),
+                read_only: true
+            },
+            VolumesFrom {
+                source: VolumesFromSource::Container("other".into()),
+                read_only: false
+            }
+        ]
+    );
+    let waves: Vec<Vec<&str>> = c
+        .start_waves()
+        .unwrap()
+        .iter()
+        .map(|w| w.iter().map(|s| s.name.as_str()).collect())
+        .collect();
+    assert_eq!(waves, [vec!["data"], vec!["app"]]);
+}
+
 /// The policy's verdicts on `extra` (service keys of `web`), as `path: message`.
 fn refused(extra: &str) -> Vec<String> {
     let compose = ok(&format!("services:\n  web:\n    image: x\n    {extra}\n"));
@@ -723,6 +761,26 @@ fn the_safe_compose_policy_refuses_each_way_into_the_host() {
         (
             "ipc: host",
             "services.web.ipc: not allowed: `ipc: host` shares the host's shared memory with the container",
+        ),
+        (
+            "userns_mode: host",
+            "services.web.userns_mode: not allowed: `userns_mode: host` would put the container in the host's namespace",
+        ),
+        (
+            "uts: host",
+            "services.web.uts: not allowed: `uts: host` would put the container in the host's namespace",
+        ),
+        (
+            "cgroup: host",
+            "services.web.cgroup: not allowed: `cgroup: host` would put the container in the host's namespace",
+        ),
+        (
+            "cgroup_parent: /system.slice",
+            "services.web.cgroup_parent: not allowed: `/system.slice` would run the container under a cgroup of the host's",
+        ),
+        (
+            "volumes_from: [\"container:other-tenant\"]",
+            "services.web.volumes_from: not allowed: `container:other-tenant` reaches into a container outside the deployment",
         ),
         (
             "security_opt: [\"seccomp:unconfined\"]",
@@ -765,6 +823,7 @@ fn the_safe_compose_policy_refuses_each_way_into_the_host() {
         "cap_drop: [ALL]",
         "cap_add: [NET_BIND_SERVICE, CAP_CHOWN]",
         "security_opt: [no-new-privileges:true]",
+        "cgroup: private",
     ] {
         assert_eq!(refused(fine), Vec::<String>::new(), "{fine}");
     }

@@ -175,11 +175,10 @@ impl Deployer {
         if !plan.reuses(&present, &before, &ports) {
             self.remove_containers(&d.id).await?;
             self.keep_config_copies(&d.id, &plan).await;
-            try_join_all(
-                plan.containers()
-                    .map(|c| self.engine.create_container(c, &plan.network.name)),
-            )
-            .await?;
+            // Wave by wave: a container made with volumes_from needs its source to exist.
+            for wave in &plan.waves {
+                try_join_all(wave.iter().map(|c| self.engine.create_container(c, &plan.network.name))).await?;
+            }
         }
         for wave in &plan.waves {
             try_join_all(wave.iter().map(|c| self.start_when_ready(c))).await?;

@@ -206,6 +206,14 @@ fn create_body(spec: &ContainerSpec, network: &str) -> ContainerCreateBody {
         devices: non_empty(&spec.host_access.devices).map(|devices| devices.iter().map(|d| device(d)).collect()),
         pid_mode: spec.host_access.pid_host.then(|| "host".to_string()),
         ipc_mode: spec.host_access.ipc_host.then(|| "host".to_string()),
+        userns_mode: spec.host_access.userns_host.then(|| "host".to_string()),
+        uts_mode: spec.host_access.uts_host.then(|| "host".to_string()),
+        cgroupns_mode: spec
+            .host_access
+            .cgroup_host
+            .then_some(bollard::models::HostConfigCgroupnsModeEnum::HOST),
+        cgroup_parent: spec.host_access.cgroup_parent.clone(),
+        volumes_from: non_empty(&spec.volumes_from),
         security_opt: non_empty(&spec.host_access.security_opt),
         sysctls: (!spec.host_access.sysctls.is_empty()).then(|| {
             spec.host_access

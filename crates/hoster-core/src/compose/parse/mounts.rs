@@ -1,8 +1,40 @@
-//! `volumes` of a service: named volumes, anonymous volumes, bind mounts, tmpfs.
+//! `volumes` of a service: named volumes, anonymous volumes, bind mounts, tmpfs; and
+//! `volumes_from`.
 
 use super::*;
 
 impl Walker<'_> {
+    pub(super) fn volumes_from(&mut self, path: &str, v: &Value) -> Vec<VolumesFrom> {
+        let entries = self.string_list(path, v);
+        let mut out = Vec::new();
+        for (i, entry) in entries.into_iter().enumerate() {
+            let (kind, rest) = match entry.split_once(':') {
+                Some(("container", rest)) => (Some(true), rest),
+                Some(("service", rest)) => (Some(false), rest),
+                _ => (None, entry.as_str()),
+            };
+            let (name, mode) = rest.split_once(':').unwrap_or((rest, "rw"));
+            let read_only = match mode {
+                "ro" => true,
+                "rw" => false,
+                other => {
+                    self.problem(&index(path, i), format!("`{other}` is not a mode; use `ro` or `rw`"));
+                    continue;
+                }
+            };
+            if name.is_empty() {
+                self.problem(&index(path, i), "names no service or container");
+                continue;
+            }
+            let source = match kind {
+                Some(true) => VolumesFromSource::Container(name.to_string()),
+                _ => VolumesFromSource::Service(name.to_string()),
+            };
+            out.push(VolumesFrom { source, read_only });
+        }
+        out
+    }
+
     pub(super) fn mounts(&mut self, path: &str, v: &Value) -> Vec<Mount> {
         let Value::Array(items) = v else {
             self.expected(path, "a list of volumes", v);

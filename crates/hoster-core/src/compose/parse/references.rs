@@ -92,6 +92,16 @@ impl Walker<'_> {
                     self.problem(&p, format!("no service named `{}`", d.service));
                 }
             }
+            for (i, from) in s.volumes_from.iter().enumerate() {
+                if let VolumesFromSource::Service(name) = &from.source
+                    && (name == &s.name || !names.contains(name.as_str()))
+                {
+                    self.problem(
+                        &index(&join(&base, "volumes_from"), i),
+                        format!("no other service named `{name}` (for another container, write `container:NAME`)"),
+                    );
+                }
+            }
             for (i, m) in s.volumes.iter().enumerate() {
                 if let MountSource::Named(v) = &m.source
                     && !compose.volumes.contains(v)
@@ -137,7 +147,7 @@ impl Walker<'_> {
         if let Err(stuck) = compose.start_waves() {
             self.problem(
                 "services",
-                format!("depends_on forms a cycle among: {}", stuck.join(", ")),
+                format!("depends_on (or volumes_from) forms a cycle among: {}", stuck.join(", ")),
             );
         }
     }

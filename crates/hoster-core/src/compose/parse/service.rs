@@ -16,10 +16,6 @@ fn unsupported_service_key(key: &str) -> String {
         "network_mode" => {
             "not supported: every deployment has its own network, and host networking would bypass it".into()
         }
-        "userns_mode" | "uts" | "cgroup" | "cgroup_parent" => {
-            "not allowed: it would put the container in the host's namespaces or cgroups".into()
-        }
-        "volumes_from" => "not allowed: it reaches into other containers' volumes".into(),
         "extends" | "profiles" | "scale" => "not supported by Hoster".into(),
         _ => "unknown or unsupported key".into(),
     }
@@ -78,6 +74,11 @@ impl Walker<'_> {
                 }
                 "pid" => s.host_access.pid_host = self.host_namespace(&p, value),
                 "ipc" => s.host_access.ipc_host = self.host_namespace(&p, value),
+                "userns_mode" => s.host_access.userns_host = self.host_namespace(&p, value),
+                "uts" => s.host_access.uts_host = self.host_namespace(&p, value),
+                "cgroup" => s.host_access.cgroup_host = self.cgroup(&p, value),
+                "cgroup_parent" => s.host_access.cgroup_parent = self.non_empty_string(&p, value),
+                "volumes_from" => s.volumes_from = self.volumes_from(&p, value),
                 k if k.starts_with("x-") => {}
                 other => self.problem(&p, unsupported_service_key(other)),
             }
@@ -108,6 +109,18 @@ impl Walker<'_> {
     }
 
     /// Capability names, normalised to uppercase without `CAP_`.
+    /// `cgroup`: `host`, or `private` (what every container has anyway).
+    pub(super) fn cgroup(&mut self, path: &str, v: &Value) -> bool {
+        match self.string(path, v).as_deref() {
+            Some("host") => true,
+            Some("private") | None => false,
+            Some(other) => {
+                self.problem(path, format!("`{other}` is not a cgroup mode; use `host` or `private`"));
+                false
+            }
+        }
+    }
+
     pub(super) fn capabilities(&mut self, path: &str, v: &Value) -> Vec<String> {
         let names = self.string_list(path, v);
         let mut out = Vec::new();

@@ -230,3 +230,71 @@ async fn secrets_and_tokens_never_appear_in_responses_or_logs() {
     assert!(!log.contains(secret), "a secret reached the log");
     assert!(!log.contains(&token[10..]), "a token reached the log");
 }
+
+#[tokio::test]
+async fn host_namespaces_are_the_policys_to_refuse_and_a_trusted_template_gets_them() {
+    let h = Hoster::start().await;
+    // volumes_from a service of the same deployment is no way into the host: anyone may.
+    let shared = h
+        .publish(&json!({
+            "name": "shared", "version": "1.0.0", "creator_id": "c",
+            "compose_spec": "services:\n  data:\n    image: busybox\n    command: [\"sh\", \"-c\", \"echo kept > /data/file; trap exit TERM; sleep 600 & wait\"]\n    volumes: [\"store:/data\"]\n  app:\n    image: busybox\n    command: [\"sh\", \"-c\", \"trap exit TERM; sleep 600 & wait\"]\n    volumes_from: [\"data:ro\"]\nvolumes:\n  store:\n"
+        }))
+        .await;
+    let id = h.create_deployment(&shared, "shared").await;
+    h.start_deployment(&id).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let app = format!("hoster_{id}_app");
+    assert_eq!(exec(&app, &["cat", "/data/file"]), "kept\n");
+    assert!(
+        exec(&app, &["sh", "-c", "touch /data/x 2>&1 || true"]).contains("Read-only"),
+        "mounted read-only as asked"
+    );
+    h.delete_deployment(&id).await;
+
+    let namespaces = |name: &str| {
+        json!({
+            "name": name, "version": "1.0.0", "creator_id": "c",
+            "compose_spec": "services:\n  app:\n    image: busybox\n    command: [\"sh\", \"-c\", \"trap exit TERM; sleep 600 & wait\"]\n    uts: host\n    userns_mode: host\n    cgroup: host\n"
+        })
+    };
+    let (status, error) = h
+        .request(Method::POST, "/api/v1/templates", Some(&namespaces("ns")))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    let refused: Vec<&str> = error["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        refused,
+        ["services.app.userns_mode", "services.app.uts", "services.app.cgroup"],
+        "{error}"
+    );
+
+    let (status, trusted) = h
+        .request(Method::POST, "/api/v1/templates?trusted=true", Some(&namespaces("ns")))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{trusted}");
+    let template = trusted["id"].as_str().unwrap().to_string();
+    h.request(Method::POST, &format!("/api/v1/templates/{template}/publish"), None)
+        .await;
+    let id = h.create_deployment(&template, "ns").await;
+    h.start_deployment(&id).await;
+    let app = format!("hoster_{id}_app");
+    let out = std::process::Command::new("docker")
+        .args([
+            "inspect",
+            "--format",
+            "{{.HostConfig.UTSMode}}|{{.HostConfig.UsernsMode}}|{{.HostConfig.CgroupnsMode}}",
+            &app,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "host|host|host");
+    let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(exec(&app, &["hostname"]).trim(), host_name.trim(), "the host's UTS namespace");
+    h.delete_deployment(&id).await;
+}
