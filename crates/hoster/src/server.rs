@@ -145,6 +145,7 @@ impl Application {
             auth_mode: config.auth_mode,
             rate_limiter: Arc::new(api::RateLimiter::new(config.rate_limit)),
             domains: domains.clone(),
+            template_pages: Default::default(),
         };
         Ok(Self {
             listener,

@@ -702,7 +702,9 @@ fn the_primary_label_is_checked() {
 
 #[test]
 fn volumes_from_orders_creation_like_depends_on() {
-    let c = ok("services:\n  app:\n    image: x\n    volumes_from: [\"service:data:ro\", \"container:other\"]\n  data:\n    image: x\n");
+    let c = ok(
+        "services:\n  app:\n    image: x\n    volumes_from: [\"service:data:ro\", \"container:other\"]\n  data:\n    image: x\n",
+    );
     let app = c.service("app").unwrap();
     assert_eq!(
         app.volumes_from,

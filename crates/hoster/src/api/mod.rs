@@ -8,7 +8,7 @@ mod domains;
 mod error;
 mod extract;
 mod health;
-mod templates;
+pub(crate) mod templates;
 
 use hoster_core::error_code::ErrorCode;
 use std::sync::Arc;
@@ -48,6 +48,7 @@ pub struct AppState {
     pub auth_mode: crate::config::AuthMode,
     pub rate_limiter: Arc<auth::RateLimiter>,
     pub domains: Arc<crate::domains::Domains>,
+    pub template_pages: Arc<templates::PageCache>,
 }
 
 #[derive(OpenApi)]

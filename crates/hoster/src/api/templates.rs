@@ -1,8 +1,10 @@
 //! `/api/v1/templates`: the marketplace's catalogue.
 
 use axum::Extension;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use hoster_core::access::{Caller, Operation};
 use hoster_core::error_code::ErrorCode;
 use hoster_core::id::TemplateId;
@@ -160,7 +162,7 @@ pub async fn list_templates(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Query(query): Query<ListQuery>,
-) -> Result<axum::Json<TemplateList>, ApiError> {
+) -> Result<Response, ApiError> {
     auth::require(&caller, Operation::ListTemplates)?;
     let page = page(query.limit, query.offset)?;
     let Some(listing) = caller.template_listing(query.published) else {
@@ -169,7 +171,8 @@ pub async fn list_templates(
             total: 0,
             limit: page.limit,
             offset: page.offset,
-        }));
+        })
+        .into_response());
     };
     let filter = TemplateFilter {
         creator_id: query.creator_id,
@@ -177,13 +180,61 @@ pub async fn list_templates(
         visible_to: listing.visible_to.map(str::to_string),
         q: query.q.filter(|q| !q.is_empty()),
     };
-    let (records, total) = state.store.list_templates(&filter, page).await?;
-    Ok(axum::Json(TemplateList {
+    let key = (filter, page.limit, page.offset);
+    // Read before the query: a write that commits meanwhile makes what it read stale.
+    let generation = state.store.templates_generation();
+    if let Some(body) = state.template_pages.get(&key, generation) {
+        return Ok(json_body(body));
+    }
+    let (records, total) = state.store.list_templates(&key.0, page).await?;
+    let list = TemplateList {
         templates: records.into_iter().map(Template::from).collect(),
         total,
         limit: page.limit,
         offset: page.offset,
-    }))
+    };
+    let body = Bytes::from(serde_json::to_vec(&list).expect("plain data serializes"));
+    state.template_pages.put(key, generation, body.clone());
+    Ok(json_body(body))
+}
+
+fn json_body(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+type PageKey = (TemplateFilter, u32, u64);
+
+/// Rendered template list pages, each valid for the generation of the templates table it was
+/// read at ([`crate::store::Store::templates_generation`]): any committed template write makes
+/// every entry stale, so a page is never served after a row it shows changed. The catalogue is
+/// read far more than written; a hit costs no query, row decoding or serialisation.
+#[derive(Default)]
+pub struct PageCache {
+    pages: std::sync::Mutex<std::collections::HashMap<PageKey, (u64, Bytes)>>,
+}
+
+impl PageCache {
+    /// Pages kept at most: filters with arbitrary `q` must not grow it without bound.
+    const MAX_PAGES: usize = 512;
+
+    fn get(&self, key: &PageKey, generation: u64) -> Option<Bytes> {
+        let pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+        pages
+            .get(key)
+            .filter(|(g, _)| *g == generation)
+            .map(|(_, body)| body.clone())
+    }
+
+    fn put(&self, key: PageKey, generation: u64, body: Bytes) {
+        let mut pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+        if pages.len() >= Self::MAX_PAGES {
+            pages.retain(|_, (g, _)| *g == generation);
+            if pages.len() >= Self::MAX_PAGES {
+                pages.clear();
+            }
+        }
+        pages.insert(key, (generation, body));
+    }
 }
 
 /// Create a template. The compose document is parsed and validated now, not at deploy time.

@@ -19,7 +19,7 @@ pub struct TemplateRecord {
     pub updated_at: String,
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Hash)]
 pub struct TemplateFilter {
     pub creator_id: Option<String>,
     pub published: Option<bool>,
@@ -31,8 +31,8 @@ pub struct TemplateFilter {
 
 type TotalsKey = (Option<String>, Option<bool>, Option<String>, Option<String>);
 
-/// Totals of template lists by filter, valid for one generation of the table: every write
-/// bumps the generation, so a total is never served after the rows it counted changed. Saves
+/// Totals of template lists by filter, valid for one generation of the table: every committed
+/// write bumps the generation, so a total is never served after the rows it counted changed. Saves
 /// the COUNT query on the hot, read-mostly catalogue path.
 #[derive(Default)]
 pub(super) struct TotalsCache {
@@ -168,6 +168,12 @@ impl Store {
         row.as_ref().map(record).transpose()
     }
 
+    /// Changes after every committed template write: what was read from the templates table
+    /// at one value is still current while it has not changed.
+    pub fn templates_generation(&self) -> u64 {
+        self.template_totals.generation()
+    }
+
     /// One page, newest first, and the count of all matches.
     pub async fn list_templates(
         &self,
@@ -272,6 +278,7 @@ impl Store {
             .bind(updated_at)
             .execute(&self.pool)
             .await?;
+        self.template_totals.invalidate();
         Ok(result.rows_affected() == 1)
     }
 

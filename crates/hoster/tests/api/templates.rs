@@ -442,3 +442,36 @@ async fn totals_follow_every_write() {
         (0, 0, 0)
     );
 }
+
+/// Listed pages are served from memory between writes; each write must show at once.
+#[tokio::test]
+async fn listed_pages_follow_every_write() {
+    let app = spawn_app().await;
+    let created = app.create_template(&template("cached")).await;
+    let path = format!("/api/v1/templates/{}", created["id"].as_str().unwrap());
+    let first_listed = async || list(&app, "?limit=5").await["templates"][0].clone();
+    let current = async || status_json(app.get(&path).await).await.1;
+    assert_eq!(first_listed().await, current().await);
+    assert_eq!(first_listed().await, current().await, "a second read, from the cache");
+    let writes: [(&str, Option<Value>); 4] = [
+        ("PUT", Some(json!({"name": "renamed", "tags": ["x"]}))),
+        ("POST /trust", None),
+        ("POST /publish", None),
+        ("DELETE /trust", None),
+    ];
+    for (write, body) in writes {
+        let response = match (write, body) {
+            ("PUT", Some(body)) => app.put_json(&path, &body).await,
+            ("POST /trust", _) => app.post(&format!("{path}/trust")).await,
+            ("POST /publish", _) => app.post(&format!("{path}/publish")).await,
+            _ => app.delete(&format!("{path}/trust")).await,
+        };
+        assert!(response.status().is_success(), "{write}: {}", response.status());
+        assert_eq!(first_listed().await, current().await, "after {write}");
+    }
+    let listed = first_listed().await;
+    assert_eq!(
+        (&listed["name"], &listed["published"], &listed["trusted"]),
+        (&json!("renamed"), &json!(true), &json!(false))
+    );
+}

@@ -295,6 +295,10 @@ async fn host_namespaces_are_the_policys_to_refuse_and_a_trusted_template_gets_t
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "host|host|host");
     let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
-    assert_eq!(exec(&app, &["hostname"]).trim(), host_name.trim(), "the host's UTS namespace");
+    assert_eq!(
+        exec(&app, &["hostname"]).trim(),
+        host_name.trim(),
+        "the host's UTS namespace"
+    );
     h.delete_deployment(&id).await;
 }
