@@ -3,6 +3,40 @@
 
 use std::fmt;
 
+use crate::problem::Problem;
+
+/// Whom a creator id, customer id or token names in the operator's identity system: 1 to 100
+/// printable characters, no spaces (`a-z A-Z 0-9 - _ . @`). Requests are checked with
+/// [`Subject::check`], so every field that names one accepts the same set.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Subject(String);
+
+impl Subject {
+    pub fn parse(text: &str) -> Option<Subject> {
+        let ok = (1..=100).contains(&text.len())
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
+        ok.then(|| Subject(text.to_string()))
+    }
+
+    /// [`Subject::parse`], or a problem for `field` added to `problems`.
+    pub fn check(problems: &mut Vec<Problem>, field: &str, text: &str) -> Option<Subject> {
+        let subject = Subject::parse(text);
+        if subject.is_none() {
+            problems.push(Problem::field(
+                field,
+                "must be 1 to 100 characters of a-z, A-Z, 0-9, `-`, `_`, `.`, `@`",
+            ));
+        }
+        subject
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// What a token is for. An admin runs the platform; a creator publishes templates; a customer
 /// deploys them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -12,6 +46,8 @@ pub enum Role {
     Creator,
     Customer,
 }
+
+crate::problem::try_from_text!(Role, "role");
 
 impl Role {
     pub const ALL: [Role; 3] = [Role::Admin, Role::Creator, Role::Customer];
@@ -296,5 +332,19 @@ mod tests {
         assert!(Caller::Local.owns_deployment("anyone") && Caller::Local.scope().is_none());
         assert_eq!(carol.scope(), Some("carol"));
         assert_eq!(carol.describe(), "customer:carol");
+    }
+
+    #[test]
+    fn subjects_are_short_printable_names() {
+        assert_eq!(
+            Subject::parse("user-1@example.com").unwrap().as_str(),
+            "user-1@example.com"
+        );
+        for bad in ["", "two words", "a/b", "ünïcode", &"x".repeat(101)] {
+            assert!(Subject::parse(bad).is_none(), "{bad:?}");
+        }
+        let mut problems = Vec::new();
+        assert!(Subject::check(&mut problems, "customer_id", "a b").is_none());
+        assert_eq!(problems[0].field, "customer_id");
     }
 }

@@ -70,6 +70,8 @@ impl Status {
     }
 }
 
+crate::problem::try_from_text!(Status, "deployment status");
+
 impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

@@ -34,6 +34,8 @@ macro_rules! id_type {
             }
         }
 
+        crate::problem::try_from_text!($name, concat!($what, " id"));
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)

@@ -85,3 +85,26 @@ mod tests {
         );
     }
 }
+
+/// Text that does not name a value of a type: what reading a stored column as an id, a status
+/// or a role fails with (`TryFrom<String>`, as the store's row decoding asks for).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{value}` is not a valid {what}")]
+pub struct Unrecognised {
+    pub what: &'static str,
+    pub value: String,
+}
+
+/// `TryFrom<String>` for a type with a `parse(&str) -> Option<Self>`.
+macro_rules! try_from_text {
+    ($type:ty, $what:expr) => {
+        impl TryFrom<String> for $type {
+            type Error = $crate::problem::Unrecognised;
+
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                <$type>::parse(&value).ok_or($crate::problem::Unrecognised { what: $what, value })
+            }
+        }
+    };
+}
+pub(crate) use try_from_text;

@@ -203,7 +203,7 @@ impl TemplateFields {
         check_len(&mut p, "description", &description, 0, 10_000);
         let creator_id = required(&mut p, "creator_id", self.creator_id);
         if let Some(c) = &creator_id {
-            check_subject(&mut p, "creator_id", c);
+            crate::access::Subject::check(&mut p, "creator_id", c);
         }
         let price_monthly = self.price_monthly.unwrap_or(0);
         if !(0..=100_000_000).contains(&price_monthly) {
@@ -272,20 +272,6 @@ fn check_len(p: &mut Vec<Problem>, field: &str, value: &str, min: usize, max: us
         p.push(Problem::field(
             field,
             format!("must be {min} to {max} characters long (is {n})"),
-        ));
-    }
-}
-
-/// Creator and customer ids name subjects of an identity system: short, printable, no spaces.
-pub fn check_subject(p: &mut Vec<Problem>, field: &str, id: &str) {
-    let ok = (1..=100).contains(&id.len())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
-    if !ok {
-        p.push(Problem::field(
-            field,
-            "must be 1 to 100 characters of a-z, A-Z, 0-9, `-`, `_`, `.`, `@`",
         ));
     }
 }

@@ -83,7 +83,11 @@ pub async fn token(args: TokenArgs) -> anyhow::Result<()> {
                 }
             }
             TokenAction::Revoke { id } => {
-                if !tokens::revoke(&store, &id, "cli").await? {
+                let revoked = match hoster_core::id::TokenId::parse(&id) {
+                    Some(token) => tokens::revoke(&store, &token, "cli").await?,
+                    None => false,
+                };
+                if !revoked {
                     anyhow::bail!("no live token with id `{id}`");
                 }
                 println!("revoked {id}");

@@ -121,7 +121,7 @@ impl Application {
             config.max_domains_per_deployment,
         ));
         let public_port = listener.local_addr()?.port();
-        let state = AppState {
+        let state = AppState::new(api::Shared {
             store: store.clone(),
             engine,
             deployer: deployer.clone(),
@@ -146,7 +146,7 @@ impl Application {
             rate_limiter: Arc::new(api::RateLimiter::new(config.rate_limit)),
             domains: domains.clone(),
             template_pages: Default::default(),
-        };
+        });
         Ok(Self {
             listener,
             proxy: proxy_listener.map(|l| (l, api::proxy_router(state.clone()))),

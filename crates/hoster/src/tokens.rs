@@ -34,7 +34,7 @@ pub async fn create(
     actor: &str,
 ) -> Result<(TokenRecord, String), TokenError> {
     let mut problems = Vec::new();
-    hoster_core::template::check_subject(&mut problems, "subject", subject);
+    hoster_core::access::Subject::check(&mut problems, "subject", subject);
     if name.chars().count() > 100 {
         problems.push(Problem::field("name", "must be at most 100 characters"));
     }
@@ -43,7 +43,7 @@ pub async fn create(
     }
     let secret = token::format(rand::random());
     let record = TokenRecord {
-        id: TokenId::from_random(rand::random()).to_string(),
+        id: TokenId::from_random(rand::random()),
         role,
         subject: subject.to_string(),
         name: name.to_string(),
@@ -56,7 +56,7 @@ pub async fn create(
             &record.created_at,
             actor,
             "token.create",
-            &record.id,
+            record.id.as_str(),
             &format!("{role} {subject}"),
         )
         .await?;
@@ -64,11 +64,11 @@ pub async fn create(
 }
 
 /// Revokes a token. `Ok(false)`: no live token has that id.
-pub async fn revoke(store: &Store, id: &str, actor: &str) -> Result<bool, StoreError> {
+pub async fn revoke(store: &Store, id: &TokenId, actor: &str) -> Result<bool, StoreError> {
     let now = clock::now();
     let revoked = store.revoke_token(id, &now).await?;
     if revoked {
-        store.audit(&now, actor, "token.revoke", id, "").await?;
+        store.audit(&now, actor, "token.revoke", id.as_str(), "").await?;
     }
     Ok(revoked)
 }

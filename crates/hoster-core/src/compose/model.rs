@@ -112,7 +112,13 @@ impl Protocol {
             Protocol::Udp => "udp",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Protocol::Tcp, Protocol::Udp].into_iter().find(|p| p.as_str() == s)
+    }
 }
+
+crate::problem::try_from_text!(Protocol, "protocol");
 
 /// One published port. Ranges in the source are expanded to one mapping per port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -212,20 +212,10 @@ fn dependency_cycles_are_rejected_and_waves_follow_dependencies() {
     let example: serde_json::Value =
         serde_json::from_str(include_str!("../../../../testdata/examples/06-three-tier-app.json")).unwrap();
     let c = ok(example["compose_spec"].as_str().unwrap());
-    let waves: Vec<Vec<&str>> = c
-        .start_waves()
-        .unwrap()
-        .iter()
-        .map(|w| w.iter().map(|s| s.name.as_str()).collect())
-        .collect();
+    let waves = wave_names(&c);
     assert_eq!(waves, vec![vec!["db"], vec!["api"], vec!["web"]]);
     let c = ok("services:\n  web:\n    image: x\n    depends_on: [a, b]\n  a:\n    image: x\n  b:\n    image: x\n");
-    let waves: Vec<Vec<&str>> = c
-        .start_waves()
-        .unwrap()
-        .iter()
-        .map(|w| w.iter().map(|s| s.name.as_str()).collect())
-        .collect();
+    let waves = wave_names(&c);
     assert_eq!(
         waves,
         vec![vec!["a", "b"], vec!["web"]],
@@ -700,6 +690,15 @@ fn the_primary_label_is_checked() {
     );
 }
 
+/// The services of each start wave, by name.
+fn wave_names(c: &Compose) -> Vec<Vec<&str>> {
+    c.start_waves()
+        .unwrap()
+        .iter()
+        .map(|w| w.iter().map(|s| s.name.as_str()).collect())
+        .collect()
+}
+
 #[test]
 fn volumes_from_orders_creation_like_depends_on() {
     let c = ok(
@@ -719,12 +718,7 @@ fn volumes_from_orders_creation_like_depends_on() {
             }
         ]
     );
-    let waves: Vec<Vec<&str>> = c
-        .start_waves()
-        .unwrap()
-        .iter()
-        .map(|w| w.iter().map(|s| s.name.as_str()).collect())
-        .collect();
+    let waves = wave_names(&c);
     assert_eq!(waves, [vec!["data"], vec!["app"]]);
 }
 

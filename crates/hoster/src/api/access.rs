@@ -1,10 +1,12 @@
 //! `/api/v1/tokens` and `/api/v1/audit`: what admins use to hand out access and see who did what.
 
+use crate::clock::Timestamp;
 use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use hoster_core::access::{Caller, Operation, Role};
 use hoster_core::error_code::ErrorCode;
+use hoster_core::id::TokenId;
 use hoster_core::problem::{Problem, Problems};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -35,14 +37,16 @@ pub struct TokenView {
     pub role: String,
     pub subject: String,
     pub name: String,
-    pub created_at: String,
-    pub revoked_at: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub revoked_at: Option<Timestamp>,
 }
 
 impl From<TokenRecord> for TokenView {
     fn from(t: TokenRecord) -> Self {
         Self {
-            id: t.id,
+            id: t.id.to_string(),
             role: t.role.to_string(),
             subject: t.subject,
             name: t.name,
@@ -127,7 +131,11 @@ pub async fn revoke_token(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     auth::require(&caller, Operation::ManageTokens)?;
-    if tokens::revoke(&state.store, &id, &caller.describe()).await? {
+    let revoked = match TokenId::parse(&id) {
+        Some(token) => tokens::revoke(&state.store, &token, &caller.describe()).await?,
+        None => false,
+    };
+    if revoked {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::new(
@@ -140,7 +148,8 @@ pub async fn revoke_token(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditView {
     pub seq: i64,
-    pub at: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
     /// `local`, `cli`, or `role:subject` of the token used.
     pub actor: String,
     #[schema(example = "deployment.start")]

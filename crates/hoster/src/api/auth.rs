@@ -125,7 +125,7 @@ pub async fn authenticate(
                 Ok(None) => return refuse("the bearer token is unknown or revoked"),
                 Err(e) => return ApiError::from(e).into_response(),
             };
-            if let Err(wait) = state.rate_limiter.take(&record.id) {
+            if let Err(wait) = state.rate_limiter.take(record.id.as_str()) {
                 return rate_limited(wait, "too many requests with this token; slow down");
             }
             Caller::Token {

@@ -1,11 +1,13 @@
 //! `/api/v1/deployments`: instances of published templates, running on the engine.
 
+use crate::clock::Timestamp;
 use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use hoster_core::access::{Caller, Operation};
 use hoster_core::deployment::Status;
 use hoster_core::id::{DeploymentId, TemplateId};
+use hoster_core::plan::PortAssignment;
 use hoster_core::problem::{Problem, Problems};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -51,8 +53,10 @@ pub struct Deployment {
     /// Why the deployment failed, when it did.
     pub error_message: Option<String>,
     pub containers: Vec<ContainerView>,
-    pub created_at: String,
-    pub updated_at: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -68,7 +72,8 @@ pub struct EventView {
     pub from: Option<Status>,
     pub to: Status,
     pub message: Option<String>,
-    pub at: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -104,8 +109,12 @@ pub struct WaitQuery {
 
 /// The response for one deployment: its row, live container states from the engine, and the
 /// host ports assigned to each service.
-async fn view(state: &AppState, d: DeploymentRecord, containers: &[ContainerSummary]) -> Result<Deployment, ApiError> {
-    let ports = state.store.port_assignments(&d.id).await?;
+fn view(
+    public_port: u16,
+    d: DeploymentRecord,
+    containers: &[ContainerSummary],
+    ports: &[PortAssignment],
+) -> Deployment {
     let mut mine: Vec<&ContainerSummary> = containers.iter().filter(|c| c.deployment == d.id.as_str()).collect();
     mine.sort_by(|a, b| a.service.cmp(&b.service));
     let containers = mine
@@ -126,13 +135,13 @@ async fn view(state: &AppState, d: DeploymentRecord, containers: &[ContainerSumm
                 .collect(),
         })
         .collect();
-    Ok(Deployment {
+    Deployment {
         id: d.id.to_string(),
         name: d.name,
         template_id: d.template_id.to_string(),
         customer_id: d.customer_id,
         status: d.status,
-        url: match state.public_port {
+        url: match public_port {
             80 => format!("http://{}", d.domain),
             port => format!("http://{}:{port}", d.domain),
         },
@@ -141,7 +150,7 @@ async fn view(state: &AppState, d: DeploymentRecord, containers: &[ContainerSumm
         containers,
         created_at: d.created_at,
         updated_at: d.updated_at,
-    })
+    }
 }
 
 /// Live containers of one deployment (all, when `None`); an unreachable engine shows none
@@ -158,7 +167,8 @@ async fn live_containers(state: &AppState, id: Option<&DeploymentId>) -> Vec<Con
 
 async fn view_one(state: &AppState, d: DeploymentRecord) -> Result<Deployment, ApiError> {
     let containers = live_containers(state, Some(&d.id)).await;
-    view(state, d, &containers).await
+    let ports = state.store.port_assignments(&d.id).await?;
+    Ok(view(state.public_port, d, &containers, &ports))
 }
 
 /// The deployment if the caller may see it and `op`; not-yours answers like unknown (404).
@@ -241,7 +251,7 @@ pub async fn create_deployment(
     Ok((
         StatusCode::CREATED,
         headers,
-        axum::Json(view(&state, created, &[]).await?),
+        axum::Json(view(state.public_port, created, &[], &[])),
     ))
 }
 
@@ -271,10 +281,15 @@ pub async fn list_deployments(
     } else {
         live_containers(&state, None).await
     };
-    let mut deployments = Vec::with_capacity(records.len());
-    for d in records {
-        deployments.push(view(&state, d, &containers).await?);
-    }
+    let ids: Vec<DeploymentId> = records.iter().map(|d| d.id.clone()).collect();
+    let mut ports = state.store.port_assignments_of(&ids).await?;
+    let deployments = records
+        .into_iter()
+        .map(|d| {
+            let ports = ports.remove(&d.id).unwrap_or_default();
+            view(state.public_port, d, &containers, &ports)
+        })
+        .collect();
     Ok(axum::Json(DeploymentList {
         deployments,
         total,

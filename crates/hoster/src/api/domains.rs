@@ -1,6 +1,7 @@
 //! `/api/v1/deployments/{id}/domains`: customers' own hostnames, pending until DNS proves
 //! control, then routed by the proxy (and given a certificate when ACME is on).
 
+use crate::clock::Timestamp;
 use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -25,11 +26,14 @@ pub struct DomainView {
     pub status: DomainStatus,
     /// Either DNS record proves control.
     pub verification: Verification,
-    pub verified_at: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub verified_at: Option<Timestamp>,
     /// When DNS was last asked, and why that did not verify the name.
-    pub checked_at: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub checked_at: Option<Timestamp>,
     pub check_error: Option<String>,
-    pub created_at: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
 }
 
 /// `pending` until DNS proves control, then `verified`; only verified names are served.

@@ -32,9 +32,25 @@ use crate::proxy::{self, Proxy};
 use crate::runtime::Runtime;
 use crate::store::Store;
 
-/// What every handler may use.
+/// What every handler may use: one `Arc`, since middleware clones it for every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub store: Store,
     pub engine: Arc<dyn Runtime>,
     pub deployer: Arc<Deployer>,
@@ -239,14 +255,16 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 /// What the proxy-only listener serves: deployments by hostname, a 404 page for anything else.
 pub fn proxy_router(state: AppState) -> Router {
+    // As on the API's listener: proxied requests skip the trace layer; only the 404 page
+    // (the fallback) is traced.
     Router::new()
         .fallback(proxy::no_site)
+        .layer(TraceLayer::new_for_http())
         .layer(axum::middleware::from_fn_with_state(
             (state, proxy::Listener::DeploymentsOnly),
             proxy::route,
         ))
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(TraceLayer::new_for_http())
 }
 
 pub fn router(state: AppState) -> Router {

@@ -1,5 +1,6 @@
 //! `/api/v1/templates`: the marketplace's catalogue.
 
+use crate::clock::Timestamp;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -37,8 +38,10 @@ pub struct Template {
     pub published: bool,
     /// An admin lifted the safe-compose policy for this template.
     pub trusted: bool,
-    pub created_at: String,
-    pub updated_at: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
 }
 
 impl From<TemplateRecord> for Template {
@@ -268,7 +271,7 @@ pub async fn create_template(
         spec,
         published: false,
         trusted,
-        created_at: now.clone(),
+        created_at: now,
         updated_at: now,
     };
     state.store.insert_template(&record).await?;

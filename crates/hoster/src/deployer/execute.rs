@@ -61,7 +61,7 @@ impl Deployer {
         if parsed.len() >= PARSED_MODELS {
             parsed.clear();
         }
-        parsed.insert(template.id.clone(), (template.updated_at.clone(), compose.clone()));
+        parsed.insert(template.id.clone(), (template.updated_at, compose.clone()));
         Ok((compose, template))
     }
 

@@ -18,12 +18,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use hoster_core::access::Subject;
 use hoster_core::compose::Resources;
 use hoster_core::deployment::Status;
 use hoster_core::id::{DeploymentId, TemplateId};
 use hoster_core::problem::{Problem, Problems};
 use hoster_core::slug::slugify;
-use hoster_core::template::check_subject;
 use tokio::sync::{Notify, OwnedMutexGuard};
 
 use crate::clock;
@@ -93,7 +93,7 @@ pub struct Deployer {
     ports: tokio::sync::Mutex<()>,
     reconcile_now: Notify,
     /// Parsed compose models by template, with the `updated_at` they were parsed at.
-    parsed: Mutex<HashMap<TemplateId, (String, Arc<hoster_core::compose::Compose>)>>,
+    parsed: Mutex<HashMap<TemplateId, (crate::clock::Timestamp, Arc<hoster_core::compose::Compose>)>>,
 }
 
 impl Deployer {
@@ -182,7 +182,7 @@ impl Deployer {
         if name.is_empty() || name.chars().count() > 100 {
             problems.push(Problem::field("name", "must be 1 to 100 characters long"));
         }
-        check_subject(&mut problems, "customer_id", &new.customer_id);
+        Subject::check(&mut problems, "customer_id", &new.customer_id);
         if !problems.is_empty() {
             return Err(DeployError::Invalid(Problems(problems)));
         }
@@ -207,7 +207,7 @@ impl Deployer {
                 domain: self.free_domain(&name).await?,
                 error_message: None,
                 delete_requested: false,
-                created_at: now.clone(),
+                created_at: now,
                 updated_at: now,
             };
             // The domain may be claimed between the check and the insert: try another.

@@ -69,7 +69,7 @@ impl World {
             },
             published: true,
             trusted: false,
-            created_at: now.clone(),
+            created_at: now,
             updated_at: now,
         };
         self.store.insert_template(&template).await.unwrap();

@@ -53,6 +53,14 @@ fn of(deployment: Option<&DeploymentId>, owner: Option<&str>) -> bool {
     deployment.is_none_or(|d| owner == Some(d.as_str()))
 }
 
+fn owned_by(objects: &BTreeMap<String, Owned>, deployment: Option<&DeploymentId>) -> Vec<Owned> {
+    objects
+        .values()
+        .filter(|o| of(deployment, o.deployment.as_deref()))
+        .cloned()
+        .collect()
+}
+
 impl FakeEngine {
     pub fn new() -> Arc<Self> {
         Arc::new(Self {
@@ -148,23 +156,11 @@ impl Runtime for FakeEngine {
     }
 
     async fn networks(&self, deployment: Option<&DeploymentId>) -> Result<Vec<Owned>, EngineError> {
-        let objects = self.objects();
-        Ok(objects
-            .networks
-            .values()
-            .filter(|n| of(deployment, n.deployment.as_deref()))
-            .cloned()
-            .collect())
+        Ok(owned_by(&self.objects().networks, deployment))
     }
 
     async fn volumes(&self, deployment: Option<&DeploymentId>) -> Result<Vec<Owned>, EngineError> {
-        let objects = self.objects();
-        Ok(objects
-            .volumes
-            .values()
-            .filter(|v| of(deployment, v.deployment.as_deref()))
-            .cloned()
-            .collect())
+        Ok(owned_by(&self.objects().volumes, deployment))
     }
 
     async fn create_container(&self, spec: &ContainerSpec, _network: &str) -> Result<String, EngineError> {

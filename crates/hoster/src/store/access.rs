@@ -1,40 +1,31 @@
 //! API tokens (stored as hashes) and the audit log.
 
 use hoster_core::access::Role;
-use sqlx::Row;
+use hoster_core::id::TokenId;
 
 use super::{Page, Store, StoreError};
+use crate::clock::Timestamp;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TokenRecord {
-    pub id: String,
+    #[sqlx(try_from = "String")]
+    pub id: TokenId,
+    #[sqlx(try_from = "String")]
     pub role: Role,
     pub subject: String,
     pub name: String,
-    pub created_at: String,
-    pub revoked_at: Option<String>,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AuditEntry {
     pub seq: i64,
-    pub at: String,
+    pub at: Timestamp,
     pub actor: String,
     pub action: String,
     pub target: String,
     pub detail: String,
-}
-
-fn token(row: &sqlx::sqlite::SqliteRow) -> Result<TokenRecord, StoreError> {
-    let role: String = row.try_get("role")?;
-    Ok(TokenRecord {
-        id: row.try_get("id")?,
-        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("token role `{role}`")))?,
-        subject: row.try_get("subject")?,
-        name: row.try_get("name")?,
-        created_at: row.try_get("created_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-    })
 }
 
 const TOKEN_COLUMNS: &str = "id, role, subject, name, created_at, revoked_at";
@@ -44,12 +35,12 @@ impl Store {
         sqlx::query(
             "INSERT INTO api_tokens (id, token_hash, role, subject, name, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )
-        .bind(&t.id)
+        .bind(t.id.as_str())
         .bind(hash)
         .bind(t.role.as_str())
         .bind(&t.subject)
         .bind(&t.name)
-        .bind(&t.created_at)
+        .bind(t.created_at)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -57,26 +48,26 @@ impl Store {
 
     /// The live (not revoked) token with this hash.
     pub async fn token_by_hash(&self, hash: &[u8]) -> Result<Option<TokenRecord>, StoreError> {
-        let row = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = ?1 AND revoked_at IS NULL"
         ))
         .bind(hash)
         .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(token).transpose()
+        .await?)
     }
 
     pub async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY rowid"))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(token).collect()
+        Ok(
+            sqlx::query_as(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY rowid"))
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     /// Revokes a token. `Ok(false)`: no live token has this id.
-    pub async fn revoke_token(&self, id: &str, at: &str) -> Result<bool, StoreError> {
+    pub async fn revoke_token(&self, id: &TokenId, at: &Timestamp) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")
-            .bind(id)
+            .bind(id.as_str())
             .bind(at)
             .execute(&self.pool)
             .await?;
@@ -85,7 +76,7 @@ impl Store {
 
     pub async fn audit(
         &self,
-        at: &str,
+        at: &Timestamp,
         actor: &str,
         action: &str,
         target: &str,
@@ -104,24 +95,12 @@ impl Store {
 
     /// Audit entries, newest first.
     pub async fn audit_log(&self, page: Page) -> Result<Vec<AuditEntry>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT seq, at, actor, action, target, detail FROM audit_log ORDER BY seq DESC LIMIT ?1 OFFSET ?2",
         )
         .bind(page.limit)
         .bind(i64::try_from(page.offset).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditEntry {
-                    seq: r.try_get("seq")?,
-                    at: r.try_get("at")?,
-                    actor: r.try_get("actor")?,
-                    action: r.try_get("action")?,
-                    target: r.try_get("target")?,
-                    detail: r.try_get("detail")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 }

@@ -4,23 +4,38 @@ use hoster_core::compose::Protocol;
 use hoster_core::deployment::Status;
 use hoster_core::id::{DeploymentId, TemplateId};
 use hoster_core::plan::PortAssignment;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use std::collections::HashMap;
 
-use super::{Page, Store, StoreError};
+use super::{Page, Store, StoreError, corrupt};
+use crate::clock::Timestamp;
 
-#[derive(Debug, Clone)]
+/// A row of `port_assignments`, as stored.
+#[derive(sqlx::FromRow)]
+struct PortRow {
+    #[sqlx(try_from = "String")]
+    deployment_id: DeploymentId,
+    service: String,
+    container_port: u16,
+    #[sqlx(try_from = "String")]
+    protocol: Protocol,
+    host_port: u16,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DeploymentRecord {
+    #[sqlx(try_from = "String")]
     pub id: DeploymentId,
     pub name: String,
+    #[sqlx(try_from = "String")]
     pub template_id: TemplateId,
     pub customer_id: String,
+    #[sqlx(try_from = "String")]
     pub status: Status,
     pub domain: String,
     pub error_message: Option<String>,
     pub delete_requested: bool,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -45,39 +60,23 @@ pub struct Event {
     pub from: Option<Status>,
     pub to: Status,
     pub message: Option<String>,
-    pub at: String,
+    pub at: Timestamp,
+}
+
+/// A row of `deployment_events`, as stored.
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    from_status: Option<String>,
+    #[sqlx(try_from = "String")]
+    to_status: Status,
+    message: Option<String>,
+    at: Timestamp,
 }
 
 const COLUMNS: &str =
     "id, name, template_id, customer_id, status, domain, error_message, delete_requested, created_at, updated_at";
 const FILTER: &str =
     "(?1 IS NULL OR customer_id = ?1) AND (?2 IS NULL OR template_id = ?2) AND (?3 IS NULL OR status = ?3)";
-
-fn corrupt(what: &str, value: &str) -> StoreError {
-    StoreError::Corrupt(format!("{what} `{value}`"))
-}
-
-fn status(text: &str) -> Result<Status, StoreError> {
-    Status::parse(text).ok_or_else(|| corrupt("deployment status", text))
-}
-
-fn record(row: &SqliteRow) -> Result<DeploymentRecord, StoreError> {
-    let id: String = row.try_get("id")?;
-    let template_id: String = row.try_get("template_id")?;
-    let status_text: String = row.try_get("status")?;
-    Ok(DeploymentRecord {
-        id: DeploymentId::parse(&id).ok_or_else(|| corrupt("deployment id", &id))?,
-        template_id: TemplateId::parse(&template_id).ok_or_else(|| corrupt("template id", &template_id))?,
-        name: row.try_get("name")?,
-        customer_id: row.try_get("customer_id")?,
-        status: status(&status_text)?,
-        domain: row.try_get("domain")?,
-        error_message: row.try_get("error_message")?,
-        delete_requested: row.try_get("delete_requested")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
 
 /// One row of a deployment's history, written in the transaction that made the change.
 async fn record_event(
@@ -86,7 +85,7 @@ async fn record_event(
     from: Option<Status>,
     to: Status,
     message: Option<&str>,
-    at: &str,
+    at: &Timestamp,
 ) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO deployment_events (deployment_id, from_status, to_status, message, at) VALUES (?1, ?2, ?3, ?4, ?5)")
         .bind(id.as_str())
@@ -97,14 +96,6 @@ async fn record_event(
         .execute(&mut **tx)
         .await?;
     Ok(())
-}
-
-fn protocol(text: &str) -> Result<Protocol, StoreError> {
-    match text {
-        "tcp" => Ok(Protocol::Tcp),
-        "udp" => Ok(Protocol::Udp),
-        other => Err(corrupt("protocol", other)),
-    }
 }
 
 impl Store {
@@ -124,8 +115,8 @@ impl Store {
         .bind(&d.domain)
         .bind(&d.error_message)
         .bind(d.delete_requested)
-        .bind(&d.created_at)
-        .bind(&d.updated_at)
+        .bind(d.created_at)
+        .bind(d.updated_at)
         .bind(max_per_customer)
         .execute(&mut *tx)
         .await;
@@ -141,11 +132,12 @@ impl Store {
     }
 
     pub async fn get_deployment(&self, id: &DeploymentId) -> Result<Option<DeploymentRecord>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM deployments WHERE id = ?1"))
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(record).transpose()
+        Ok(
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM deployments WHERE id = ?1"))
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     pub async fn list_deployments(
@@ -154,7 +146,7 @@ impl Store {
         page: Page,
     ) -> Result<(Vec<DeploymentRecord>, u64), StoreError> {
         let status = filter.status.map(Status::as_str);
-        let rows = sqlx::query(&format!(
+        let records = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM deployments WHERE {FILTER} ORDER BY seq DESC LIMIT ?4 OFFSET ?5"
         ))
         .bind(&filter.customer_id)
@@ -170,28 +162,27 @@ impl Store {
             .bind(status)
             .fetch_one(&self.pool)
             .await?;
-        let records = rows.iter().map(record).collect::<Result<_, _>>()?;
         Ok((records, total.max(0) as u64))
     }
 
     /// Every deployment, for the reconciler.
     pub async fn all_deployments(&self) -> Result<Vec<DeploymentRecord>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM deployments ORDER BY seq"))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(record).collect()
+        Ok(
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM deployments ORDER BY seq"))
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     /// The deployment answering at `domain`: its generated hostname or one of its custom ones.
     pub async fn deployment_by_domain(&self, domain: &str) -> Result<Option<DeploymentRecord>, StoreError> {
-        let row = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM deployments WHERE domain = ?1 \
              OR id = (SELECT deployment_id FROM custom_domains WHERE domain = ?1 AND verified_at IS NOT NULL) LIMIT 1"
         ))
         .bind(domain)
         .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(record).transpose()
+        .await?)
     }
 
     pub async fn domain_taken(&self, domain: &str) -> Result<bool, StoreError> {
@@ -212,7 +203,7 @@ impl Store {
         from: Status,
         to: Status,
         error_message: Option<&str>,
-        at: &str,
+        at: &Timestamp,
     ) -> Result<bool, StoreError> {
         // The state machine holds in every build, here at the last step before the row.
         if !from.can_transition_to(to) {
@@ -239,21 +230,19 @@ impl Store {
     }
 
     pub async fn events(&self, id: &DeploymentId) -> Result<Vec<Event>, StoreError> {
-        let rows = sqlx::query(
+        let rows: Vec<EventRow> = sqlx::query_as(
             "SELECT from_status, to_status, message, at FROM deployment_events WHERE deployment_id = ?1 ORDER BY seq",
         )
         .bind(id.as_str())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
+        rows.into_iter()
             .map(|row| {
-                let from: Option<String> = row.try_get("from_status")?;
-                let to: String = row.try_get("to_status")?;
                 Ok(Event {
-                    from: from.as_deref().map(status).transpose()?,
-                    to: status(&to)?,
-                    message: row.try_get("message")?,
-                    at: row.try_get("at")?,
+                    from: row.from_status.map(Status::try_from).transpose().map_err(corrupt)?,
+                    to: row.to_status,
+                    message: row.message,
+                    at: row.at,
                 })
             })
             .collect()
@@ -279,36 +268,45 @@ impl Store {
     }
 
     pub async fn port_assignments(&self, id: &DeploymentId) -> Result<Vec<PortAssignment>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT service, container_port, protocol, host_port FROM port_assignments WHERE deployment_id = ?1 ORDER BY rowid",
+        let mut by_deployment = self.port_assignments_of(std::slice::from_ref(id)).await?;
+        Ok(by_deployment.remove(id).unwrap_or_default())
+    }
+
+    /// The port assignments of several deployments (a list page) in one query.
+    pub async fn port_assignments_of(
+        &self,
+        ids: &[DeploymentId],
+    ) -> Result<HashMap<DeploymentId, Vec<PortAssignment>>, StoreError> {
+        let ids_json = serde_json::to_string(&ids.iter().map(DeploymentId::as_str).collect::<Vec<_>>())
+            .expect("strings serialize");
+        let rows: Vec<PortRow> = sqlx::query_as(
+            "SELECT deployment_id, service, container_port, protocol, host_port FROM port_assignments \
+             WHERE deployment_id IN (SELECT value FROM json_each(?1)) ORDER BY rowid",
         )
-        .bind(id.as_str())
+        .bind(ids_json)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let proto: String = row.try_get("protocol")?;
-                Ok(PortAssignment {
-                    service: row.try_get("service")?,
-                    container_port: row.try_get::<u16, _>("container_port")?,
-                    protocol: protocol(&proto)?,
-                    host_port: row.try_get::<u16, _>("host_port")?,
-                })
-            })
-            .collect()
+        let mut out: HashMap<DeploymentId, Vec<PortAssignment>> = HashMap::new();
+        for row in rows {
+            out.entry(row.deployment_id).or_default().push(PortAssignment {
+                service: row.service,
+                container_port: row.container_port,
+                protocol: row.protocol,
+                host_port: row.host_port,
+            });
+        }
+        Ok(out)
     }
 
     /// Host ports held by deployments other than `id`.
     pub async fn ports_of_others(&self, id: &DeploymentId) -> Result<Vec<(u16, Protocol)>, StoreError> {
-        let rows = sqlx::query("SELECT host_port, protocol FROM port_assignments WHERE deployment_id <> ?1")
-            .bind(id.as_str())
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|row| {
-                let proto: String = row.try_get("protocol")?;
-                Ok((row.try_get::<u16, _>("host_port")?, protocol(&proto)?))
-            })
+        let rows: Vec<(u16, String)> =
+            sqlx::query_as("SELECT host_port, protocol FROM port_assignments WHERE deployment_id <> ?1")
+                .bind(id.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter()
+            .map(|(port, protocol)| Ok((port, Protocol::try_from(protocol).map_err(corrupt)?)))
             .collect()
     }
 

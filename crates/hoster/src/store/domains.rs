@@ -1,23 +1,22 @@
 //! The `custom_domains` table: hostnames customers attach to deployments, pending until their
 //! DNS proves control, then verified (and only then routed).
 
-use hoster_core::id::DeploymentId;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
-
 use super::{Store, StoreError};
+use crate::clock::Timestamp;
+use hoster_core::id::DeploymentId;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DomainRecord {
+    #[sqlx(try_from = "String")]
     pub deployment_id: DeploymentId,
     pub domain: String,
     /// What the TXT record `_hoster.<domain>` must hold.
     pub token: String,
-    pub verified_at: Option<String>,
-    pub checked_at: Option<String>,
+    pub verified_at: Option<Timestamp>,
+    pub checked_at: Option<Timestamp>,
     /// Why the last check did not verify it.
     pub check_error: Option<String>,
-    pub created_at: String,
+    pub created_at: Timestamp,
 }
 
 /// How an attach went.
@@ -33,19 +32,6 @@ pub enum AddDomain {
 
 const COLUMNS: &str = "deployment_id, domain, token, verified_at, checked_at, check_error, created_at";
 
-fn record(row: &SqliteRow) -> Result<DomainRecord, StoreError> {
-    let id: String = row.try_get("deployment_id")?;
-    Ok(DomainRecord {
-        deployment_id: DeploymentId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("deployment id `{id}`")))?,
-        domain: row.try_get("domain")?,
-        token: row.try_get("token")?,
-        verified_at: row.try_get("verified_at")?,
-        checked_at: row.try_get("checked_at")?,
-        check_error: row.try_get("check_error")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
 impl Store {
     /// Attaches `domain` to the deployment, pending. One statement decides, so concurrent
     /// attaches cannot both pass the checks: the name must not be a deployment's generated name
@@ -55,7 +41,7 @@ impl Store {
         id: &DeploymentId,
         domain: &str,
         token: &str,
-        at: &str,
+        at: &Timestamp,
         max: u32,
     ) -> Result<AddDomain, StoreError> {
         let inserted = sqlx::query(
@@ -96,40 +82,40 @@ impl Store {
             verified_at: None,
             checked_at: None,
             check_error: None,
-            created_at: at.to_string(),
+            created_at: *at,
         }))
     }
 
     pub async fn custom_domain(&self, id: &DeploymentId, domain: &str) -> Result<Option<DomainRecord>, StoreError> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM custom_domains WHERE deployment_id = ?1 AND domain = ?2"
         ))
         .bind(id.as_str())
         .bind(domain)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(record).transpose()
+        Ok(row)
     }
 
     /// The custom hostnames of a deployment, oldest first.
     pub async fn custom_domains(&self, id: &DeploymentId) -> Result<Vec<DomainRecord>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM custom_domains WHERE deployment_id = ?1 ORDER BY rowid"
         ))
         .bind(id.as_str())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(record).collect()
+        Ok(rows)
     }
 
     /// Every name still waiting for its proof, oldest check first.
     pub async fn pending_domains(&self) -> Result<Vec<DomainRecord>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM custom_domains WHERE verified_at IS NULL ORDER BY checked_at IS NOT NULL, checked_at"
         ))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(record).collect()
+        Ok(rows)
     }
 
     /// Every verified custom hostname (those that route and get certificates).
@@ -144,7 +130,12 @@ impl Store {
     /// Marks the name verified for this deployment and drops other deployments' pending claims
     /// on it (proof of control beats an unproven claim). `Ok(false)`: someone else verified it
     /// first, or the claim is gone.
-    pub async fn verify_custom_domain(&self, id: &DeploymentId, domain: &str, at: &str) -> Result<bool, StoreError> {
+    pub async fn verify_custom_domain(
+        &self,
+        id: &DeploymentId,
+        domain: &str,
+        at: &Timestamp,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let updated = sqlx::query(
             "UPDATE custom_domains SET verified_at = ?3, checked_at = ?3, check_error = NULL \
@@ -176,7 +167,7 @@ impl Store {
         &self,
         id: &DeploymentId,
         domain: &str,
-        at: &str,
+        at: &Timestamp,
         error: &str,
     ) -> Result<(), StoreError> {
         sqlx::query(

@@ -50,6 +50,12 @@ pub enum StoreError {
     Io(String, std::io::Error),
 }
 
+/// A stored value that does not read back as its type (the file was edited by hand, or
+/// written by something else).
+fn corrupt(e: hoster_core::problem::Unrecognised) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,

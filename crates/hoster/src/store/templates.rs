@@ -1,11 +1,12 @@
 //! The `templates` table.
 
 use hoster_core::id::TemplateId;
-use hoster_core::template::TemplateSpec;
+use hoster_core::template::{ConfigFile, TemplateSpec, Variable};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::types::Json;
 
 use super::{Page, Store, StoreError};
+use crate::clock::Timestamp;
 
 /// A stored template: its validated content plus identity and lifecycle.
 #[derive(Debug, Clone)]
@@ -15,8 +16,55 @@ pub struct TemplateRecord {
     pub published: bool,
     /// An admin lifted the safe-compose policy for it.
     pub trusted: bool,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A row of `templates`, as stored: lists are JSON text.
+#[derive(sqlx::FromRow)]
+struct TemplateRow {
+    #[sqlx(try_from = "String")]
+    id: TemplateId,
+    name: String,
+    slug: String,
+    version: String,
+    description: String,
+    creator_id: String,
+    compose_spec: String,
+    config_files: Json<Vec<ConfigFile>>,
+    variables: Json<Vec<Variable>>,
+    price_monthly: i64,
+    category: Option<String>,
+    tags: Json<Vec<String>>,
+    published: bool,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    trusted: bool,
+}
+
+impl From<TemplateRow> for TemplateRecord {
+    fn from(row: TemplateRow) -> Self {
+        TemplateRecord {
+            id: row.id,
+            spec: TemplateSpec {
+                name: row.name,
+                slug: row.slug,
+                version: row.version,
+                description: row.description,
+                creator_id: row.creator_id,
+                compose_spec: row.compose_spec,
+                config_files: row.config_files.0,
+                variables: row.variables.0,
+                price_monthly: row.price_monthly,
+                category: row.category,
+                tags: row.tags.0,
+            },
+            published: row.published,
+            trusted: row.trusted,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Hash)]
@@ -75,6 +123,10 @@ pub enum DeleteOutcome {
     InUse { deployments: i64 },
 }
 
+/// The columns a template's content is stored in, bound by [`bind_spec`] as `?2` to `?12`.
+const SPEC_COLUMNS: &str = "name, slug, version, description, creator_id, compose_spec, config_files, variables, price_monthly, category, tags";
+const SPEC_PARAMETERS: &str = "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12";
+
 const COLUMNS: &str = "id, name, slug, version, description, creator_id, compose_spec, config_files, \
                        variables, price_monthly, category, tags, published, created_at, updated_at, trusted";
 
@@ -82,37 +134,22 @@ const FILTER: &str = "(?1 IS NULL OR creator_id = ?1) AND (?2 IS NULL OR publish
                       (?3 IS NULL OR name LIKE ?3 ESCAPE '\\' OR description LIKE ?3 ESCAPE '\\') AND \
                       (?6 IS NULL OR published = 1 OR creator_id = ?6)";
 
-fn json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("plain data serializes")
-}
+type Statement<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
-fn from_json<T: serde::de::DeserializeOwned>(row: &SqliteRow, column: &str) -> Result<T, StoreError> {
-    let text: String = row.try_get(column)?;
-    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("templates.{column}: {e}")))
-}
-
-fn record(row: &SqliteRow) -> Result<TemplateRecord, StoreError> {
-    let id: String = row.try_get("id")?;
-    Ok(TemplateRecord {
-        id: TemplateId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("template id `{id}`")))?,
-        spec: TemplateSpec {
-            name: row.try_get("name")?,
-            slug: row.try_get("slug")?,
-            version: row.try_get("version")?,
-            description: row.try_get("description")?,
-            creator_id: row.try_get("creator_id")?,
-            compose_spec: row.try_get("compose_spec")?,
-            config_files: from_json(row, "config_files")?,
-            variables: from_json(row, "variables")?,
-            price_monthly: row.try_get("price_monthly")?,
-            category: row.try_get("category")?,
-            tags: from_json(row, "tags")?,
-        },
-        published: row.try_get("published")?,
-        trusted: row.try_get("trusted")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
+/// The one bind list of a template's content, for insert and update alike (after `?1`, the id).
+fn bind_spec<'q>(statement: Statement<'q>, s: &'q TemplateSpec) -> Statement<'q> {
+    statement
+        .bind(&s.name)
+        .bind(&s.slug)
+        .bind(&s.version)
+        .bind(&s.description)
+        .bind(&s.creator_id)
+        .bind(&s.compose_spec)
+        .bind(Json(&s.config_files))
+        .bind(Json(&s.variables))
+        .bind(s.price_monthly)
+        .bind(&s.category)
+        .bind(Json(&s.tags))
 }
 
 /// `%term%` for LIKE, with the wildcard characters of the term itself escaped.
@@ -133,39 +170,28 @@ fn slug_version_conflict(e: sqlx::Error, spec: &TemplateSpec) -> StoreError {
 
 impl Store {
     pub async fn insert_template(&self, t: &TemplateRecord) -> Result<(), StoreError> {
-        let s = &t.spec;
-        sqlx::query(&format!(
-            "INSERT INTO templates ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
-        ))
-        .bind(t.id.as_str())
-        .bind(&s.name)
-        .bind(&s.slug)
-        .bind(&s.version)
-        .bind(&s.description)
-        .bind(&s.creator_id)
-        .bind(&s.compose_spec)
-        .bind(json(&s.config_files))
-        .bind(json(&s.variables))
-        .bind(s.price_monthly)
-        .bind(&s.category)
-        .bind(json(&s.tags))
-        .bind(t.published)
-        .bind(&t.created_at)
-        .bind(&t.updated_at)
-        .bind(t.trusted)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| slug_version_conflict(e, s))?;
+        let sql = format!(
+            "INSERT INTO templates (id, {SPEC_COLUMNS}, published, created_at, updated_at, trusted) \
+             VALUES (?1, {SPEC_PARAMETERS}, ?13, ?14, ?15, ?16)"
+        );
+        bind_spec(sqlx::query(&sql).bind(t.id.as_str()), &t.spec)
+            .bind(t.published)
+            .bind(t.created_at)
+            .bind(t.updated_at)
+            .bind(t.trusted)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| slug_version_conflict(e, &t.spec))?;
         self.template_totals.invalidate();
         Ok(())
     }
 
     pub async fn get_template(&self, id: &TemplateId) -> Result<Option<TemplateRecord>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM templates WHERE id = ?1"))
+        let row: Option<TemplateRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM templates WHERE id = ?1"))
             .bind(id.as_str())
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(record).transpose()
+        Ok(row.map(TemplateRecord::from))
     }
 
     /// Changes after every committed template write: what was read from the templates table
@@ -181,7 +207,7 @@ impl Store {
         page: Page,
     ) -> Result<(Vec<TemplateRecord>, u64), StoreError> {
         let q = filter.q.as_deref().map(like_pattern);
-        let rows = sqlx::query(&format!(
+        let rows: Vec<TemplateRow> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM templates WHERE {FILTER} ORDER BY seq DESC LIMIT ?4 OFFSET ?5"
         ))
         .bind(&filter.creator_id)
@@ -216,8 +242,7 @@ impl Store {
                 total
             }
         };
-        let records = rows.iter().map(record).collect::<Result<_, _>>()?;
-        Ok((records, total))
+        Ok((rows.into_iter().map(TemplateRecord::from).collect(), total))
     }
 
     /// Replaces the content of an unpublished template. `Ok(false)`: it is gone or published
@@ -227,35 +252,24 @@ impl Store {
         id: &TemplateId,
         s: &TemplateSpec,
         trusted: bool,
-        updated_at: &str,
+        updated_at: &Timestamp,
     ) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "UPDATE templates SET name = ?2, slug = ?3, version = ?4, description = ?5, compose_spec = ?6, \
-             config_files = ?7, variables = ?8, price_monthly = ?9, category = ?10, tags = ?11, updated_at = ?12, \
-             trusted = ?13 WHERE id = ?1 AND published = 0",
-        )
-        .bind(id.as_str())
-        .bind(&s.name)
-        .bind(&s.slug)
-        .bind(&s.version)
-        .bind(&s.description)
-        .bind(&s.compose_spec)
-        .bind(json(&s.config_files))
-        .bind(json(&s.variables))
-        .bind(s.price_monthly)
-        .bind(&s.category)
-        .bind(json(&s.tags))
-        .bind(updated_at)
-        .bind(trusted)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| slug_version_conflict(e, s))?;
+        let sql = format!(
+            "UPDATE templates SET ({SPEC_COLUMNS}, updated_at, trusted) = ({SPEC_PARAMETERS}, ?13, ?14) \
+             WHERE id = ?1 AND published = 0"
+        );
+        let result = bind_spec(sqlx::query(&sql).bind(id.as_str()), s)
+            .bind(updated_at)
+            .bind(trusted)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| slug_version_conflict(e, s))?;
         self.template_totals.invalidate();
         Ok(result.rows_affected() == 1)
     }
 
     /// Marks a template published. `Ok(false)`: it is gone or already published.
-    pub async fn publish_template(&self, id: &TemplateId, updated_at: &str) -> Result<bool, StoreError> {
+    pub async fn publish_template(&self, id: &TemplateId, updated_at: &Timestamp) -> Result<bool, StoreError> {
         let result = sqlx::query("UPDATE templates SET published = 1, updated_at = ?2 WHERE id = ?1 AND published = 0")
             .bind(id.as_str())
             .bind(updated_at)
@@ -270,7 +284,7 @@ impl Store {
         &self,
         id: &TemplateId,
         trusted: bool,
-        updated_at: &str,
+        updated_at: &Timestamp,
     ) -> Result<bool, StoreError> {
         let result = sqlx::query("UPDATE templates SET trusted = ?2, updated_at = ?3 WHERE id = ?1")
             .bind(id.as_str())

@@ -403,7 +403,13 @@ async fn the_state_machine_holds_in_the_store() {
     let id = hoster_core::id::DeploymentId::from_random([7; 10]);
     use hoster_core::deployment::Status;
     let refused = store
-        .transition(&id, Status::Pending, Status::Running, None, "2026-01-01T00:00:00Z")
+        .transition(
+            &id,
+            Status::Pending,
+            Status::Running,
+            None,
+            &"2026-01-01T00:00:00Z".parse().unwrap(),
+        )
         .await;
     assert!(
         matches!(refused, Err(hoster::store::StoreError::IllegalTransition { .. })),

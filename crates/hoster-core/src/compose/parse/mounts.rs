@@ -36,10 +36,7 @@ impl Walker<'_> {
     }
 
     pub(super) fn mounts(&mut self, path: &str, v: &Value) -> Vec<Mount> {
-        let Value::Array(items) = v else {
-            self.expected(path, "a list of volumes", v);
-            return Vec::new();
-        };
+        let items = self.items(path, v, "a list of volumes");
         let mut out = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let p = index(path, i);

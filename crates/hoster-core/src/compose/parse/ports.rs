@@ -4,10 +4,7 @@ use super::*;
 
 impl Walker<'_> {
     pub(super) fn ports(&mut self, path: &str, v: &Value) -> Vec<PortMapping> {
-        let Value::Array(items) = v else {
-            self.expected(path, "a list of ports", v);
-            return Vec::new();
-        };
+        let items = self.items(path, v, "a list of ports");
         let mut out = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let p = index(path, i);
@@ -55,10 +52,7 @@ impl Walker<'_> {
     }
 
     pub(super) fn expose(&mut self, path: &str, v: &Value) -> Vec<ExposedPort> {
-        let Value::Array(items) = v else {
-            self.expected(path, "a list of ports", v);
-            return Vec::new();
-        };
+        let items = self.items(path, v, "a list of ports");
         let mut out = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let p = index(path, i);

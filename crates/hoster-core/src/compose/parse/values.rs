@@ -4,6 +4,17 @@ use super::super::units::parse_duration;
 use super::*;
 
 impl Walker<'_> {
+    /// The items of a list; none, and a problem, when `v` is something else.
+    pub(super) fn items<'v>(&mut self, path: &str, v: &'v Value, what: &str) -> &'v [Value] {
+        match v {
+            Value::Array(items) => items,
+            other => {
+                self.expected(path, what, other);
+                &[]
+            }
+        }
+    }
+
     pub(super) fn problem(&mut self, path: &str, message: impl Into<String>) {
         self.problems.push(Located {
             path: path.to_string(),
@@ -140,10 +151,7 @@ impl Walker<'_> {
     }
 
     pub(super) fn string_list(&mut self, path: &str, v: &Value) -> Vec<String> {
-        let Value::Array(items) = v else {
-            self.expected(path, "a list of strings", v);
-            return Vec::new();
-        };
+        let items = self.items(path, v, "a list of strings");
         items
             .iter()
             .enumerate()
