@@ -107,8 +107,8 @@ try:
         med[name] = (rps, p99)
         print(f"  {name:32} {rps:9.0f} req/s   p99 {p99:6.2f} ms")
     (d_rps, d_p99), (h_rps, h_p99), (n_rps, n_p99) = med.values()
-    print(f"  Hoster / nginx throughput: {h_rps / n_rps:.2f}x  (goal >= 0.90x)")
-    print(f"  Hoster p99 over direct:    {h_p99 - d_p99:+.2f} ms  (goal < 1 ms); nginx: {n_p99 - d_p99:+.2f} ms")
+    print(f"  Hoster / nginx throughput: {h_rps / n_rps:.2f}x  (goal >= 1.00x)")
+    print(f"  Hoster p99 - nginx p99:    {h_p99 - n_p99:+.2f} ms  (goal <= 0)")
     # At 64 connections the two cores are saturated (wrk, docker-proxy, the container's nginx and
     # the proxy share them), so p99 there is mostly queueing. A light load shows what one hop adds.
     print(f"light load (wrk -t1 -c4 -d{DURATION}), median of {ROUNDS} rounds: what a hop adds")
@@ -116,13 +116,13 @@ try:
     for _ in range(ROUNDS):
         for name, (url, host) in ways.items():
             light[name].append(wrk(url, host, threads=1, connections=4))
-    p99s = {}
+    med = {}
     for name, runs in light.items():
-        rps = statistics.median(r for r, _ in runs)
-        p99s[name] = statistics.median(p for _, p in runs)
-        print(f"  {name:32} {rps:9.0f} req/s   p99 {p99s[name]:6.2f} ms")
-    d_p99, h_p99, n_p99 = p99s.values()
-    print(f"  Hoster p99 over direct:    {h_p99 - d_p99:+.2f} ms  (goal < 1 ms); nginx: {n_p99 - d_p99:+.2f} ms")
+        med[name] = (statistics.median(r for r, _ in runs), statistics.median(p for _, p in runs))
+        print(f"  {name:32} {med[name][0]:9.0f} req/s   p99 {med[name][1]:6.2f} ms")
+    (d_rps, d_p99), (h_rps, h_p99), (n_rps, n_p99) = med.values()
+    print(f"  Hoster / nginx throughput: {h_rps / n_rps:.2f}x  (goal >= 1.00x)")
+    print(f"  Hoster p99 over direct:    {h_p99 - d_p99:+.2f} ms; nginx: {n_p99 - d_p99:+.2f} ms (goal: no more than nginx)")
 finally:
     nginx.terminate()
     nginx.wait()

@@ -11,7 +11,7 @@ say() { printf '\n== %s\n' "$*"; }
 
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 cargo build --release -q -p hoster
-BIN=target/release/hoster
+BIN=${HOSTER_BIN:-target/release/hoster}  # another build to compare against
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

@@ -1,10 +1,6 @@
 use hoster::cli::{self, Command};
 use hoster::server::{Application, shutdown_signal};
 
-/// See the workspace Cargo.toml for why (perf: malloc/free on the list and proxy paths).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() {
     let cli = cli::parse();
