@@ -11,6 +11,7 @@ pub mod deployer;
 pub mod dns;
 pub mod doctor;
 pub mod domains;
+pub mod http;
 pub mod paths;
 pub mod private_fs;
 pub mod proxy;

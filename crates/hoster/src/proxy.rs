@@ -244,6 +244,37 @@ async fn resolve(state: &AppState, host: &str) -> Result<Route, String> {
     Ok(route)
 }
 
+/// The hostname of a plain request that may be a deployment's: the first half of the hot path
+/// the accept loop ([`crate::http`]) takes before the axum stack. `None` for API hosts, CONNECT,
+/// ACME challenges and unparsable hosts, which [`route`] then answers in full.
+pub fn direct_host(state: &AppState, request: &Request) -> Option<String> {
+    if request.method() == Method::CONNECT
+        || state
+            .certificates
+            .as_ref()
+            .is_some_and(|c| c.challenges.answer(request.uri().path()).is_some())
+    {
+        return None;
+    }
+    let host = request_host(request.headers(), request.uri()).ok()?;
+    if state.proxy.api_hosts.contains(&host) {
+        return None;
+    }
+    match host {
+        Host::Name(name) => Some(name),
+        Host::Ip(_) => None,
+    }
+}
+
+/// The second half: where `host` is served, when it is a running deployment with a port.
+/// Anything else (unknown, stopped, a lookup error) is [`route`]'s to answer.
+pub async fn direct_upstream(state: &AppState, host: &str) -> Option<SocketAddr> {
+    match resolve(state, host).await {
+        Ok(Route::Upstream(upstream)) => Some(upstream),
+        _ => None,
+    }
+}
+
 /// Middleware in front of every listener: API hostnames continue to `next` (the API, or on a
 /// deployments-only listener its 404 page), deployment hostnames are proxied, and any other
 /// host is refused. The API never answers on a name it was not configured for, so a customer's
@@ -336,7 +367,7 @@ pub async fn no_site(request: Request) -> Response {
     not_found(&host, request.headers())
 }
 
-async fn forward(
+pub async fn forward(
     state: &AppState,
     host: String,
     upstream: SocketAddr,

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use hoster_core::compose::Resources;
 use hoster_core::compose::policy::{Maxima, Policy};
 use hoster_core::hostname::ApiHosts;
@@ -17,6 +16,7 @@ use crate::api::{self, AppState};
 use crate::config::{AuthMode, Config, DomainVerification};
 use crate::deployer::{Deployer, Settings};
 use crate::domains::{Domains, Verification};
+use crate::http::{self, Site};
 use crate::proxy::Proxy;
 use crate::runtime::{Engine, Runtime};
 use crate::store::Store;
@@ -25,15 +25,15 @@ use crate::tls::{self, CertStore};
 pub struct Application {
     listener: TcpListener,
     /// The proxy-only listener, when `HOSTER_PROXY_PORT` asks for one, and what it serves.
-    proxy: Option<(TcpListener, axum::Router)>,
+    proxy: Option<(TcpListener, Site)>,
     /// The HTTPS listener, when `HOSTER_TLS_PORT` asks for one, with its TLS settings.
-    tls: Option<(TcpListener, Arc<rustls::ServerConfig>, axum::Router)>,
+    tls: Option<(TcpListener, Arc<rustls::ServerConfig>, Site)>,
     certificates: Option<Arc<Certificates>>,
     store: Store,
     deployer: Arc<Deployer>,
     domains: Arc<Domains>,
     domain_check_interval: std::time::Duration,
-    router: axum::Router,
+    site: Site,
 }
 
 impl Application {
@@ -149,16 +149,19 @@ impl Application {
         });
         Ok(Self {
             listener,
-            proxy: proxy_listener.map(|l| (l, api::proxy_router(state.clone()))),
+            proxy: proxy_listener.map(|l| (l, proxy_site(&state))),
             tls: tls_listener
                 .zip(certs)
-                .map(|(l, certs)| (l, tls::server_config(certs), api::proxy_router(state.clone()))),
+                .map(|(l, certs)| (l, tls::server_config(certs), proxy_site(&state))),
             certificates,
             store,
             deployer,
             domains,
             domain_check_interval: config.domain_check_interval,
-            router: api::router(state),
+            site: Site {
+                router: api::router(state.clone()),
+                state,
+            },
         })
     }
 
@@ -201,27 +204,18 @@ impl Application {
             let _ = stopped.wait_for(|s| *s).await;
         };
         let renewer = self.certificates.map(|c| tokio::spawn(c.renew_forever()));
-        let tls = self.tls.map(|(listener, config, router)| {
-            tokio::spawn(tls::serve(listener, config, router, until_stopped(stopped.clone())))
+        let tls = self.tls.map(|(listener, config, site)| {
+            tokio::spawn(http::serve(
+                listener,
+                Some(config),
+                site,
+                until_stopped(stopped.clone()),
+            ))
         });
-        let proxy = self.proxy.map(|(listener, router)| {
-            let serve = axum::serve(
-                listener.tap_io(no_delay),
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(until_stopped(stopped.clone()));
-            tokio::spawn(async move {
-                if let Err(e) = serve.await {
-                    tracing::error!(error = %e, "the proxy listener failed");
-                }
-            })
-        });
-        let served = axum::serve(
-            self.listener.tap_io(no_delay),
-            self.router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(until_stopped(stopped))
-        .await;
+        let proxy = self
+            .proxy
+            .map(|(listener, site)| tokio::spawn(http::serve(listener, None, site, until_stopped(stopped.clone()))));
+        http::serve(self.listener, None, self.site, until_stopped(stopped)).await;
         for listener in [proxy, tls].into_iter().flatten() {
             let _ = listener.await;
         }
@@ -233,7 +227,7 @@ impl Application {
         domain_checks.abort();
         self.store.close().await;
         tracing::info!("hoster stopped; database closed");
-        served.context("the HTTP server failed")
+        Ok(())
     }
 }
 
@@ -291,9 +285,12 @@ async fn tls_setup(config: &Config) -> anyhow::Result<(Option<TcpListener>, Opti
     Ok((Some(listener), Some(certs)))
 }
 
-/// Small responses (and proxied ones) go out at once rather than waiting on Nagle's algorithm.
-fn no_delay(stream: &mut tokio::net::TcpStream) {
-    let _ = stream.set_nodelay(true);
+/// What the proxy-only and HTTPS listeners serve: deployments, and a 404 page for other names.
+fn proxy_site(state: &AppState) -> Site {
+    Site {
+        router: api::proxy_router(state.clone()),
+        state: state.clone(),
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -1,22 +1,16 @@
-//! HTTPS: certificates by hostname (SNI) and the TLS listener. Owns the certificate store, the
-//! PEM files it loads and the accept loop; what to serve is the router's business, where
-//! certificates come from (files, ACME) is [`crate::acme`]'s.
+//! HTTPS: certificates by hostname (SNI). Owns the certificate store and the PEM files it loads;
+//! the accept loop is [`crate::http`]'s, where certificates come from (files, ACME) is
+//! [`crate::acme`]'s.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
-use axum::extract::ConnectInfo;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use rustls::ServerConfig;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::TcpListener;
-use tower::ServiceExt;
 
 /// Marks a request that arrived over TLS, so the proxy can say `X-Forwarded-Proto: https`.
 #[derive(Debug, Clone, Copy)]
@@ -161,58 +155,6 @@ pub fn server_config(store: Arc<CertStore>) -> Arc<ServerConfig> {
         .with_cert_resolver(store);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Arc::new(config)
-}
-
-/// A slow or silent client gets this long to finish its handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Accepts TLS connections and serves `router` on them until `shutdown` resolves, then lets
-/// open requests finish (up to 30 s).
-pub async fn serve(
-    listener: TcpListener,
-    config: Arc<ServerConfig>,
-    router: axum::Router,
-    shutdown: impl Future<Output = ()> + Send,
-) {
-    let acceptor = tokio_rustls::TlsAcceptor::from(config);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    tracing::warn!(error = %e, "TLS listener could not accept");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = &mut shutdown => break,
-        };
-        let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let router = router.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => return,
-            };
-            let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                request.extensions_mut().insert(OverTls);
-                router.clone().oneshot(request)
-            });
-            let builder = auto::Builder::new(TokioExecutor::new());
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-            let _ = watcher.watch(connection.into_owned()).await;
-        });
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await;
 }
 
 #[cfg(test)]
