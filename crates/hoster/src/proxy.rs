@@ -244,25 +244,42 @@ async fn resolve(state: &AppState, host: &str) -> Result<Route, String> {
     Ok(route)
 }
 
-/// The hostname of a plain request that may be a deployment's: the first half of the hot path
-/// the accept loop ([`crate::http`]) takes before the axum stack. `None` for API hosts, CONNECT,
-/// ACME challenges and unparsable hosts, which [`route`] then answers in full.
-pub fn direct_host(state: &AppState, request: &Request) -> Option<String> {
-    if request.method() == Method::CONNECT
-        || state
-            .certificates
-            .as_ref()
-            .is_some_and(|c| c.challenges.answer(request.uri().path()).is_some())
+/// What a request is, before any answer: the one set of rules both [`route`] and the accept
+/// loop's direct path ([`crate::http`]) follow, so the hot path cannot skip a check.
+enum Front {
+    Connect,
+    /// An ACME HTTP-01 challenge this Hoster answers, with the answer.
+    Challenge(String),
+    BadHost(&'static str),
+    Api,
+    Ip(std::net::IpAddr),
+    /// A name that may be a deployment's.
+    Name(String),
+}
+
+fn classify(state: &AppState, request: &Request) -> Front {
+    if request.method() == Method::CONNECT {
+        return Front::Connect;
+    }
+    if let Some(certificates) = &state.certificates
+        && let Some(answer) = certificates.challenges.answer(request.uri().path())
     {
-        return None;
+        return Front::Challenge(answer);
     }
-    let host = request_host(request.headers(), request.uri()).ok()?;
-    if state.proxy.api_hosts.contains(&host) {
-        return None;
+    match request_host(request.headers(), request.uri()) {
+        Err(why) => Front::BadHost(why),
+        Ok(host) if state.proxy.api_hosts.contains(&host) => Front::Api,
+        Ok(Host::Ip(ip)) => Front::Ip(ip),
+        Ok(Host::Name(name)) => Front::Name(name),
     }
-    match host {
-        Host::Name(name) => Some(name),
-        Host::Ip(_) => None,
+}
+
+/// The hostname of a request that may be a deployment's: the first half of the hot path the
+/// accept loop takes before the axum stack. `None` for everything [`route`] answers otherwise.
+pub fn direct_host(state: &AppState, request: &Request) -> Option<String> {
+    match classify(state, request) {
+        Front::Name(name) => Some(name),
+        _ => None,
     }
 }
 
@@ -287,33 +304,24 @@ pub async fn route(
     next: Next,
 ) -> Response {
     let headers = request.headers();
-    if request.method() == Method::CONNECT {
-        let mut response = page(
-            ErrorCode::MethodNotAllowed,
-            "Hoster is not a forward proxy: CONNECT is not served.".into(),
-            headers,
-        );
-        response.headers_mut().insert(
-            header::ALLOW,
-            HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
-        );
-        return response;
-    }
-    if let Some(certificates) = &state.certificates
-        && let Some(answer) = certificates.challenges.answer(request.uri().path())
-    {
-        return ([(header::CONTENT_TYPE, "text/plain")], answer).into_response();
-    }
-    let host = match request_host(headers, request.uri()) {
-        Ok(host) => host,
-        Err(why) => return page(ErrorCode::BadHost, why.into(), headers),
-    };
-    if state.proxy.api_hosts.contains(&host) {
-        return next.run(request).await;
-    }
-    let name = match host {
-        Host::Name(name) => name,
-        Host::Ip(ip) => return foreign(listener, &ip.to_string(), request, next).await,
+    let name = match classify(&state, &request) {
+        Front::Connect => {
+            let mut response = page(
+                ErrorCode::MethodNotAllowed,
+                "Hoster is not a forward proxy: CONNECT is not served.".into(),
+                headers,
+            );
+            response.headers_mut().insert(
+                header::ALLOW,
+                HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+            );
+            return response;
+        }
+        Front::Challenge(answer) => return ([(header::CONTENT_TYPE, "text/plain")], answer).into_response(),
+        Front::BadHost(why) => return page(ErrorCode::BadHost, why.into(), headers),
+        Front::Api => return next.run(request).await,
+        Front::Ip(ip) => return foreign(listener, &ip.to_string(), request, next).await,
+        Front::Name(name) => name,
     };
     match resolve(&state, &name).await {
         Ok(Route::Foreign) => foreign(listener, &name, request, next).await,

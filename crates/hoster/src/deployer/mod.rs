@@ -170,10 +170,7 @@ impl Deployer {
                 return Ok(candidate);
             }
         }
-        Err(DeployError::Failed {
-            code: ErrorCode::RuntimeError,
-            message: format!("no free hostname for `{slug}`"),
-        })
+        Err(DeployError::NoHostname)
     }
 
     pub async fn create(&self, new: NewDeployment) -> Result<DeploymentRecord, DeployError> {
