@@ -16,3 +16,4 @@ pub mod problem;
 pub mod rate;
 pub mod slug;
 pub mod template;
+pub mod variables;

@@ -1,13 +1,15 @@
 //! Templates: what a creator publishes. Validation of every field happens here, at create and
 //! update time, so a stored template always parses and plans.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::compose::{self, Compose};
+use crate::compose::{self, Compose, Located, interpolate};
 use crate::problem::{Problem, Problems};
 use crate::slug::slugify;
+pub use crate::variables::Variable;
+use crate::variables::{self, BuiltIns, Values};
 
 /// Bounds on template fields. Generous for real templates, tight enough that one request
 /// cannot exhaust the store.
@@ -54,6 +56,10 @@ pub struct ConfigFile {
     /// Only this service gets the file; every service when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
+    /// Variables are interpolated in `content` only when this is set: nginx and shell files are
+    /// full of `$`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interpolate: bool,
 }
 
 impl ConfigFile {
@@ -65,43 +71,15 @@ impl ConfigFile {
     }
 }
 
-/// A value a customer supplies (or accepts the default of) when deploying.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct Variable {
-    /// `UPPER_SNAKE_CASE`, as referenced by `${NAME}`.
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default: Option<String>,
-    #[serde(default)]
-    pub required: bool,
-    /// Its default is write-only: never echoed back in a response.
-    #[serde(default)]
-    pub secret: bool,
-}
-
-impl Variable {
-    /// The variable as responses show it: a secret's default withheld.
-    pub fn redacted(self) -> Variable {
-        Variable {
-            default: if self.secret { None } else { self.default },
-            ..self
-        }
-    }
-}
-
 /// An update that sends a secret variable without a default (as responses show it) keeps the
 /// stored one, so reading a template and sending it back loses nothing.
 fn keep_secret_defaults(sent: Vec<Variable>, stored: &[Variable]) -> Vec<Variable> {
     sent.into_iter()
-        .map(|v| match (&v.default, v.secret) {
+        .map(|v| match (&v.default, v.is_secret()) {
             (None, true) => {
                 let default = stored
                     .iter()
-                    .find(|s| s.secret && s.name == v.name)
+                    .find(|s| s.is_secret() && s.name == v.name)
                     .and_then(|s| s.default.clone());
                 Variable { default, ..v }
             }
@@ -218,21 +196,43 @@ impl TemplateFields {
         let tags = self.tags.unwrap_or_default();
         check_tags(&mut p, &tags, limits.max_tags);
         let variables = self.variables.unwrap_or_default();
-        check_variables(&mut p, &variables, limits.max_variables);
+        variables::check_declarations(&mut p, &variables, limits.max_variables);
         let compose_spec = required(&mut p, "compose_spec", self.compose_spec);
-        let check = |compose: &Compose| {
-            let mut refused = compose::policy::over_maxima(compose, &limits.maxima);
-            if !trusted {
-                refused.extend(compose::policy::violations(compose, &limits.policy));
-            }
-            refused
-        };
-        let compose = compose_spec.as_deref().and_then(|spec| {
-            compose::parse_and_check(spec, &limits.compose, &check)
+        let config_files = self.config_files.unwrap_or_default();
+        let document = compose_spec.as_deref().and_then(|spec| {
+            compose::load(spec, &limits.compose)
                 .map_err(|errs| p.extend(errs.into_iter().map(|e| Problem::at("compose_spec", e.path, e.message))))
                 .ok()
         });
-        let config_files = self.config_files.unwrap_or_default();
+        let compose = document.and_then(|document| {
+            let mut used = BTreeMap::new();
+            let (references, malformed) = interpolate::document_references(&document);
+            p.extend(
+                malformed
+                    .into_iter()
+                    .map(|e| Problem::at("compose_spec", e.path, e.message)),
+            );
+            for (path, r) in references {
+                used.entry(r.name).or_insert_with(|| ("compose_spec".to_string(), path));
+            }
+            for (i, f) in config_files.iter().enumerate().filter(|(_, f)| f.interpolate) {
+                match interpolate::references(&f.content) {
+                    Ok(references) => {
+                        for r in references {
+                            used.entry(r.name)
+                                .or_insert_with(|| (format!("config_files[{i}].content"), String::new()));
+                        }
+                    }
+                    Err(e) => p.push(Problem::field(format!("config_files[{i}].content"), e)),
+                }
+            }
+            variables::check_usage(&mut p, &variables, &used);
+            let values = variables::placeholders(&variables);
+            let placeholders = BuiltIns::placeholder();
+            instantiate(&document, &variables, &values, &placeholders, limits, trusted)
+                .map_err(|errs| p.extend(errs))
+                .ok()
+        });
         check_config_files(&mut p, &config_files, compose.as_ref(), limits);
         match (p.is_empty(), name, version, creator_id, compose_spec, compose) {
             (true, Some(name), Some(version), Some(creator_id), Some(compose_spec), Some(compose)) => Ok((
@@ -253,6 +253,83 @@ impl TemplateFields {
             )),
             _ => Err(Problems(p)),
         }
+    }
+}
+
+/// The compose model a deployment runs: the template's document interpolated with its values,
+/// then parsed and checked as at create (resource maxima, and the safe-compose policy unless the
+/// template is trusted). A problem in an interpolated value names the variables it came from.
+pub fn instantiate(
+    document: &serde_json::Value,
+    declared: &[Variable],
+    values: &Values,
+    built_ins: &BuiltIns,
+    limits: &Limits,
+    trusted: bool,
+) -> Result<Compose, Vec<Problem>> {
+    let lookup = |name: &str| variables::lookup(declared, values, built_ins, name);
+    let located = |errs: Vec<Located>| {
+        let (references, _) = interpolate::document_references(document);
+        errs.into_iter()
+            .map(|e| {
+                let mut names: Vec<&str> = references
+                    .iter()
+                    .filter(|(path, _)| !e.path.is_empty() && (within(path, &e.path) || within(&e.path, path)))
+                    .map(|(_, r)| r.name.as_str())
+                    .collect();
+                names.dedup();
+                let message = match names.as_slice() {
+                    [] => e.message,
+                    names => format!("{} (with the value of {})", e.message, names.join(", ")),
+                };
+                Problem::at("compose_spec", e.path, message)
+            })
+            .collect::<Vec<_>>()
+    };
+    let document = interpolate::interpolate_document(document, &lookup).map_err(located)?;
+    let check = |compose: &Compose| {
+        let mut refused = compose::policy::over_maxima(compose, &limits.maxima);
+        if !trusted {
+            refused.extend(compose::policy::violations(compose, &limits.policy));
+        }
+        refused
+    };
+    compose::check_document(&document, &limits.compose, &check).map_err(located)
+}
+
+/// Whether the value at `inner` is part of the one at `outer` (`a.b[0]` is within `a.b`).
+fn within(inner: &str, outer: &str) -> bool {
+    inner
+        .strip_prefix(outer)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+}
+
+/// The config files a deployment gets: those marked `interpolate` with its values filled in.
+pub fn instantiate_config_files(
+    files: &[ConfigFile],
+    declared: &[Variable],
+    values: &Values,
+    built_ins: &BuiltIns,
+) -> Result<Vec<ConfigFile>, Vec<Problem>> {
+    let lookup = |name: &str| variables::lookup(declared, values, built_ins, name);
+    let mut p = Vec::new();
+    let files = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| match f.interpolate {
+            false => f.clone(),
+            true => match interpolate::interpolate(&f.content, &lookup) {
+                Ok(content) => ConfigFile { content, ..f.clone() },
+                Err(e) => {
+                    p.push(Problem::field(format!("config_files[{i}].content"), e));
+                    f.clone()
+                }
+            },
+        })
+        .collect();
+    match p.is_empty() {
+        true => Ok(files),
+        false => Err(p),
     }
 }
 
@@ -287,30 +364,6 @@ fn check_tags(p: &mut Vec<Problem>, tags: &[String], max: usize) {
         if !seen.insert(tag) {
             p.push(Problem::field(field, format!("`{tag}` is listed twice")));
         }
-    }
-}
-
-fn check_variables(p: &mut Vec<Problem>, variables: &[Variable], max: usize) {
-    if variables.len() > max {
-        p.push(Problem::field("variables", format!("at most {max} variables")));
-    }
-    let mut seen = BTreeSet::new();
-    for (i, v) in variables.iter().enumerate() {
-        let field = format!("variables[{i}].name");
-        let mut chars = v.name.chars();
-        let well_formed = v.name.len() <= 64
-            && chars.next().is_some_and(|c| c.is_ascii_uppercase() || c == '_')
-            && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-        if !well_formed {
-            p.push(Problem::field(
-                &field,
-                format!("`{}` must be UPPER_SNAKE_CASE, at most 64 characters", v.name),
-            ));
-        }
-        if !seen.insert(&v.name) {
-            p.push(Problem::field(&field, format!("`{}` is declared twice", v.name)));
-        }
-        check_len(p, &format!("variables[{i}].description"), &v.description, 0, 1000);
     }
 }
 

@@ -5,6 +5,7 @@
 //! Hoster would not honour is rejected with its path rather than silently ignored.
 
 pub mod engine_rules;
+pub mod interpolate;
 mod model;
 mod parse;
 pub mod policy;
@@ -13,7 +14,7 @@ mod units;
 mod yaml;
 
 pub use model::*;
-pub use parse::{Limits, Located, parse, parse_and_check, parse_value};
+pub use parse::{Limits, Located, check_document, load, parse, parse_and_check, parse_value};
 pub use units::{format_bytes, format_duration, parse_bytes, parse_duration};
 
 #[cfg(test)]

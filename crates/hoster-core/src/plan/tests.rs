@@ -202,6 +202,7 @@ volumes:
             content: "x".into(),
             mode: None,
             service: None,
+            interpolate: false,
         },
         ConfigFile {
             name: "db".into(),
@@ -209,6 +210,7 @@ volumes:
             content: "y".into(),
             mode: Some("0600".into()),
             service: Some("db".into()),
+            interpolate: false,
         },
     ];
     let plan = plan(&PlanInput {

@@ -1,4 +1,5 @@
 use super::*;
+use crate::variables::{Generate, Kind};
 
 fn valid() -> TemplateFields {
     TemplateFields {
@@ -17,6 +18,15 @@ fn problems(fields: TemplateFields) -> Vec<String> {
     }
 }
 
+/// A compose file whose one service names each of `names` in its environment.
+fn uses(names: &[&str]) -> String {
+    let mut spec = "services:\n  web:\n    image: nginx:alpine\n    environment:\n".to_string();
+    for name in names {
+        spec.push_str(&format!("      {name}: ${{{name}}}\n"));
+    }
+    spec
+}
+
 fn file(path: &str) -> ConfigFile {
     ConfigFile {
         name: "f".into(),
@@ -24,6 +34,7 @@ fn file(path: &str) -> ConfigFile {
         content: "x".into(),
         mode: None,
         service: None,
+        interpolate: false,
     }
 }
 
@@ -194,13 +205,11 @@ fn config_file_paths_must_be_safe() {
 fn variables_are_upper_snake_case_and_unique() {
     let var = |name: &str| Variable {
         name: name.into(),
-        description: String::new(),
-        default: None,
-        required: false,
-        secret: false,
+        ..Variable::default()
     };
     let got = problems(TemplateFields {
         variables: Some(vec![var("db_pass"), var("A"), var("A")]),
+        compose_spec: Some("services:\n  web:\n    image: nginx:alpine\n    command: [$db_pass, $A]\n".into()),
         ..valid()
     });
     assert_eq!(
@@ -242,10 +251,9 @@ fn updates_merge_over_the_stored_template() {
 fn secret_defaults_are_write_only_and_survive_a_read_modify_write() {
     let secret = Variable {
         name: "DB_PASSWORD".into(),
-        description: String::new(),
         default: Some("hunter2".into()),
-        required: false,
         secret: true,
+        ..Variable::default()
     };
     let plain = Variable {
         name: "SITE".into(),
@@ -258,6 +266,7 @@ fn secret_defaults_are_write_only_and_survive_a_read_modify_write() {
 
     let (current, _) = TemplateFields {
         variables: Some(vec![secret.clone(), plain.clone()]),
+        compose_spec: Some(uses(&["DB_PASSWORD", "SITE"])),
         ..valid()
     }
     .validate(&Limits::default())
@@ -282,10 +291,13 @@ fn secret_defaults_are_write_only_and_survive_a_read_modify_write() {
     assert_eq!(merged.variables[1].description, "changed");
     // A new value replaces it.
     let (replaced, _) = TemplateFields {
-        variables: Some(vec![Variable {
-            default: Some("new-secret".into()),
-            ..secret
-        }]),
+        variables: Some(vec![
+            Variable {
+                default: Some("new-secret".into()),
+                ..secret
+            },
+            plain,
+        ]),
         ..TemplateFields::default()
     }
     .merged_over(&current)
@@ -293,4 +305,152 @@ fn secret_defaults_are_write_only_and_survive_a_read_modify_write() {
     .validate(&Limits::default())
     .unwrap();
     assert_eq!(replaced.variables[0].default.as_deref(), Some("new-secret"));
+}
+
+#[test]
+fn references_and_declarations_match() {
+    let declared = |name: &str| Variable {
+        name: name.into(),
+        ..Variable::default()
+    };
+    let got = problems(TemplateFields {
+        compose_spec: Some(uses(&["USED", "UNDECLARED", "HOSTER_DOMAIN"])),
+        variables: Some(vec![declared("USED"), declared("UNUSED"), declared("IN_CONFIG")]),
+        config_files: Some(vec![
+            ConfigFile {
+                content: "listen ${IN_CONFIG}; $nginx_var".into(),
+                interpolate: true,
+                ..file("/etc/a.conf")
+            },
+            ConfigFile {
+                content: "${NOT_INTERPOLATED}".into(),
+                ..file("/etc/b.conf")
+            },
+        ]),
+        ..valid()
+    });
+    assert_eq!(
+        got,
+        vec![
+            "compose_spec: services.web.environment.UNDECLARED: `${UNDECLARED}` is not a declared variable; declare it in `variables`",
+            "config_files[0].content: `${nginx_var}` is not a declared variable; declare it in `variables`",
+            "variables[1].name: `UNUSED` is declared but never used in compose_spec or an interpolated config file",
+        ]
+    );
+}
+
+#[test]
+fn declarations_are_typed() {
+    let v = |kind: Kind, default: Option<&str>| Variable {
+        name: "V".into(),
+        kind,
+        default: default.map(Into::into),
+        ..Variable::default()
+    };
+    let cases = [
+        (
+            v(Kind::Number, Some("ten")),
+            "variables[0].default: `ten` is not a number",
+        ),
+        (
+            v(Kind::Boolean, Some("yes")),
+            "variables[0].default: `yes` is not true or false",
+        ),
+        (v(Kind::Enum, None), "variables[0].options: an enum lists its options"),
+        (
+            Variable {
+                options: vec!["a".into(), "b".into()],
+                ..v(Kind::Enum, Some("c"))
+            },
+            "variables[0].default: `c` is not one of a, b",
+        ),
+        (
+            Variable {
+                options: vec!["a".into()],
+                ..v(Kind::String, None)
+            },
+            "variables[0].options: only an enum has options",
+        ),
+        (
+            v(Kind::Password, Some("hunter2")),
+            "variables[0].default: a password is generated for each deployment; describe it with `generate` instead",
+        ),
+        (
+            Variable {
+                generate: Some(Generate::default()),
+                ..v(Kind::String, None)
+            },
+            "variables[0].generate: only a password, or a secret without a default, is generated",
+        ),
+        (
+            Variable {
+                generate: Some(Generate {
+                    length: 4,
+                    ..Generate::default()
+                }),
+                ..v(Kind::Password, None)
+            },
+            "variables[0].generate.length: must be 8 to 256",
+        ),
+        (
+            Variable {
+                name: "HOSTER_URL".into(),
+                ..v(Kind::String, None)
+            },
+            "variables[0].name: `HOSTER_URL` is set by Hoster",
+        ),
+    ];
+    for (variable, expected) in cases {
+        let name = variable.name.clone();
+        let got = problems(TemplateFields {
+            compose_spec: Some(uses(&[&name])),
+            variables: Some(vec![variable]),
+            ..valid()
+        });
+        assert_eq!(got, vec![expected.to_string()]);
+    }
+    // Typed defaults may be written as JSON numbers and booleans.
+    let parsed: Variable = serde_json::from_str(r#"{"name":"N","type":"number","default":5}"#).unwrap();
+    assert_eq!(parsed.default.as_deref(), Some("5"));
+}
+
+#[test]
+fn the_template_is_checked_with_its_defaults_and_placeholders() {
+    // A default that would mount the host is refused, naming the variable.
+    let got = problems(TemplateFields {
+        compose_spec: Some("services:\n  web:\n    image: nginx:alpine\n    volumes: [\"${DATA}:/data\"]\n".into()),
+        variables: Some(vec![Variable {
+            name: "DATA".into(),
+            default: Some("/".into()),
+            ..Variable::default()
+        }]),
+        ..valid()
+    });
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].starts_with("compose_spec: services.web.volumes[0]: "), "{got:?}");
+    assert!(got[0].ends_with("(with the value of DATA)"), "{got:?}");
+    // A required number without a default is checked with a number: `cpus` parses.
+    let (spec, compose) = TemplateFields {
+        compose_spec: Some("services:\n  web:\n    image: nginx:${TAG:-alpine}\n    cpus: ${CPUS:?how many}\n".into()),
+        variables: Some(vec![
+            Variable {
+                name: "CPUS".into(),
+                kind: Kind::Number,
+                required: true,
+                ..Variable::default()
+            },
+            Variable {
+                name: "TAG".into(),
+                ..Variable::default()
+            },
+        ]),
+        ..valid()
+    }
+    .validate(&Limits::default())
+    .unwrap();
+    assert_eq!(compose.services[0].image, "nginx:alpine");
+    assert!(
+        spec.compose_spec.contains("${CPUS:?how many}"),
+        "the text is stored as written"
+    );
 }

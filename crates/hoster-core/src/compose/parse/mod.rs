@@ -60,6 +60,11 @@ pub fn parse_and_check(
     limits: &Limits,
     check: &dyn Fn(&Compose) -> Vec<Located>,
 ) -> Result<Compose, Vec<Located>> {
+    check_document(&load(yaml, limits)?, limits, check)
+}
+
+/// The YAML document as a value, before interpolation and parsing, within `limits`.
+pub fn load(yaml: &str, limits: &Limits) -> Result<Value, Vec<Located>> {
     if yaml.len() > limits.max_bytes {
         return Err(vec![Located {
             path: String::new(),
@@ -75,7 +80,7 @@ pub fn parse_and_check(
         max_nodes: limits.max_nodes,
         max_documents: 1,
     };
-    let value: Value = super::yaml::from_str(yaml, budget).map_err(|e| {
+    super::yaml::from_str(yaml, budget).map_err(|e| {
         let text = e.to_string();
         let detail = first_line(&text).trim_start_matches("error: ");
         let message = if detail.contains("budget breached") || detail.contains("alias") {
@@ -90,8 +95,7 @@ pub fn parse_and_check(
             path: String::new(),
             message,
         }]
-    })?;
-    check_value(&value, limits, check)
+    })
 }
 
 fn first_line(s: &str) -> &str {
@@ -100,10 +104,11 @@ fn first_line(s: &str) -> &str {
 
 /// Parses an already-decoded document (YAML and JSON share this model).
 pub fn parse_value(doc: &Value, limits: &Limits) -> Result<Compose, Vec<Located>> {
-    check_value(doc, limits, &|_| Vec::new())
+    check_document(doc, limits, &|_| Vec::new())
 }
 
-fn check_value(
+/// [`parse_and_check`] for a document already loaded (and interpolated).
+pub fn check_document(
     doc: &Value,
     limits: &Limits,
     check: &dyn Fn(&Compose) -> Vec<Located>,
