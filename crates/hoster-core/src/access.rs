@@ -87,6 +87,8 @@ pub enum Operation {
     StartDeployment,
     StopDeployment,
     DeleteDeployment,
+    /// Read or change a deployment's variable values.
+    ConfigureDeployment,
     ManageDomains,
     ManageTokens,
     ReadAudit,
@@ -111,6 +113,7 @@ pub fn permits(role: Role, op: Operation) -> bool {
                 | StartDeployment
                 | StopDeployment
                 | DeleteDeployment
+                | ConfigureDeployment
                 | ManageDomains
         ),
     }

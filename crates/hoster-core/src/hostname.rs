@@ -192,6 +192,14 @@ pub fn proves_control(domain: &str, answers: &DnsAnswers, token: &str, generated
     ))
 }
 
+/// The address a deployment answers at through the proxy on `port`.
+pub fn deployment_url(domain: &str, port: u16) -> String {
+    match port {
+        80 => format!("http://{domain}"),
+        port => format!("http://{domain}:{port}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

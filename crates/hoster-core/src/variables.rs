@@ -159,7 +159,7 @@ impl Variable {
         }
     }
 
-    /// Why `value` is not one of this variable's values.
+    /// Why `value` is not one of this variable's values; a secret's value is not repeated.
     fn refuses(&self, value: &str) -> Option<String> {
         if value.contains('\0') {
             return Some("must not contain NUL characters".into());
@@ -167,13 +167,15 @@ impl Variable {
         if value.len() > MAX_VALUE_BYTES {
             return Some(format!("is {} bytes; the limit is {MAX_VALUE_BYTES}", value.len()));
         }
+        let shown = match self.is_secret() {
+            true => "the value".to_string(),
+            false => format!("`{value}`"),
+        };
         match self.kind {
-            Kind::Number if !value.trim().parse::<f64>().is_ok_and(f64::is_finite) => {
-                Some(format!("`{value}` is not a number"))
-            }
-            Kind::Boolean if value != "true" && value != "false" => Some(format!("`{value}` is not true or false")),
+            Kind::Number if !value.trim().parse::<f64>().is_ok_and(f64::is_finite) => Some(format!("{shown} is not a number")),
+            Kind::Boolean if value != "true" && value != "false" => Some(format!("{shown} is not true or false")),
             Kind::Enum if !self.options.iter().any(|o| o == value) => {
-                Some(format!("`{value}` is not one of {}", self.options.join(", ")))
+                Some(format!("{shown} is not one of {}", self.options.join(", ")))
             }
             _ => None,
         }

@@ -37,6 +37,10 @@ pub struct TokenArgs {
     #[arg(long, env = "HOSTER_DATABASE_PATH", default_value = "./hoster.db", global = true)]
     pub database_path: PathBuf,
 
+    /// The key the database's secrets are sealed with, as for `hoster serve`.
+    #[arg(long, env = "HOSTER_SECRET_KEY", hide_env_values = true, global = true)]
+    pub secret_key: Option<String>,
+
     #[command(subcommand)]
     pub action: TokenAction,
 }
@@ -62,7 +66,7 @@ pub enum TokenAction {
 
 /// Runs a `hoster token` command; the output is for people and for scripts (`| tail -1`).
 pub async fn token(args: TokenArgs) -> anyhow::Result<()> {
-    let store = Store::open(&args.database_path)
+    let store = Store::open_keyed(&args.database_path, args.secret_key.as_deref())
         .await
         .with_context(|| format!("cannot open the database at {}", args.database_path.display()))?;
     let result = async {

@@ -70,6 +70,11 @@ pub struct Config {
     #[arg(long, env = "HOSTER_DATABASE_PATH", default_value = "./hoster.db")]
     pub database_path: PathBuf,
 
+    /// Key that seals secret variable values and defaults in the database: 32 bytes as base64 or
+    /// hex. When unset, a key file beside the database (`<database>.key`) is created and used.
+    #[arg(long, env = "HOSTER_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
     /// Base domain under which deployments get their hostnames.
     #[arg(long = "base-domain", env = "HOSTER_DOMAIN_BASE_DOMAIN", default_value = "apps.localhost", value_parser = parse_domain)]
     pub base_domain: String,

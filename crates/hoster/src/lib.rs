@@ -16,6 +16,7 @@ pub mod paths;
 pub mod private_fs;
 pub mod proxy;
 pub mod runtime;
+pub mod sealing;
 pub mod server;
 pub mod store;
 pub mod tls;

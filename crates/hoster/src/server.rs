@@ -41,35 +41,11 @@ impl Application {
         for (dir, create, setting) in config.writable_dirs() {
             crate::paths::check(&dir, create, setting).map_err(anyhow::Error::msg)?;
         }
-        let store = Store::open(&config.database_path)
+        let store = Store::open_keyed(&config.database_path, config.secret_key.as_deref())
             .await
             .with_context(|| format!("cannot open the database at {}", config.database_path.display()))?;
         let policy = policy(config);
         let engine: Arc<dyn Runtime> = Arc::new(Engine::new(config.docker_host.clone(), config.instance.clone()));
-        let deployer = Deployer::new(
-            store.clone(),
-            engine.clone(),
-            Settings {
-                base_domain: config.base_domain.clone(),
-                port_range: config.port_range.0.clone(),
-                publish_address: config.publish_address,
-                start_timeout: config.start_timeout,
-                reconcile_interval: config.reconcile_interval,
-                config_dir: config.config_dir(),
-                default_limits: Resources {
-                    cpus: Some(config.default_cpus),
-                    memory_bytes: Some(config.default_memory),
-                    pids: Some(config.default_pids),
-                },
-                max_deployments_per_customer: config.max_deployments_per_customer,
-                policy: policy.clone(),
-                own_ports: [Some(config.server_port), config.proxy_port, config.tls_port]
-                    .into_iter()
-                    .flatten()
-                    .filter(|p| *p != 0)
-                    .collect(),
-            },
-        );
         if config.auth_mode == AuthMode::Local && !config.server_host.is_loopback() {
             anyhow::bail!(
                 "HOSTER_AUTH_MODE=local asks for no credentials, so the API listens on loopback only; \
@@ -121,6 +97,40 @@ impl Application {
             config.max_domains_per_deployment,
         ));
         let public_port = listener.local_addr()?.port();
+        let limits = template::Limits {
+            maxima: Maxima {
+                memory_bytes: Some(config.max_memory),
+                cpus: Some(config.max_cpus),
+                pids: Some(config.max_pids),
+            },
+            policy,
+            ..template::Limits::default()
+        };
+        let deployer = Deployer::new(
+            store.clone(),
+            engine.clone(),
+            Settings {
+                base_domain: config.base_domain.clone(),
+                port_range: config.port_range.0.clone(),
+                publish_address: config.publish_address,
+                start_timeout: config.start_timeout,
+                reconcile_interval: config.reconcile_interval,
+                config_dir: config.config_dir(),
+                default_limits: Resources {
+                    cpus: Some(config.default_cpus),
+                    memory_bytes: Some(config.default_memory),
+                    pids: Some(config.default_pids),
+                },
+                max_deployments_per_customer: config.max_deployments_per_customer,
+                limits: limits.clone(),
+                public_port,
+                own_ports: [Some(config.server_port), config.proxy_port, config.tls_port]
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| *p != 0)
+                    .collect(),
+            },
+        );
         let state = AppState::new(api::Shared {
             store: store.clone(),
             engine,
@@ -132,15 +142,7 @@ impl Application {
             )),
             certificates: certificates.clone(),
             public_port,
-            limits: template::Limits {
-                maxima: Maxima {
-                    memory_bytes: Some(config.max_memory),
-                    cpus: Some(config.max_cpus),
-                    pids: Some(config.max_pids),
-                },
-                policy,
-                ..template::Limits::default()
-            },
+            limits: limits.clone(),
             max_body_bytes: config.max_body_bytes,
             auth_mode: config.auth_mode,
             rate_limiter: Arc::new(api::RateLimiter::new(config.rate_limit)),

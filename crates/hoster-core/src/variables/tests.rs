@@ -161,3 +161,16 @@ fn generated_values_use_their_charset_and_length() {
     .value(&mut rng);
     assert!(hex.chars().all(|c| c.is_ascii_hexdigit()) && hex.len() == 20);
 }
+
+#[test]
+fn a_wrong_secret_value_is_not_repeated() {
+    let pin = Variable {
+        name: "PIN".into(),
+        kind: Kind::Number,
+        secret: true,
+        default: Some("1".into()),
+        ..Variable::default()
+    };
+    let got = assign(&[pin], &given(json!({"PIN": "hunter2"})), &Values::new(), &mut counter()).unwrap_err();
+    assert_eq!(got[0].to_string(), "variables.PIN: the value is not a number");
+}

@@ -177,6 +177,7 @@ fn describe(op: Operation) -> &'static str {
         TrustTemplate => "mark templates trusted",
         ListDeployments | GetDeployment => "read deployments",
         CreateDeployment | StartDeployment | StopDeployment | DeleteDeployment => "operate deployments",
+        ConfigureDeployment => "configure deployments",
         ManageDomains => "manage domains",
         ManageTokens => "manage tokens",
         ReadAudit => "read the audit log",

@@ -84,6 +84,11 @@ pub struct CreateDeployment {
     pub customer_id: Option<String>,
     /// 1 to 100 characters; the hostname is derived from it.
     pub name: Option<String>,
+    /// Values for the template's variables by name: strings, numbers or booleans. Required ones
+    /// must be given; passwords and secrets without a default are generated when absent.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub variables: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -141,10 +146,7 @@ fn view(
         template_id: d.template_id.to_string(),
         customer_id: d.customer_id,
         status: d.status,
-        url: match public_port {
-            80 => format!("http://{}", d.domain),
-            port => format!("http://{}:{port}", d.domain),
-        },
+        url: hoster_core::hostname::deployment_url(&d.domain, public_port),
         domain: d.domain,
         error_message: d.error_message,
         containers,
@@ -234,6 +236,7 @@ pub async fn create_deployment(
             template_id: body.template_id.unwrap_or_default(),
             customer_id: body.customer_id.unwrap_or_default(),
             name: body.name.unwrap_or_default(),
+            variables: body.variables,
         })
         .await?;
     let mut headers = HeaderMap::new();

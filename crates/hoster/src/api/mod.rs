@@ -9,6 +9,7 @@ mod error;
 mod extract;
 mod health;
 pub(crate) mod templates;
+mod variables;
 
 use hoster_core::error_code::ErrorCode;
 use std::sync::Arc;
@@ -112,6 +113,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(deployments::start_deployment))
         .routes(routes!(deployments::stop_deployment))
         .routes(routes!(deployments::deployment_events))
+        .routes(routes!(variables::get_variables, variables::update_variables))
         .routes(routes!(domains::list_domains, domains::add_domain))
         .routes(routes!(domains::remove_domain))
         .routes(routes!(domains::verify_domain))

@@ -14,7 +14,19 @@ use tokio::time::{Duration, sleep};
 
 use super::{DeployError, Deployer};
 use crate::runtime::{ContainerStatus, EngineError, Health};
-use crate::store::DeploymentRecord;
+use crate::store::{DeploymentRecord, TemplateRecord};
+use hoster_core::problem::Problems;
+use hoster_core::template::{self, ConfigFile};
+use hoster_core::variables::{BuiltIns, Values};
+
+/// A deployment's template with its values applied: what [`Deployer::instance_of`] returns.
+#[derive(Clone)]
+pub(super) struct Instance {
+    pub compose: Arc<Compose>,
+    pub config_files: Arc<Vec<ConfigFile>>,
+    pub values: Values,
+    pub template: Arc<TemplateRecord>,
+}
 
 const POLL: Duration = Duration::from_millis(100);
 /// Parsed compose models kept at most; more templates in use than this re-parse now and then.
@@ -36,33 +48,77 @@ fn bindable(addr: IpAddr, port: u16, protocol: Protocol) -> bool {
 }
 
 impl Deployer {
-    /// The deployment's template and its parsed compose model. The model is parsed once per
-    /// template version (a start, a proxy route and every reconcile tick all need it) and kept
-    /// while the template's `updated_at` stays the same.
-    pub(super) async fn compose_of(
-        &self,
-        d: &DeploymentRecord,
-    ) -> Result<(Arc<Compose>, crate::store::TemplateRecord), DeployError> {
+    /// What the deployment runs: its template's compose model and config files with the
+    /// deployment's variable values. Kept while the template's `updated_at` and the values stay
+    /// the same (a start, a proxy route and every reconcile tick all need it).
+    pub(super) async fn instance_of(&self, d: &DeploymentRecord) -> Result<Instance, DeployError> {
         let template = self
             .store
             .get_template(&d.template_id)
             .await?
             .ok_or_else(|| failed(format!("template `{}` no longer exists", d.template_id)))?;
-        let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((version, compose)) = parsed.get(&template.id)
-            && *version == template.updated_at
+        let values = self.store.deployment_values(&d.id).await?;
         {
-            return Ok((compose.clone(), template));
+            let cached = self.instances.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(instance) = cached.get(&d.id)
+                && instance.template.updated_at == template.updated_at
+                && instance.values == values
+            {
+                return Ok(instance.clone());
+            }
         }
-        let compose = Arc::new(
-            compose::parse(&template.spec.compose_spec, &compose::Limits::default())
-                .map_err(|_| failed("the template's compose_spec no longer parses"))?,
-        );
-        if parsed.len() >= PARSED_MODELS {
-            parsed.clear();
+        // The policy is the plan's to enforce at each start, with the template's trust as it is
+        // then and a policy_violation code.
+        let instance = self.instantiate(template, &values, d, false)?;
+        let mut cached = self.instances.lock().unwrap_or_else(|e| e.into_inner());
+        if cached.len() >= PARSED_MODELS {
+            cached.clear();
         }
-        parsed.insert(template.id.clone(), (template.updated_at, compose.clone()));
-        Ok((compose, template))
+        cached.insert(d.id.clone(), instance.clone());
+        Ok(instance)
+    }
+
+    /// The template interpolated with `values` and checked as at create; the safe-compose
+    /// policy too (unless the template is trusted) when `policy` is set.
+    pub(super) fn instantiate(
+        &self,
+        template: TemplateRecord,
+        values: &Values,
+        d: &DeploymentRecord,
+        policy: bool,
+    ) -> Result<Instance, DeployError> {
+        let built_ins = self.built_ins(d);
+        let spec = &template.spec;
+        let document = compose::load(&spec.compose_spec, &self.settings.limits.compose)
+            .map_err(|_| failed("the template's compose_spec no longer parses"))?;
+        let invalid = |problems: Vec<hoster_core::problem::Problem>| DeployError::Invalid(Problems(problems));
+        let compose = template::instantiate(
+            &document,
+            &spec.variables,
+            values,
+            &built_ins,
+            &self.settings.limits,
+            template.trusted || !policy,
+        )
+        .map_err(invalid)?;
+        let config_files = template::instantiate_config_files(&spec.config_files, &spec.variables, values, &built_ins)
+            .map_err(invalid)?;
+        Ok(Instance {
+            compose: Arc::new(compose),
+            config_files: Arc::new(config_files),
+            values: values.clone(),
+            template: Arc::new(template),
+        })
+    }
+
+    /// The `HOSTER_*` values of `d`.
+    pub fn built_ins(&self, d: &DeploymentRecord) -> BuiltIns {
+        BuiltIns {
+            deployment_id: d.id.to_string(),
+            deployment_name: d.name.clone(),
+            domain: d.domain.clone(),
+            url: hoster_core::hostname::deployment_url(&d.domain, self.settings.public_port),
+        }
     }
 
     /// Host ports for the deployment, before and now; `avoid` holds ports the engine refused on
@@ -100,7 +156,7 @@ impl Deployer {
     /// Where the deployment's primary service ([`Compose::primary_service`]) answers on the
     /// host: its first published TCP port. `None` when no service publishes one.
     pub async fn upstream(&self, d: &DeploymentRecord) -> Result<Option<std::net::SocketAddr>, DeployError> {
-        let (compose, _) = self.compose_of(d).await?;
+        let compose = self.instance_of(d).await?.compose;
         let Some(primary) = compose.primary_service() else {
             return Ok(None);
         };
@@ -142,18 +198,31 @@ impl Deployer {
     }
 
     async fn run_once(&self, d: &DeploymentRecord, avoid: &BTreeSet<u16>) -> Result<(), DeployError> {
-        let (compose, template) = self.compose_of(d).await?;
+        let Instance {
+            compose,
+            config_files,
+            template,
+            ..
+        } = self.instance_of(d).await.map_err(|e| match e {
+            // At a start, a model that no longer checks (the template or the operator's policy
+            // changed since) is the deployment's failure, with every problem in its message.
+            DeployError::Invalid(problems) => failed(format!(
+                "the template no longer accepts this deployment's values: {}",
+                problems.0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+            )),
+            other => other,
+        })?;
         let (before, ports) = self.assign_ports(&d.id, &compose, avoid).await?;
         let plan = plan::plan(&PlanInput {
             instance: self.engine.instance(),
             deployment: &d.id,
             template: &d.template_id,
             compose: &compose,
-            config_files: &template.spec.config_files,
+            config_files: &config_files,
             ports: &ports,
             publish_address: self.settings.publish_address,
             trusted: template.trusted,
-            policy: &self.settings.policy,
+            policy: &self.settings.limits.policy,
             default_limits: self.settings.default_limits,
         })
         .map_err(|e| DeployError::Failed {
@@ -266,7 +335,7 @@ impl Deployer {
     /// Stops containers in reverse start order, each with its own stop timeout.
     pub(super) async fn stop_containers(&self, d: &DeploymentRecord) -> Result<(), DeployError> {
         let id = &d.id;
-        if let Ok((compose, _)) = self.compose_of(d).await
+        if let Ok(Instance { compose, .. }) = self.instance_of(d).await
             && let Ok(waves) = compose.start_waves()
         {
             for wave in waves.iter().rev() {

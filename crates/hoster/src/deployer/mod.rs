@@ -24,11 +24,12 @@ use hoster_core::deployment::Status;
 use hoster_core::id::{DeploymentId, TemplateId};
 use hoster_core::problem::{Problem, Problems};
 use hoster_core::slug::slugify;
+use hoster_core::variables::{self, Values};
 use tokio::sync::{Notify, OwnedMutexGuard};
 
 use crate::clock;
 use crate::runtime::{EngineError, Runtime};
-use crate::store::{DeploymentRecord, Insert, Store, StoreError};
+use crate::store::{DeploymentRecord, Insert, Store, StoreError, TemplateRecord};
 
 /// Operator settings the lifecycle needs.
 #[derive(Debug, Clone)]
@@ -43,10 +44,13 @@ pub struct Settings {
     /// Limits for services that set none (`HOSTER_DEFAULT_*`).
     pub default_limits: Resources,
     pub max_deployments_per_customer: u32,
-    /// The operator's exceptions to the safe-compose policy.
-    pub policy: hoster_core::compose::policy::Policy,
     /// Ports Hoster itself listens on: never handed to a deployment.
     pub own_ports: Vec<u16>,
+    /// The port deployments' URLs name (`HOSTER_URL`).
+    pub public_port: u16,
+    /// Compose limits, resource maxima and the operator's exceptions to the safe-compose
+    /// policy, which a deployment's interpolated model is checked against.
+    pub limits: hoster_core::template::Limits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,10 +82,18 @@ pub enum DeployError {
     Engine(#[from] EngineError),
 }
 
+/// A uniform index below `n` from the operating system's CSPRNG, for generated secrets.
+pub(crate) fn os_random(n: usize) -> usize {
+    use rand::{Rng, TryRngCore};
+    rand::rngs::OsRng.unwrap_err().random_range(0..n)
+}
+
 pub struct NewDeployment {
     pub template_id: String,
     pub customer_id: String,
     pub name: String,
+    /// Values for the template's variables, by name.
+    pub variables: serde_json::Map<String, serde_json::Value>,
 }
 
 pub struct Deployer {
@@ -93,7 +105,7 @@ pub struct Deployer {
     ports: tokio::sync::Mutex<()>,
     reconcile_now: Notify,
     /// Parsed compose models by template, with the `updated_at` they were parsed at.
-    parsed: Mutex<HashMap<TemplateId, (crate::clock::Timestamp, Arc<hoster_core::compose::Compose>)>>,
+    instances: Mutex<HashMap<DeploymentId, execute::Instance>>,
 }
 
 impl Deployer {
@@ -105,7 +117,7 @@ impl Deployer {
             locks: Mutex::new(HashMap::new()),
             ports: tokio::sync::Mutex::new(()),
             reconcile_now: Notify::new(),
-            parsed: Mutex::default(),
+            instances: Mutex::default(),
         })
     }
 
@@ -193,6 +205,8 @@ impl Deployer {
         if !template.published {
             return Err(DeployError::TemplateNotPublished(new.template_id));
         }
+        let values = variables::assign(&template.spec.variables, &new.variables, &Values::new(), &mut os_random)
+            .map_err(|p| DeployError::Invalid(Problems(p)))?;
         for _ in 0..4 {
             let now = clock::now();
             let record = DeploymentRecord {
@@ -207,10 +221,12 @@ impl Deployer {
                 created_at: now,
                 updated_at: now,
             };
+            // The model with these values is checked before anything is stored.
+            self.instantiate(template.clone(), &values, &record, true)?;
             // The domain may be claimed between the check and the insert: try another.
             match self
                 .store
-                .insert_deployment(&record, self.settings.max_deployments_per_customer)
+                .insert_deployment(&record, &values, self.settings.max_deployments_per_customer)
                 .await?
             {
                 Insert::Done => return Ok(record),
@@ -224,6 +240,34 @@ impl Deployer {
             }
         }
         Err(DeployError::NoHostname)
+    }
+
+    /// The deployment's template and the values it holds.
+    pub async fn variables(&self, d: &DeploymentRecord) -> Result<(TemplateRecord, Values), DeployError> {
+        let template = self
+            .store
+            .get_template(&d.template_id)
+            .await?
+            .ok_or_else(|| DeployError::TemplateNotFound(d.template_id.to_string()))?;
+        Ok((template, self.store.deployment_values(&d.id).await?))
+    }
+
+    /// Lays `given` over the deployment's values (`null` returns one to its default, or to a
+    /// newly generated secret), checks the model they make as at create, and stores them. They
+    /// take effect at the next start.
+    pub async fn update_variables(
+        &self,
+        id: &DeploymentId,
+        given: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(DeploymentRecord, TemplateRecord, Values), DeployError> {
+        let _guard = self.lock(id).await;
+        let d = self.load(id).await?;
+        let (template, current) = self.variables(&d).await?;
+        let values = variables::assign(&template.spec.variables, given, &current, &mut os_random)
+            .map_err(|p| DeployError::Invalid(Problems(p)))?;
+        self.instantiate(template.clone(), &values, &d, true)?;
+        self.store.set_deployment_values(id, &values).await?;
+        Ok((d, template, values))
     }
 
     /// Starts a deployment. With `wait`, returns once it runs (or has failed); without, once it

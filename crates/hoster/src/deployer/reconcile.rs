@@ -154,7 +154,7 @@ impl Deployer {
         d: &mut DeploymentRecord,
         containers: &[&ContainerSummary],
     ) -> Result<(), DeployError> {
-        let (compose, _) = self.compose_of(d).await?;
+        let compose = self.instance_of(d).await?.compose;
         let observed: Vec<Observed> = containers
             .iter()
             .map(|c| Observed {

@@ -37,7 +37,8 @@ async fn world() -> World {
         config_dir: dir.path().join("configs"),
         default_limits: Default::default(),
         max_deployments_per_customer: 10,
-        policy: Default::default(),
+        limits: Default::default(),
+        public_port: 80,
         own_ports: Vec::new(),
     };
     let deployer = Deployer::new(store.clone(), engine.clone(), settings);
@@ -78,6 +79,7 @@ impl World {
                 template_id: template.id.to_string(),
                 customer_id: "customer".into(),
                 name: "app".into(),
+                variables: Default::default(),
             })
             .await
             .unwrap()

@@ -6,7 +6,14 @@ use hoster_core::id::{DeploymentId, TemplateId};
 use hoster_core::plan::PortAssignment;
 use std::collections::HashMap;
 
+use hoster_core::variables::{Assigned, Values};
+
 use super::{Page, Store, StoreError, corrupt};
+
+/// What a sealed value is bound to: it opens only in its own row.
+fn value_context(id: &DeploymentId, name: &str) -> String {
+    format!("{id}/{name}")
+}
 use crate::clock::Timestamp;
 
 /// A row of `port_assignments`, as stored.
@@ -101,7 +108,13 @@ async fn record_event(
 impl Store {
     /// Inserts a new deployment unless its customer already has `max_per_customer` (checked in
     /// the same statement, so concurrent creates cannot overshoot).
-    pub async fn insert_deployment(&self, d: &DeploymentRecord, max_per_customer: u32) -> Result<Insert, StoreError> {
+    /// The deployment's variable values are stored with it, sealed.
+    pub async fn insert_deployment(
+        &self,
+        d: &DeploymentRecord,
+        values: &Values,
+        max_per_customer: u32,
+    ) -> Result<Insert, StoreError> {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(&format!(
             "INSERT INTO deployments ({COLUMNS}) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 \
@@ -126,9 +139,55 @@ impl Store {
             other => other?,
         };
         record_event(&mut tx, &d.id, None, d.status, None, &d.created_at).await?;
+        self.write_values(&mut tx, &d.id, values).await?;
         tx.commit().await?;
         self.deployments_written();
         Ok(Insert::Done)
+    }
+
+    async fn write_values(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        id: &DeploymentId,
+        values: &Values,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM deployment_variables WHERE deployment_id = ?1")
+            .bind(id.as_str())
+            .execute(&mut **tx)
+            .await?;
+        for (name, assigned) in values {
+            sqlx::query("INSERT INTO deployment_variables (deployment_id, name, value, generated) VALUES (?1, ?2, ?3, ?4)")
+                .bind(id.as_str())
+                .bind(name)
+                .bind(self.sealer.seal(&assigned.value, &value_context(id, name)))
+                .bind(assigned.generated)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The values a deployment holds for its template's variables, opened.
+    pub async fn deployment_values(&self, id: &DeploymentId) -> Result<Values, StoreError> {
+        let rows: Vec<(String, String, bool)> =
+            sqlx::query_as("SELECT name, value, generated FROM deployment_variables WHERE deployment_id = ?1")
+                .bind(id.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter()
+            .map(|(name, sealed, generated)| {
+                let value = self.sealer.open(&sealed, &value_context(id, &name)).map_err(StoreError::Sealing)?;
+                Ok((name, Assigned { value, generated }))
+            })
+            .collect()
+    }
+
+    /// Replaces a deployment's values.
+    pub async fn set_deployment_values(&self, id: &DeploymentId, values: &Values) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        self.write_values(&mut tx, id, values).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn get_deployment(&self, id: &DeploymentId) -> Result<Option<DeploymentRecord>, StoreError> {

@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::ConnectOptions;
+
+use crate::sealing::Sealer;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub use access::{AuditEntry, TokenRecord};
@@ -48,6 +50,9 @@ pub enum StoreError {
     },
     #[error("cannot use the database file {0}: {1}")]
     Io(String, std::io::Error),
+    /// The secret key is missing, malformed, or not the one values were sealed with.
+    #[error("{0}")]
+    Sealing(String),
 }
 
 /// A stored value that does not read back as its type (the file was edited by hand, or
@@ -59,6 +64,7 @@ fn corrupt(e: hoster_core::problem::Unrecognised) -> StoreError {
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    sealer: Sealer,
     template_totals: std::sync::Arc<templates::TotalsCache>,
     /// Counts committed writes to deployments, their domains and ports: a value read before
     /// a lookup says whether what the lookup found may since have changed.
@@ -66,8 +72,15 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database file and brings its schema up to date.
+    /// Opens (creating if needed) the database file and brings its schema up to date; secrets
+    /// are sealed with the key file beside it.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_keyed(path, None).await
+    }
+
+    /// [`Store::open`], sealing with the key `HOSTER_SECRET_KEY` gives when set.
+    pub async fn open_keyed(path: &Path, secret_key: Option<&str>) -> Result<Self, StoreError> {
+        let sealer = Sealer::load(secret_key, path).map_err(StoreError::Sealing)?;
         // Owner-only: rows hold secret defaults and token hashes. SQLite gives the WAL and
         // shared-memory files the database file's mode.
         crate::private_fs::create_file(path).map_err(|e| StoreError::Io(path.display().to_string(), e))?;
@@ -116,6 +129,7 @@ impl Store {
         migrator.run(&pool).await?;
         Ok(Self {
             pool,
+            sealer,
             template_totals: Default::default(),
             deployment_writes: Default::default(),
         })

@@ -42,9 +42,30 @@ struct TemplateRow {
     trusted: bool,
 }
 
-impl From<TemplateRow> for TemplateRecord {
-    fn from(row: TemplateRow) -> Self {
-        TemplateRecord {
+/// What a secret default is bound to when sealed.
+fn default_context(name: &str) -> String {
+    format!("template default {name}")
+}
+
+impl Store {
+    /// A row as a record, its secret defaults opened.
+    fn template_record(&self, row: TemplateRow) -> Result<TemplateRecord, StoreError> {
+        let variables = row
+            .variables
+            .0
+            .into_iter()
+            .map(|v| match (&v.default, v.is_secret()) {
+                (Some(sealed), true) => {
+                    let default = self.sealer.open(sealed, &default_context(&v.name)).map_err(StoreError::Sealing)?;
+                    Ok(Variable {
+                        default: Some(default),
+                        ..v
+                    })
+                }
+                _ => Ok(v),
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(TemplateRecord {
             id: row.id,
             spec: TemplateSpec {
                 name: row.name,
@@ -54,7 +75,7 @@ impl From<TemplateRow> for TemplateRecord {
                 creator_id: row.creator_id,
                 compose_spec: row.compose_spec,
                 config_files: row.config_files.0,
-                variables: row.variables.0,
+                variables,
                 price_monthly: row.price_monthly,
                 category: row.category,
                 tags: row.tags.0,
@@ -63,7 +84,21 @@ impl From<TemplateRow> for TemplateRecord {
             trusted: row.trusted,
             created_at: row.created_at,
             updated_at: row.updated_at,
-        }
+        })
+    }
+
+    /// The variables as stored: secret defaults sealed.
+    fn sealed_variables(&self, variables: &[Variable]) -> Vec<Variable> {
+        variables
+            .iter()
+            .map(|v| match (&v.default, v.is_secret()) {
+                (Some(plain), true) => Variable {
+                    default: Some(self.sealer.seal(plain, &default_context(&v.name))),
+                    ..v.clone()
+                },
+                _ => v.clone(),
+            })
+            .collect()
     }
 }
 
@@ -137,7 +172,7 @@ const FILTER: &str = "(?1 IS NULL OR creator_id = ?1) AND (?2 IS NULL OR publish
 type Statement<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
 /// The one bind list of a template's content, for insert and update alike (after `?1`, the id).
-fn bind_spec<'q>(statement: Statement<'q>, s: &'q TemplateSpec) -> Statement<'q> {
+fn bind_spec<'q>(statement: Statement<'q>, s: &'q TemplateSpec, sealed_variables: Vec<Variable>) -> Statement<'q> {
     statement
         .bind(&s.name)
         .bind(&s.slug)
@@ -146,7 +181,7 @@ fn bind_spec<'q>(statement: Statement<'q>, s: &'q TemplateSpec) -> Statement<'q>
         .bind(&s.creator_id)
         .bind(&s.compose_spec)
         .bind(Json(&s.config_files))
-        .bind(Json(&s.variables))
+        .bind(Json(sealed_variables))
         .bind(s.price_monthly)
         .bind(&s.category)
         .bind(Json(&s.tags))
@@ -174,7 +209,7 @@ impl Store {
             "INSERT INTO templates (id, {SPEC_COLUMNS}, published, created_at, updated_at, trusted) \
              VALUES (?1, {SPEC_PARAMETERS}, ?13, ?14, ?15, ?16)"
         );
-        bind_spec(sqlx::query(&sql).bind(t.id.as_str()), &t.spec)
+        bind_spec(sqlx::query(&sql).bind(t.id.as_str()), &t.spec, self.sealed_variables(&t.spec.variables))
             .bind(t.published)
             .bind(t.created_at)
             .bind(t.updated_at)
@@ -191,7 +226,7 @@ impl Store {
             .bind(id.as_str())
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(TemplateRecord::from))
+        row.map(|row| self.template_record(row)).transpose()
     }
 
     /// Changes after every committed template write: what was read from the templates table
@@ -242,7 +277,11 @@ impl Store {
                 total
             }
         };
-        Ok((rows.into_iter().map(TemplateRecord::from).collect(), total))
+        let records = rows
+            .into_iter()
+            .map(|row| self.template_record(row))
+            .collect::<Result<_, _>>()?;
+        Ok((records, total))
     }
 
     /// Replaces the content of an unpublished template. `Ok(false)`: it is gone or published
@@ -258,7 +297,7 @@ impl Store {
             "UPDATE templates SET ({SPEC_COLUMNS}, updated_at, trusted) = ({SPEC_PARAMETERS}, ?13, ?14) \
              WHERE id = ?1 AND published = 0"
         );
-        let result = bind_spec(sqlx::query(&sql).bind(id.as_str()), s)
+        let result = bind_spec(sqlx::query(&sql).bind(id.as_str()), s, self.sealed_variables(&s.variables))
             .bind(updated_at)
             .bind(trusted)
             .execute(&self.pool)

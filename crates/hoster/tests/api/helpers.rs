@@ -37,6 +37,7 @@ pub fn config(db: &Path, docker_host: DockerHost) -> Config {
         acme_email: None,
         acme_ca_cert: None,
         database_path: db.to_path_buf(),
+        secret_key: None,
         base_domain: "apps.localhost".into(),
         docker_host,
         config_dir: Some(db.parent().unwrap().join("configs")),

@@ -26,6 +26,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/deployments/{id}/start"),
     ("post", "/api/v1/deployments/{id}/stop"),
     ("get", "/api/v1/deployments/{id}/events"),
+    ("get", "/api/v1/deployments/{id}/variables"),
+    ("patch", "/api/v1/deployments/{id}/variables"),
     ("get", "/api/v1/deployments/{id}/domains"),
     ("post", "/api/v1/deployments/{id}/domains"),
     ("delete", "/api/v1/deployments/{id}/domains/{domain}"),

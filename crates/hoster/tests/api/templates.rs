@@ -61,8 +61,8 @@ async fn create_returns_every_field_and_get_reads_it_back() {
         "creator_id": "creator-7",
         "description": "A site",
         "compose_spec": "services:\n  web:\n    image: nginx:alpine\n",
-        "config_files": [{"name": "index.html", "path": "/usr/share/nginx/html/index.html", "content": "<h1>hi</h1>"}],
-        "variables": [{"name": "SITE_TITLE", "description": "Title", "default": "Hi", "required": false, "secret": false}],
+        "config_files": [{"name": "index.html", "path": "/usr/share/nginx/html/index.html", "content": "<h1>${SITE_TITLE}</h1>", "interpolate": true}],
+        "variables": [{"name": "SITE_TITLE", "description": "Title", "type": "string", "default": "Hi", "required": false, "secret": false}],
         "price_monthly": 500,
         "category": "web",
         "tags": ["nginx", "static"]

@@ -32,8 +32,9 @@ async fn the_docker_socket_never_reaches_a_container_unless_an_admin_trusts_the_
     );
     assert!(engine_objects(&format!("io.hoster.instance={}", h.instance)).is_empty());
 
-    // Trusted on creation (local mode has admin powers), then distrusted: the plan-time check
-    // still refuses it, before any container exists.
+    // Trusted on creation (local mode has admin powers) and deployed, then distrusted: a new
+    // deployment is refused at create, and the plan-time check still refuses the existing one
+    // before any container exists.
     let (status, trusted) = h
         .request(
             Method::POST,
@@ -46,11 +47,20 @@ async fn the_docker_socket_never_reaches_a_container_unless_an_admin_trusts_the_
     let template = trusted["id"].as_str().unwrap().to_string();
     h.request(Method::POST, &format!("/api/v1/templates/{template}/publish"), None)
         .await;
+    let id = h.create_deployment(&template, "panel").await;
     let (status, _) = h
         .request(Method::DELETE, &format!("/api/v1/templates/{template}/trust"), None)
         .await;
     assert_eq!(status, StatusCode::OK);
-    let id = h.create_deployment(&template, "panel").await;
+    let (status, error) = h
+        .request(
+            Method::POST,
+            "/api/v1/deployments",
+            Some(&json!({"template_id": template, "customer_id": "c", "name": "another panel"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert!(error["error"].as_str().unwrap().contains("is the Docker socket"), "{error}");
     let (status, error) = h
         .request(Method::POST, &format!("/api/v1/deployments/{id}/start"), None)
         .await;
@@ -189,7 +199,7 @@ async fn secrets_and_tokens_never_appear_in_responses_or_logs() {
     let secret = "s3cret-hunter2-value";
     let body = json!({
         "name": "with secret", "version": "1.0.0", "creator_id": "c",
-        "compose_spec": "services:\n  a:\n    image: busybox\n",
+        "compose_spec": "services:\n  a:\n    image: busybox\n    environment:\n      P: ${DB_PASSWORD}\n      S: ${SITE}\n",
         "variables": [{"name": "DB_PASSWORD", "default": secret, "secret": true}, {"name": "SITE", "default": "public"}]
     });
     let send = |method: Method, path: &str, body: Option<&Value>| {
