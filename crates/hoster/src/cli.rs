@@ -159,7 +159,10 @@ pub fn error_chain(e: &anyhow::Error) -> String {
 
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HOSTER_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info,sqlx=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info,sqlx=warn"))
+        // The engine client's debug records hold whole request bodies, containers'
+        // environments (and so secret values) included: never below info, whatever HOSTER_LOG says.
+        .add_directive("bollard=info".parse().expect("a valid directive"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

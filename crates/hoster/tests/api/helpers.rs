@@ -499,6 +499,11 @@ pub async fn http_text(port: u16, path: &str) -> String {
     }
 }
 
+/// `docker inspect --format FORMAT CONTAINER`, trimmed.
+pub fn docker_inspect(container: &str, format: &str) -> String {
+    docker(&["inspect", "--format", format, container]).trim().to_string()
+}
+
 /// Runs a command in a container; its stdout.
 pub fn exec(container: &str, command: &[&str]) -> String {
     let mut args = vec!["exec", container];

@@ -370,12 +370,8 @@ async fn compose_settings_reach_the_engine() {
     h.start_deployment(&id).await;
     let name = format!("hoster_{id}_app");
     let format = "{{.Config.WorkingDir}}|{{.Config.User}}|{{.Config.Hostname}}|{{index .Config.Labels \"com.example.team\"}}|{{.HostConfig.RestartPolicy.Name}}|{{.Config.StopTimeout}}|{{.HostConfig.Memory}}|{{.HostConfig.NanoCpus}}|{{.HostConfig.PidsLimit}}";
-    let out = std::process::Command::new("docker")
-        .args(["inspect", "--format", format, &name])
-        .output()
-        .unwrap();
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
+        docker_inspect(&name, format),
         format!("/srv|65534|box|web|unless-stopped|3|{}|500000000|50", 64 << 20)
     );
     tokio::time::sleep(Duration::from_millis(300)).await;

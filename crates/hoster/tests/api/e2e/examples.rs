@@ -41,7 +41,7 @@ async fn e01_nginx_serves_its_page_on_the_host_port() {
     h.delete_deployment(d["id"].as_str().unwrap()).await;
 }
 
-async fn psql(port: u16, user: &str, password: &str, db: &str, sql: &str) -> String {
+pub(super) async fn psql(port: u16, user: &str, password: &str, db: &str, sql: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let out = std::process::Command::new("psql")

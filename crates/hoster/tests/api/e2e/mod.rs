@@ -6,3 +6,4 @@ mod faults;
 mod proxy;
 mod security;
 mod tls;
+mod variables;

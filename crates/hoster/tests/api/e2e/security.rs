@@ -107,13 +107,7 @@ async fn limits_default_to_the_operators_and_memory_overuse_is_killed_and_report
         .await;
     let id = h.create_deployment(&template, "hungry").await;
     h.start_deployment(&id).await;
-    let inspect = |container: &str, format: &str| {
-        let out = std::process::Command::new("docker")
-            .args(["inspect", "--format", format, container])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
+    let inspect = docker_inspect;
     let idle = format!("hoster_{id}_idle");
     assert_eq!(
         inspect(
