@@ -94,7 +94,17 @@ fn closing_brace(text: &str, open: usize) -> Option<usize> {
     None
 }
 
+/// How deep references may nest in defaults and alternatives (`${A:-${B:-...}}`).
+const MAX_NESTING: usize = 16;
+
 fn parse(text: &str) -> Result<Vec<Piece>, String> {
+    parse_nested(text, 0)
+}
+
+fn parse_nested(text: &str, depth: usize) -> Result<Vec<Piece>, String> {
+    if depth > MAX_NESTING {
+        return Err(format!("references nest more than {MAX_NESTING} levels deep"));
+    }
     let mut pieces = Vec::new();
     let mut literal = String::new();
     let mut rest = text;
@@ -119,7 +129,7 @@ fn parse(text: &str) -> Result<Vec<Piece>, String> {
                 let close = closing_brace(rest, at).ok_or_else(|| invalid(text))?;
                 let inner = &rest[at + 2..close];
                 pieces.push(Piece::Text(std::mem::take(&mut literal)));
-                pieces.push(braced(inner).ok_or_else(|| invalid(text))??);
+                pieces.push(braced(inner, depth).ok_or_else(|| invalid(text))??);
                 rest = &rest[close + 1..];
             }
             // A lone `$` (`$1`, `$ `, at the end) is kept, as Compose keeps it.
@@ -136,7 +146,7 @@ fn parse(text: &str) -> Result<Vec<Piece>, String> {
 }
 
 /// The inside of `${...}`: `None` when it is not a name and an operator.
-fn braced(inner: &str) -> Option<Result<Piece, String>> {
+fn braced(inner: &str, depth: usize) -> Option<Result<Piece, String>> {
     if !inner.starts_with(is_name_start) {
         return None;
     }
@@ -146,7 +156,7 @@ fn braced(inner: &str) -> Option<Result<Piece, String>> {
         None
     } else {
         let (spelling, operator) = Operator::SPELLINGS.iter().find(|(s, _)| tail.starts_with(s))?;
-        match parse(&tail[spelling.len()..]) {
+        match parse_nested(&tail[spelling.len()..], depth + 1) {
             Ok(argument) => Some((*operator, argument)),
             Err(e) => return Some(Err(e)),
         }

@@ -181,3 +181,13 @@ fn documents_interpolate_scalars_and_never_add_keys() {
     assert_eq!(refs[0].0, "services.web.ports[0]");
     assert_eq!(problems.len(), 1);
 }
+
+#[test]
+fn nesting_is_bounded() {
+    let deep = |levels: usize| format!("{}x{}", "${UNSET:-".repeat(levels), "}".repeat(levels));
+    assert_eq!(interpolate(&deep(16), &lookup).as_deref(), Ok("x"));
+    assert_eq!(
+        interpolate(&deep(10_000), &lookup),
+        Err("references nest more than 16 levels deep".to_string())
+    );
+}
