@@ -172,7 +172,9 @@ impl Variable {
             false => format!("`{value}`"),
         };
         match self.kind {
-            Kind::Number if !value.trim().parse::<f64>().is_ok_and(f64::is_finite) => Some(format!("{shown} is not a number")),
+            Kind::Number if !value.trim().parse::<f64>().is_ok_and(f64::is_finite) => {
+                Some(format!("{shown} is not a number"))
+            }
             Kind::Boolean if value != "true" && value != "false" => Some(format!("{shown} is not true or false")),
             Kind::Enum if !self.options.iter().any(|o| o == value) => {
                 Some(format!("{shown} is not one of {}", self.options.join(", ")))

@@ -138,9 +138,16 @@ mod tests {
         let sealer = Sealer::new([7; 32]);
         let sealed = sealer.seal("hunter2", "dep_1/DB_PASSWORD");
         assert!(sealed.starts_with(PREFIX) && !sealed.contains("hunter2"));
-        assert_ne!(sealed, sealer.seal("hunter2", "dep_1/DB_PASSWORD"), "every seal has its own nonce");
+        assert_ne!(
+            sealed,
+            sealer.seal("hunter2", "dep_1/DB_PASSWORD"),
+            "every seal has its own nonce"
+        );
         assert_eq!(sealer.open(&sealed, "dep_1/DB_PASSWORD").unwrap(), "hunter2");
-        assert!(sealer.open(&sealed, "dep_2/DB_PASSWORD").is_err(), "moved to another row");
+        assert!(
+            sealer.open(&sealed, "dep_2/DB_PASSWORD").is_err(),
+            "moved to another row"
+        );
         assert!(Sealer::new([8; 32]).open(&sealed, "dep_1/DB_PASSWORD").is_err());
         assert_eq!(sealer.open("plain", "x").unwrap(), "plain");
     }
@@ -157,6 +164,10 @@ mod tests {
         let hex = "00".repeat(32);
         assert!(Sealer::load(Some(&hex), &db).is_ok());
         assert!(Sealer::load(Some(&STANDARD.encode([1u8; 32])), &db).is_ok());
-        assert!(Sealer::load(Some("short"), &db).unwrap_err().contains("HOSTER_SECRET_KEY"));
+        assert!(
+            Sealer::load(Some("short"), &db)
+                .unwrap_err()
+                .contains("HOSTER_SECRET_KEY")
+        );
     }
 }

@@ -233,7 +233,7 @@ pub fn interpolate(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Resul
 
 /// Every variable `text` refers to, nested ones included, in the order written.
 pub fn references(text: &str) -> Result<Vec<Reference>, String> {
-    fn collect(pieces: &[Piece], text: &str, out: &mut Vec<Reference>) {
+    fn collect(pieces: &[Piece], out: &mut Vec<Reference>) {
         for piece in pieces {
             if let Piece::Reference { name, operation } = piece {
                 out.push(Reference {
@@ -242,14 +242,14 @@ pub fn references(text: &str) -> Result<Vec<Reference>, String> {
                     argument: operation.as_ref().map(|(_, argument)| unparse(argument)),
                 });
                 if let Some((_, argument)) = operation {
-                    collect(argument, text, out);
+                    collect(argument, out);
                 }
             }
         }
     }
     let mut out = Vec::new();
     if text.contains('$') {
-        collect(&parse(text)?, text, &mut out);
+        collect(&parse(text)?, &mut out);
     }
     Ok(out)
 }

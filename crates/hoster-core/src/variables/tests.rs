@@ -171,6 +171,12 @@ fn a_wrong_secret_value_is_not_repeated() {
         default: Some("1".into()),
         ..Variable::default()
     };
-    let got = assign(&[pin], &given(json!({"PIN": "hunter2"})), &Values::new(), &mut counter()).unwrap_err();
+    let got = assign(
+        &[pin],
+        &given(json!({"PIN": "hunter2"})),
+        &Values::new(),
+        &mut counter(),
+    )
+    .unwrap_err();
     assert_eq!(got[0].to_string(), "variables.PIN: the value is not a number");
 }

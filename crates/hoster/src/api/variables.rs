@@ -151,10 +151,14 @@ pub async fn update_variables(
     let names: Vec<&str> = body.variables.keys().map(String::as_str).collect();
     auth::audit(&state, &caller, "deployment.variables.update", &id, &names.join(",")).await;
     let mut answer = view(&state, &d, &template, &values, false);
-    answer.message = Some(match d.status {
-        Status::Pending | Status::Stopped | Status::Failed => "Saved: the new values apply when the deployment starts.",
-        _ => "Saved: the new values apply at the next start; stop and start the deployment to apply them now.",
-    }
-    .to_string());
+    answer.message = Some(
+        match d.status {
+            Status::Pending | Status::Stopped | Status::Failed => {
+                "Saved: the new values apply when the deployment starts."
+            }
+            _ => "Saved: the new values apply at the next start; stop and start the deployment to apply them now.",
+        }
+        .to_string(),
+    );
     Ok(axum::Json(answer))
 }

@@ -208,7 +208,12 @@ impl Deployer {
             // changed since) is the deployment's failure, with every problem in its message.
             DeployError::Invalid(problems) => failed(format!(
                 "the template no longer accepts this deployment's values: {}",
-                problems.0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+                problems
+                    .0
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
             )),
             other => other,
         })?;

@@ -156,13 +156,15 @@ impl Store {
             .execute(&mut **tx)
             .await?;
         for (name, assigned) in values {
-            sqlx::query("INSERT INTO deployment_variables (deployment_id, name, value, generated) VALUES (?1, ?2, ?3, ?4)")
-                .bind(id.as_str())
-                .bind(name)
-                .bind(self.sealer.seal(&assigned.value, &value_context(id, name)))
-                .bind(assigned.generated)
-                .execute(&mut **tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO deployment_variables (deployment_id, name, value, generated) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .bind(id.as_str())
+            .bind(name)
+            .bind(self.sealer.seal(&assigned.value, &value_context(id, name)))
+            .bind(assigned.generated)
+            .execute(&mut **tx)
+            .await?;
         }
         Ok(())
     }
@@ -176,7 +178,10 @@ impl Store {
                 .await?;
         rows.into_iter()
             .map(|(name, sealed, generated)| {
-                let value = self.sealer.open(&sealed, &value_context(id, &name)).map_err(StoreError::Sealing)?;
+                let value = self
+                    .sealer
+                    .open(&sealed, &value_context(id, &name))
+                    .map_err(StoreError::Sealing)?;
                 Ok((name, Assigned { value, generated }))
             })
             .collect()

@@ -56,7 +56,10 @@ impl Store {
             .into_iter()
             .map(|v| match (&v.default, v.is_secret()) {
                 (Some(sealed), true) => {
-                    let default = self.sealer.open(sealed, &default_context(&v.name)).map_err(StoreError::Sealing)?;
+                    let default = self
+                        .sealer
+                        .open(sealed, &default_context(&v.name))
+                        .map_err(StoreError::Sealing)?;
                     Ok(Variable {
                         default: Some(default),
                         ..v
@@ -209,14 +212,18 @@ impl Store {
             "INSERT INTO templates (id, {SPEC_COLUMNS}, published, created_at, updated_at, trusted) \
              VALUES (?1, {SPEC_PARAMETERS}, ?13, ?14, ?15, ?16)"
         );
-        bind_spec(sqlx::query(&sql).bind(t.id.as_str()), &t.spec, self.sealed_variables(&t.spec.variables))
-            .bind(t.published)
-            .bind(t.created_at)
-            .bind(t.updated_at)
-            .bind(t.trusted)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| slug_version_conflict(e, &t.spec))?;
+        bind_spec(
+            sqlx::query(&sql).bind(t.id.as_str()),
+            &t.spec,
+            self.sealed_variables(&t.spec.variables),
+        )
+        .bind(t.published)
+        .bind(t.created_at)
+        .bind(t.updated_at)
+        .bind(t.trusted)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| slug_version_conflict(e, &t.spec))?;
         self.template_totals.invalidate();
         Ok(())
     }
@@ -297,12 +304,16 @@ impl Store {
             "UPDATE templates SET ({SPEC_COLUMNS}, updated_at, trusted) = ({SPEC_PARAMETERS}, ?13, ?14) \
              WHERE id = ?1 AND published = 0"
         );
-        let result = bind_spec(sqlx::query(&sql).bind(id.as_str()), s, self.sealed_variables(&s.variables))
-            .bind(updated_at)
-            .bind(trusted)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| slug_version_conflict(e, s))?;
+        let result = bind_spec(
+            sqlx::query(&sql).bind(id.as_str()),
+            s,
+            self.sealed_variables(&s.variables),
+        )
+        .bind(updated_at)
+        .bind(trusted)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| slug_version_conflict(e, s))?;
         self.template_totals.invalidate();
         Ok(result.rows_affected() == 1)
     }

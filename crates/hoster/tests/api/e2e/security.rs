@@ -60,7 +60,10 @@ async fn the_docker_socket_never_reaches_a_container_unless_an_admin_trusts_the_
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
-    assert!(error["error"].as_str().unwrap().contains("is the Docker socket"), "{error}");
+    assert!(
+        error["error"].as_str().unwrap().contains("is the Docker socket"),
+        "{error}"
+    );
     let (status, error) = h
         .request(Method::POST, &format!("/api/v1/deployments/{id}/start"), None)
         .await;

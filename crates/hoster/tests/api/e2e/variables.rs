@@ -29,7 +29,12 @@ fn mint(dir: &std::path::Path, role: &str, subject: &str) -> String {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().lines().last().unwrap().to_string()
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_string()
 }
 
 async fn call(h: &Hoster, token: &str, method: Method, path: &str, body: Option<&Value>) -> (StatusCode, Value) {
@@ -59,10 +64,24 @@ async fn two_customers_each_get_their_own_generated_password() {
     let alice = mint(dir.path(), "customer", "alice");
     let bob = mint(dir.path(), "customer", "bob");
     let h = Hoster::start_in(dir, &[("HOSTER_AUTH_MODE", "token"), ("HOSTER_LOG", "debug")]).await;
-    let (status, template) = call(&h, &admin, Method::POST, "/api/v1/templates", Some(&postgres_template())).await;
+    let (status, template) = call(
+        &h,
+        &admin,
+        Method::POST,
+        "/api/v1/templates",
+        Some(&postgres_template()),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{template}");
     let template = template["id"].as_str().unwrap().to_string();
-    call(&h, &admin, Method::POST, &format!("/api/v1/templates/{template}/publish"), None).await;
+    call(
+        &h,
+        &admin,
+        Method::POST,
+        &format!("/api/v1/templates/{template}/publish"),
+        None,
+    )
+    .await;
 
     // A missing required value, an unknown name and a value for a built-in: one 400 naming each.
     let (status, refused) = call(
@@ -74,8 +93,17 @@ async fn two_customers_each_get_their_own_generated_password() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
-    let fields: Vec<&str> = refused["details"].as_array().unwrap().iter().map(|d| d["field"].as_str().unwrap()).collect();
-    assert_eq!(fields, ["variables.COLOR", "variables.HOSTER_URL", "variables.DB_NAME"], "{refused}");
+    let fields: Vec<&str> = refused["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        ["variables.COLOR", "variables.HOSTER_URL", "variables.DB_NAME"],
+        "{refused}"
+    );
 
     let mut mine = Vec::new();
     for (token, db) in [(&alice, "alicedb"), (&bob, "bobdb")] {
@@ -89,13 +117,38 @@ async fn two_customers_each_get_their_own_generated_password() {
         .await;
         assert_eq!(status, StatusCode::CREATED, "{d}");
         let id = d["id"].as_str().unwrap().to_string();
-        let (status, running) = call(&h, token, Method::POST, &format!("/api/v1/deployments/{id}/start"), None).await;
-        assert_eq!((status, running["status"].as_str()), (StatusCode::OK, Some("running")), "{running}");
-        let (_, hidden) = call(&h, token, Method::GET, &format!("/api/v1/deployments/{id}/variables"), None).await;
+        let (status, running) = call(
+            &h,
+            token,
+            Method::POST,
+            &format!("/api/v1/deployments/{id}/start"),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (status, running["status"].as_str()),
+            (StatusCode::OK, Some("running")),
+            "{running}"
+        );
+        let (_, hidden) = call(
+            &h,
+            token,
+            Method::GET,
+            &format!("/api/v1/deployments/{id}/variables"),
+            None,
+        )
+        .await;
         assert_eq!(value_of(&hidden, "DB_PASSWORD")["value"], Value::Null, "{hidden}");
         assert_eq!(value_of(&hidden, "DB_PASSWORD")["source"], "generated");
         assert_eq!(value_of(&hidden, "DB_NAME")["value"], db);
-        let (_, shown) = call(&h, token, Method::GET, &format!("/api/v1/deployments/{id}/variables?reveal=true"), None).await;
+        let (_, shown) = call(
+            &h,
+            token,
+            Method::GET,
+            &format!("/api/v1/deployments/{id}/variables?reveal=true"),
+            None,
+        )
+        .await;
         let password = value_of(&shown, "DB_PASSWORD")["value"].as_str().unwrap().to_string();
         assert_eq!(password.len(), 24);
         assert!(password.chars().all(|c| c.is_ascii_alphanumeric()));
@@ -113,10 +166,28 @@ async fn two_customers_each_get_their_own_generated_password() {
 
     // Bob cannot read Alice's variables (not found, as for any deployment not his), and
     // neither password works for the other's database.
-    let (status, _) = call(&h, &bob, Method::GET, &format!("/api/v1/deployments/{}/variables?reveal=true", mine[0].1), None).await;
+    let (status, _) = call(
+        &h,
+        &bob,
+        Method::GET,
+        &format!("/api/v1/deployments/{}/variables?reveal=true", mine[0].1),
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let wrong = std::process::Command::new("psql")
-        .args(["-h", "127.0.0.1", "-p", &mine[0].3.to_string(), "-U", "app", "-d", "alicedb", "-tAc", "select 1"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &mine[0].3.to_string(),
+            "-U",
+            "app",
+            "-d",
+            "alicedb",
+            "-tAc",
+            "select 1",
+        ])
         .env("PGPASSWORD", bob_password)
         .env("PGCONNECT_TIMEOUT", "2")
         .output()
@@ -137,9 +208,18 @@ async fn two_customers_each_get_their_own_generated_password() {
             seen.push_str(&call(&h, token, Method::GET, &path, None).await.1.to_string());
         }
     }
-    assert!(!seen.contains(alice_password.as_str()) && !seen.contains(bob_password.as_str()), "{seen}");
+    assert!(
+        !seen.contains(alice_password.as_str()) && !seen.contains(bob_password.as_str()),
+        "{seen}"
+    );
     let (_, audit) = call(&h, &admin, Method::GET, "/api/v1/audit", None).await;
-    assert_eq!(audit_actions(&audit).iter().filter(|a| **a == "deployment.variables.reveal").count(), 2);
+    assert_eq!(
+        audit_actions(&audit)
+            .iter()
+            .filter(|a| **a == "deployment.variables.reveal")
+            .count(),
+        2
+    );
 
     // A change is checked as at create and applies at the next start.
     let (status, changed) = call(
@@ -168,7 +248,14 @@ async fn two_customers_each_get_their_own_generated_password() {
     let log = std::fs::read_to_string(h.dir.path().join("hoster.log")).unwrap();
     assert!(log.contains("deployment.variables.reveal"), "the log is being written");
     for password in [alice_password, bob_password] {
-        assert!(!log.contains(password.as_str()), "a password reached the log: {}", log.lines().filter(|l| l.contains(password.as_str())).collect::<Vec<_>>().join("\n"));
+        assert!(
+            !log.contains(password.as_str()),
+            "a password reached the log: {}",
+            log.lines()
+                .filter(|l| l.contains(password.as_str()))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
         for file in ["hoster.db", "hoster.db-wal"] {
             let bytes = std::fs::read(h.dir.path().join(file)).unwrap_or_default();
             assert!(
@@ -210,6 +297,9 @@ async fn a_value_that_would_reach_the_host_is_refused_at_create_naming_the_varia
     h.start_deployment(&id).await;
     let container = format!("hoster_{id}_app");
     assert_eq!(docker_inspect(&container, "{{.HostConfig.Privileged}}").trim(), "false");
-    assert_eq!(exec(&container, &["sh", "-c", "printf %s \"$GREETING\""]), "x\nprivileged: true");
+    assert_eq!(
+        exec(&container, &["sh", "-c", "printf %s \"$GREETING\""]),
+        "x\nprivileged: true"
+    );
     h.delete_deployment(&id).await;
 }
