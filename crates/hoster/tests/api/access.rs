@@ -35,17 +35,7 @@ impl Secured {
     }
 
     async fn call(&self, token: Option<&str>, method: Method, path: &str, body: Option<&Value>) -> (StatusCode, Value) {
-        let mut request = self.app.client.request(method, self.app.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        call_as(&self.app.client, self.app.url(path), token, method, body).await
     }
 
     /// Mints a token as the admin, through the API.
@@ -273,6 +263,18 @@ async fn every_route_allows_exactly_what_each_role_should() {
             Method::GET,
             "/api/v1/deployments/{deployment}/events",
             None,
+            [Allowed, Forbidden, Forbidden, Allowed, Hidden, Unauthenticated],
+        ),
+        (
+            Method::GET,
+            "/api/v1/deployments/{deployment}/variables",
+            None,
+            [Allowed, Forbidden, Forbidden, Allowed, Hidden, Unauthenticated],
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/deployments/{deployment}/variables",
+            Some(json!({"variables": {}})),
             [Allowed, Forbidden, Forbidden, Allowed, Hidden, Unauthenticated],
         ),
         (

@@ -499,6 +499,43 @@ pub async fn http_text(port: u16, path: &str) -> String {
     }
 }
 
+/// A request with an optional bearer token: status and body (JSON, or the text as a string).
+pub async fn call_as(
+    client: &Client,
+    url: String,
+    token: Option<&str>,
+    method: reqwest::Method,
+    body: Option<&Value>,
+) -> (StatusCode, Value) {
+    let mut request = client.request(method, url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// Mints a token with `hoster token create` on the database in `dir`; the token.
+pub fn mint_token(dir: &Path, role: &str, subject: &str) -> String {
+    let out = std::process::Command::new(BIN)
+        .args(["token", "create", "--role", role, "--subject", subject])
+        .env("HOSTER_DATABASE_PATH", dir.join("hoster.db"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_string()
+}
+
 /// `docker inspect --format FORMAT CONTAINER`, trimmed.
 pub fn docker_inspect(container: &str, format: &str) -> String {
     docker(&["inspect", "--format", format, container]).trim().to_string()

@@ -181,17 +181,7 @@ async fn asks_above_the_maximum_and_deployments_beyond_the_cap_are_refused() {
 #[tokio::test]
 async fn secrets_and_tokens_never_appear_in_responses_or_logs() {
     let dir = tempfile::tempdir().unwrap();
-    let minted = std::process::Command::new(env!("CARGO_BIN_EXE_hoster"))
-        .args(["token", "create", "--role", "admin", "--subject", "ops"])
-        .env("HOSTER_DATABASE_PATH", dir.path().join("hoster.db"))
-        .output()
-        .unwrap();
-    let token = String::from_utf8(minted.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .to_string();
+    let token = mint_token(dir.path(), "admin", "ops");
     let h = Hoster::start_in(dir, &[("HOSTER_AUTH_MODE", "token"), ("HOSTER_LOG", "debug")]).await;
     let secret = "s3cret-hunter2-value";
     let body = json!({

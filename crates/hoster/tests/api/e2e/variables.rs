@@ -21,31 +21,8 @@ fn postgres_template() -> Value {
     })
 }
 
-/// Mints a token through the CLI, on the database of `dir`.
-fn mint(dir: &std::path::Path, role: &str, subject: &str) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hoster"))
-        .args(["token", "create", "--role", role, "--subject", subject])
-        .env("HOSTER_DATABASE_PATH", dir.join("hoster.db"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .to_string()
-}
-
 async fn call(h: &Hoster, token: &str, method: Method, path: &str, body: Option<&Value>) -> (StatusCode, Value) {
-    let mut request = h.client.request(method, h.url(path)).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    call_as(&h.client, h.url(path), Some(token), method, body).await
 }
 
 fn value_of<'v>(variables: &'v Value, name: &str) -> &'v Value {
@@ -60,9 +37,9 @@ fn value_of<'v>(variables: &'v Value, name: &str) -> &'v Value {
 #[tokio::test]
 async fn two_customers_each_get_their_own_generated_password() {
     let dir = tempfile::tempdir().unwrap();
-    let admin = mint(dir.path(), "admin", "ops");
-    let alice = mint(dir.path(), "customer", "alice");
-    let bob = mint(dir.path(), "customer", "bob");
+    let admin = mint_token(dir.path(), "admin", "ops");
+    let alice = mint_token(dir.path(), "customer", "alice");
+    let bob = mint_token(dir.path(), "customer", "bob");
     let h = Hoster::start_in(dir, &[("HOSTER_AUTH_MODE", "token"), ("HOSTER_LOG", "debug")]).await;
     let (status, template) = call(
         &h,
