@@ -21,6 +21,18 @@ pub mod labels {
     pub const DEPLOYMENT: &str = "io.hoster.deployment";
     pub const TEMPLATE: &str = "io.hoster.template";
     pub const SERVICE: &str = "io.hoster.service";
+    /// A digest of everything else the container was made with ([`super::spec_digest`]).
+    pub const SPEC: &str = "io.hoster.spec";
+}
+
+/// A digest (FNV-1a, 64 bits, hex) of a container's spec: a stopped container is reused only
+/// when the spec it was made with is the one planned now (same template, values, ports, files).
+pub fn spec_digest(spec: &ContainerSpec) -> String {
+    let text = format!("{spec:?}");
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{hash:016x}")
 }
 
 /// Engine object names: `hoster_<deployment>` and `hoster_<deployment>_<service|volume>`.
@@ -201,13 +213,38 @@ impl Plan {
         self.waves.iter().flatten()
     }
 
-    /// Whether a start may start the containers a stop left (`present`: their services) instead
-    /// of creating them anew. Reusing keeps what lives in them and in the anonymous volumes
-    /// images declare (postgres's data directory) across stop/start; fresh containers only when
-    /// the plan changed: another set of services, or other host ports than they were made with.
-    pub fn reuses(&self, present: &[&str], ports_before: &[PortAssignment], ports_now: &[PortAssignment]) -> bool {
-        let planned: std::collections::BTreeSet<&str> = self.containers().map(|c| c.service.as_str()).collect();
-        let present_set: std::collections::BTreeSet<&str> = present.iter().copied().collect();
+    /// Whether a start may start the containers a stop left (`present`: their services and
+    /// [`labels::SPEC`] digests) instead of creating them anew. Reusing keeps what lives in them
+    /// and in the anonymous volumes images declare (postgres's data directory) across
+    /// stop/start; fresh containers only when the plan changed: another set of services, other
+    /// host ports, or any container made differently (new variable values, a changed template).
+    pub fn reuses(
+        &self,
+        present: &[(&str, &str)],
+        ports_before: &[PortAssignment],
+        ports_now: &[PortAssignment],
+    ) -> bool {
+        let planned: std::collections::BTreeSet<(&str, &str)> = self
+            .containers()
+            .map(|c| {
+                (
+                    c.service.as_str(),
+                    c.labels.get(labels::SPEC).map_or("", String::as_str),
+                )
+            })
+            .collect();
+        // A container made before specs were labelled is taken as made with this spec.
+        let present_set: std::collections::BTreeSet<(&str, &str)> = present
+            .iter()
+            .map(|&(service, spec)| match spec {
+                "" => planned
+                    .iter()
+                    .find(|(s, _)| *s == service)
+                    .copied()
+                    .unwrap_or((service, spec)),
+                _ => (service, spec),
+            })
+            .collect();
         ports_before == ports_now && present.len() == planned.len() && present_set == planned
     }
 }
@@ -296,7 +333,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
                     let mut container_labels = s.labels.clone();
                     container_labels.extend(labels.clone());
                     container_labels.insert(labels::SERVICE.to_string(), s.name.clone());
-                    ContainerSpec {
+                    let mut spec = ContainerSpec {
                         name: object_name(input.deployment, &s.name),
                         service: s.name.clone(),
                         image: s.image.clone(),
@@ -380,7 +417,10 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
                                 condition: d.condition,
                             })
                             .collect(),
-                    }
+                    };
+                    let digest = spec_digest(&spec);
+                    spec.labels.insert(labels::SPEC.to_string(), digest);
+                    spec
                 })
                 .collect()
         })

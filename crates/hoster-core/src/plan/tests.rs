@@ -149,24 +149,37 @@ fn the_three_tier_example_plans_in_dependency_order() {
             condition: Condition::Started
         }]
     );
-    // A restart reuses what a stop left only when services and host ports are unchanged.
-    assert!(plan.reuses(&["web", "db", "api"], &ports, &ports));
+    // A restart reuses what a stop left only when services, specs and host ports are unchanged.
+    let made: Vec<(&str, &str)> = plan
+        .containers()
+        .map(|c| (c.service.as_str(), c.labels[labels::SPEC].as_str()))
+        .collect();
+    let find = |service: &str| *made.iter().find(|(s, _)| *s == service).unwrap();
+    assert!(plan.reuses(&made, &ports, &ports));
     assert!(!plan.reuses(&[], &[], &ports), "first start");
     assert!(
-        !plan.reuses(&["web", "db"], &ports, &ports),
+        !plan.reuses(&[find("web"), find("db")], &ports, &ports),
         "a service's container is missing"
     );
     assert!(
-        !plan.reuses(&["web", "db", "api", "api"], &ports, &ports),
+        !plan.reuses(&[find("web"), find("db"), find("api"), find("api")], &ports, &ports),
         "a stray second container"
     );
     assert!(
-        !plan.reuses(&["web", "db", "old"], &ports, &ports),
+        !plan.reuses(&[find("web"), find("db"), ("old", "0")], &ports, &ports),
         "the template's services changed"
+    );
+    assert!(
+        !plan.reuses(&[find("web"), find("db"), ("api", "0123456789abcdef")], &ports, &ports),
+        "a container made with another spec (new variable values)"
+    );
+    assert!(
+        plan.reuses(&[find("web"), find("db"), ("api", "")], &ports, &ports),
+        "a container an older Hoster made (no spec label) is reused"
     );
     let mut moved = ports.clone();
     moved[0].host_port += 1;
-    assert!(!plan.reuses(&["web", "db", "api"], &ports, &moved), "new host ports");
+    assert!(!plan.reuses(&made, &ports, &moved), "new host ports");
     for container in plan.containers() {
         assert_eq!(container.labels[labels::MANAGED], "true");
         assert_eq!(container.labels[labels::INSTANCE], "test");

@@ -245,7 +245,7 @@ impl Deployer {
             self.engine.ensure_volume(volume).await?;
         }
         let existing = self.engine.containers(Some(&d.id)).await?;
-        let present: Vec<&str> = existing.iter().map(|c| c.service.as_str()).collect();
+        let present: Vec<(&str, &str)> = existing.iter().map(|c| (c.service.as_str(), c.spec.as_str())).collect();
         if !plan.reuses(&present, &before, &ports) {
             self.remove_containers(&d.id).await?;
             self.keep_config_copies(&d.id, &plan).await;

@@ -52,6 +52,14 @@ async fn world() -> World {
 
 impl World {
     async fn deployment(&self, compose: &str) -> DeploymentRecord {
+        self.deployment_with(compose, Vec::new()).await
+    }
+
+    async fn deployment_with(
+        &self,
+        compose: &str,
+        variables: Vec<hoster_core::variables::Variable>,
+    ) -> DeploymentRecord {
         let now = crate::clock::now();
         let template = TemplateRecord {
             id: TemplateId::from_random(rand::random()),
@@ -63,7 +71,7 @@ impl World {
                 creator_id: "creator".into(),
                 compose_spec: compose.into(),
                 config_files: Vec::new(),
-                variables: Vec::new(),
+                variables,
                 price_monthly: 0,
                 category: None,
                 tags: Vec::new(),
@@ -188,6 +196,37 @@ async fn a_restart_reuses_the_containers_a_stop_left() {
     let creates = w.engine.calls().iter().filter(|c| c.starts_with("create")).count();
     assert_eq!(creates, 2, "one container per service, ever: {:?}", w.engine.calls());
     assert_eq!(w.status(&d.id).await.0, Status::Running);
+}
+
+#[tokio::test]
+async fn new_values_make_new_containers_at_the_next_start() {
+    let w = world().await;
+    let greeting = hoster_core::variables::Variable {
+        name: "GREETING".into(),
+        default: Some("hello".into()),
+        ..Default::default()
+    };
+    let d = w
+        .deployment_with(
+            "services:\n  web:\n    image: nginx:alpine\n    environment:\n      G: ${GREETING}\n",
+            vec![greeting],
+        )
+        .await;
+    w.deployer.start(&d.id, true).await.unwrap();
+    w.deployer.stop(&d.id, true).await.unwrap();
+    let given = serde_json::json!({"GREETING": "bonjour"});
+    w.deployer
+        .update_variables(&d.id, given.as_object().unwrap())
+        .await
+        .unwrap();
+    w.deployer.start(&d.id, true).await.unwrap();
+    let creates = w.engine.calls().iter().filter(|c| c.starts_with("create")).count();
+    assert_eq!(
+        creates,
+        2,
+        "the stopped container was made with the old value: {:?}",
+        w.engine.calls()
+    );
 }
 
 #[tokio::test]
