@@ -7,8 +7,8 @@ use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use crate::compose::{
-    Compose, Condition, Healthcheck, HostAccess, MountSource, Protocol, Resources, RestartPolicy, VolumesFromSource,
-    policy,
+    Compose, Condition, ContainerOptions, Healthcheck, HostAccess, MountSource, Protocol, Resources, RestartPolicy,
+    VolumesFromSource, policy,
 };
 use crate::id::{DeploymentId, TemplateId};
 use crate::template::ConfigFile;
@@ -196,7 +196,22 @@ pub struct ContainerSpec {
     pub alias: String,
     /// `CONTAINER[:ro]` entries whose volumes this container mounts too.
     pub volumes_from: Vec<String>,
+    /// Engine settings as the service wrote them (`container_name` among its aliases), logs
+    /// capped when the service names a log driver without a size.
+    pub options: ContainerOptions,
     pub waits_for: Vec<Wait>,
+}
+
+/// The size a service's logs are capped at when it names a log driver without one.
+const DEFAULT_LOG_SIZE: &str = "10m";
+
+fn with_log_cap(mut options: ContainerOptions) -> ContainerOptions {
+    if let Some(l) = &mut options.logging {
+        l.options
+            .entry("max-size".into())
+            .or_insert_with(|| DEFAULT_LOG_SIZE.into());
+    }
+    options
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -396,6 +411,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
                         cap_drop: s.cap_drop.clone(),
                         host_access: s.host_access.clone(),
                         alias: s.name.clone(),
+                        options: with_log_cap(s.options.clone()),
                         volumes_from: s
                             .volumes_from
                             .iter()

@@ -46,6 +46,46 @@ pub struct Service {
     pub volumes_from: Vec<VolumesFrom>,
     /// What reaches beyond the container; see [`super::policy`].
     pub host_access: HostAccess,
+    /// Engine settings Compose passes through as written.
+    pub options: ContainerOptions,
+}
+
+/// Settings Compose passes to the engine for a service beyond its process and resources; the
+/// policy bounds those that could reach the host or its resources.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ContainerOptions {
+    /// `container_name`: a name other services use as a hostname. It becomes a network alias;
+    /// the container keeps Hoster's name.
+    pub aliases: Vec<String>,
+    /// `os/arch[/variant]`.
+    pub platform: Option<String>,
+    pub stop_signal: Option<String>,
+    pub tty: bool,
+    pub stdin_open: bool,
+    pub read_only: bool,
+    pub init: bool,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    /// Hostname → IP address (or `host-gateway`, which the policy refuses).
+    pub extra_hosts: BTreeMap<String, String>,
+    pub group_add: Vec<String>,
+    pub shm_size: Option<u64>,
+    /// Memory plus swap, in bytes.
+    pub memswap_limit: Option<u64>,
+    pub cpu_shares: Option<u64>,
+    pub oom_score_adj: Option<i64>,
+    /// `tmpfs` mounts: target → size in bytes (`None`: the engine's default).
+    pub tmpfs: BTreeMap<String, Option<u64>>,
+    /// Name → (soft, hard).
+    pub ulimits: BTreeMap<String, (i64, i64)>,
+    pub logging: Option<Logging>,
+}
+
+/// `logging`: the driver and its options.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Logging {
+    pub driver: String,
+    pub options: BTreeMap<String, String>,
 }
 
 /// Features that give a container power over the host. Parsed so that a trusted template can
@@ -187,6 +227,8 @@ pub struct Healthcheck {
     pub interval: Option<Duration>,
     pub timeout: Option<Duration>,
     pub start_period: Option<Duration>,
+    /// How often to check during `start_period` (engine API 1.44 and later).
+    pub start_interval: Option<Duration>,
     pub retries: Option<u32>,
     /// `disable: true` or `test: ["NONE"]`: turns off the image's own healthcheck.
     pub disable: bool,

@@ -204,6 +204,32 @@ fn service_violations(s: &Service, policy: &Policy, out: &mut Vec<Located>) {
             format!("{} would change kernel parameters", names.join(", ")),
         );
     }
+    let o = &s.options;
+    for (host, ip) in &o.extra_hosts {
+        if ip == "host-gateway" {
+            refuse(
+                "extra_hosts",
+                format!("`{host}:host-gateway` points the container at the host itself"),
+            );
+        }
+    }
+    if let Some(n) = o.oom_score_adj.filter(|n| *n < 0) {
+        refuse(
+            "oom_score_adj",
+            format!("{n} would make the kernel kill other processes on the host before this container"),
+        );
+    }
+    if let Some(l) = &o.logging {
+        if !LOG_DRIVERS.contains(&l.driver.as_str()) {
+            refuse(
+                "logging.driver",
+                format!(
+                    "`{}` would send logs off the container's own files (to the host or the network); use json-file or local",
+                    l.driver
+                ),
+            );
+        }
+    }
     for (i, m) in s.volumes.iter().enumerate() {
         if let MountSource::Bind(path) = &m.source {
             let why = match path.trim_end_matches('/') {
@@ -227,15 +253,112 @@ fn harmless_security_opt(opt: &str) -> bool {
     )
 }
 
-/// Resource asks above the operator's maxima.
+/// Log drivers that keep logs in the container's own files, where `docker logs` reads them.
+pub const LOG_DRIVERS: [&str; 2] = ["json-file", "local"];
+/// Log options those drivers take, and the largest value each may have.
+const LOG_MAX_SIZE: u64 = 100 << 20;
+const LOG_MAX_FILES: u64 = 20;
+/// The highest open-files limit a container may ask for (the engine's own default hard limit).
+const MAX_NOFILE: i64 = 1 << 20;
+
+/// Resource asks above the operator's maxima; they apply to trusted templates too.
 pub fn over_maxima(compose: &Compose, max: &Maxima) -> Vec<Located> {
     let mut out = Vec::new();
     for s in &compose.services {
         for (kind, r) in [("limits", &s.limits), ("reservations", &s.reservations)] {
             check_resources(&s.name, kind, r, max, &mut out);
         }
+        check_options(s, max, &mut out);
     }
     out
+}
+
+fn check_options(s: &Service, max: &Maxima, out: &mut Vec<Located>) {
+    let mut over = |key: String, message: String| {
+        out.push(Located {
+            path: format!("services.{}.{key}", s.name),
+            message,
+        })
+    };
+    let o = &s.options;
+    let memory = max.memory_bytes;
+    let mut sizes: Vec<(String, u64)> = Vec::new();
+    sizes.extend(o.shm_size.map(|b| ("shm_size".to_string(), b)));
+    sizes.extend(o.memswap_limit.map(|b| ("memswap_limit".to_string(), b)));
+    sizes.extend(
+        o.tmpfs
+            .iter()
+            .filter_map(|(t, size)| size.map(|b| (format!("tmpfs.{t}"), b))),
+    );
+    for (key, bytes) in sizes {
+        if let Some(most) = memory.filter(|most| bytes > *most) {
+            over(
+                key,
+                format!(
+                    "{} is over this Hoster's memory maximum of {}",
+                    format_bytes(bytes),
+                    format_bytes(most)
+                ),
+            );
+        }
+    }
+    if let (Some(swap), Some(limit)) = (o.memswap_limit, s.limits.memory_bytes)
+        && swap < limit
+    {
+        over(
+            "memswap_limit".into(),
+            "is memory plus swap, so it cannot be below the memory limit".into(),
+        );
+    }
+    for (name, (_, hard)) in &o.ulimits {
+        let bound = match name.as_str() {
+            "nofile" => Some(MAX_NOFILE),
+            "nproc" => Some(max.pids.unwrap_or(i64::MAX)),
+            "memlock" | "stack" | "core" | "fsize" => Some(memory.map_or(i64::MAX, |m| m as i64)),
+            _ => None,
+        };
+        match bound {
+            None => over(
+                format!("ulimits.{name}"),
+                "not supported: nofile, nproc, memlock, stack, core and fsize are".into(),
+            ),
+            Some(most) if *hard > most => over(
+                format!("ulimits.{name}"),
+                format!("{hard} is over this Hoster's maximum of {most}"),
+            ),
+            Some(_) => {}
+        }
+    }
+    if let Some(l) = &o.logging {
+        for (key, value) in &l.options {
+            let (most, what) = match key.as_str() {
+                "max-size" => (LOG_MAX_SIZE, super::units::parse_bytes(value).ok()),
+                "max-file" => (LOG_MAX_FILES, value.parse().ok()),
+                "compress" if value == "true" || value == "false" => continue,
+                _ => {
+                    over(
+                        format!("logging.options.{key}"),
+                        "not supported: max-size, max-file and compress are".into(),
+                    );
+                    continue;
+                }
+            };
+            match what {
+                Some(n) if (1..=most).contains(&n) => {}
+                _ => over(
+                    format!("logging.options.{key}"),
+                    format!(
+                        "`{value}` must be 1 to {}",
+                        if key == "max-size" {
+                            format_bytes(most)
+                        } else {
+                            most.to_string()
+                        }
+                    ),
+                ),
+            }
+        }
+    }
 }
 
 fn check_resources(service: &str, kind: &str, r: &Resources, max: &Maxima, out: &mut Vec<Located>) {

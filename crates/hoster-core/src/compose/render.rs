@@ -106,6 +106,7 @@ impl Service {
                 ("interval", h.interval),
                 ("timeout", h.timeout),
                 ("start_period", h.start_period),
+                ("start_interval", h.start_interval),
             ] {
                 if let Some(d) = d {
                     hc.insert(key.into(), json!(format_duration(d)));
@@ -155,6 +156,62 @@ impl Service {
                 m.insert(key.into(), json!("host"));
             }
         }
+        self.options.render(&mut m);
         Value::Object(m)
+    }
+}
+
+impl ContainerOptions {
+    fn render(&self, m: &mut Map<String, Value>) {
+        // Compose's `container_name` is one name; more come only from the model's own merges.
+        if let [alias] = self.aliases.as_slice() {
+            m.insert("container_name".into(), json!(alias));
+        }
+        for (key, value) in [("platform", &self.platform), ("stop_signal", &self.stop_signal)] {
+            if let Some(v) = value {
+                m.insert(key.into(), json!(v));
+            }
+        }
+        for (key, on) in [
+            ("tty", self.tty),
+            ("stdin_open", self.stdin_open),
+            ("read_only", self.read_only),
+            ("init", self.init),
+        ] {
+            m.insert(key.into(), json!(on));
+        }
+        m.insert("dns".into(), json!(self.dns));
+        m.insert("dns_search".into(), json!(self.dns_search));
+        m.insert("extra_hosts".into(), json!(self.extra_hosts));
+        m.insert("group_add".into(), json!(self.group_add));
+        for (key, bytes) in [("shm_size", self.shm_size), ("memswap_limit", self.memswap_limit)] {
+            if let Some(b) = bytes {
+                m.insert(key.into(), json!(b.to_string()));
+            }
+        }
+        if let Some(n) = self.cpu_shares {
+            m.insert("cpu_shares".into(), json!(n));
+        }
+        if let Some(n) = self.oom_score_adj {
+            m.insert("oom_score_adj".into(), json!(n));
+        }
+        let tmpfs: Vec<String> = self
+            .tmpfs
+            .iter()
+            .map(|(target, size)| match size {
+                Some(size) => format!("{target}:size={size}"),
+                None => target.clone(),
+            })
+            .collect();
+        m.insert("tmpfs".into(), json!(tmpfs));
+        let ulimits: Map<String, Value> = self
+            .ulimits
+            .iter()
+            .map(|(name, (soft, hard))| (name.clone(), json!({"soft": soft, "hard": hard})))
+            .collect();
+        m.insert("ulimits".into(), Value::Object(ulimits));
+        if let Some(l) = &self.logging {
+            m.insert("logging".into(), json!({"driver": l.driver, "options": l.options}));
+        }
     }
 }

@@ -302,9 +302,14 @@ fn named_anonymous_and_tmpfs_volumes() {
         "services:\n  a:\n    image: x\n    volumes:\n      - /srv/../etc:/x\n",
         "services.a.volumes[0]: host path `/srv/../etc` must not contain `..`",
     );
+    // Declared for the service, as hosting platforms do (Compose refuses it).
+    assert_eq!(
+        ok("services:\n  a:\n    image: x\n    volumes:\n      - data:/x\n").volumes,
+        vec!["data".to_string()]
+    );
     has_error(
-        "services:\n  a:\n    image: x\n    volumes:\n      - data:/x\n",
-        "services.a.volumes[0]: volume `data` is not declared under the top-level volumes",
+        "services:\n  a:\n    image: x\n    volumes:\n      - data:/x\n    profiles: []\n  b:\n    image: x\n    profiles: [debug]\n  c:\n    image: x\n    depends_on: [b]\n",
+        "services.c.depends_on.b: `b` names profiles, so it is not started; a started service cannot depend on it",
     );
     has_error(
         "services:\n  a:\n    image: x\n    volumes:\n      - data:relative\nvolumes:\n  data:\n",
@@ -409,8 +414,8 @@ fn keys_hoster_would_ignore_are_rejected_with_their_path() {
     let cases = [
         ("build: .", "services.web.build: not supported, use an image"),
         (
-            "container_name: web",
-            "services.web.container_name: not supported: Hoster names containers per deployment",
+            "container_name: \"not a name\"",
+            "services.web.container_name: `not a name` is not a name other services can resolve",
         ),
         (
             "env_file: .env",
@@ -452,10 +457,10 @@ fn keys_hoster_would_ignore_are_rejected_with_their_path() {
             "links: [db]",
             "services.web.links: not supported: services reach each other by name on the deployment's network",
         ),
-        ("tty: true", "services.web.tty: unknown or unsupported key"),
+        ("scale: 2", "services.web.scale: not supported by Hoster"),
         (
-            "deploy:\n      replicas: 3",
-            "services.web.deploy.replicas: not supported: only deploy.resources is honoured",
+            "deploy:\n      mode: global",
+            "services.web.deploy.mode: not supported: deploy.resources, deploy.replicas (1) and deploy.restart_policy are honoured",
         ),
         (
             "labels:\n      io.hoster.deployment: x",
@@ -941,4 +946,180 @@ fn what_the_engine_would_refuse_is_refused_at_create() {
     let long = "a".repeat(300);
     let errs = errors(&format!("services:\n  web:\n    image: x\n    hostname: {long}\n"));
     assert!(errs[0].starts_with("services.web.hostname: "), "{errs:?}");
+}
+
+#[test]
+fn the_compose_keys_people_use() {
+    let c = ok("services:
+  web:
+    image: x
+    container_name: my-web
+    platform: linux/amd64
+    stop_signal: SIGQUIT
+    tty: true
+    stdin_open: true
+    read_only: true
+    init: true
+    dns: 9.9.9.9
+    dns_search: [example.com]
+    extra_hosts: [\"db.local:10.0.0.5\", \"v6=::1\"]
+    group_add: [audio, \"1001\"]
+    shm_size: 64m
+    mem_limit: 128m
+    memswap_limit: 256m
+    cpu_shares: 512
+    oom_score_adj: 100
+    tmpfs: [/run, \"/tmp:size=16m,mode=1777\"]
+    ulimits:
+      nofile: {soft: 1024, hard: 4096}
+      nproc: 64
+    logging:
+      driver: json-file
+      options: {max-size: 5m, max-file: \"2\"}
+    healthcheck:
+      test: [\"CMD\", \"true\"]
+      start_interval: 2s
+    deploy:
+      replicas: 1
+      restart_policy: {condition: on-failure, max_attempts: 3}
+  debug:
+    image: x
+    profiles: [debug]
+");
+    assert_eq!(c.services.len(), 1, "a service with profiles is not started");
+    let s = &c.services[0];
+    let o = &s.options;
+    assert_eq!(o.aliases, ["my-web"]);
+    assert_eq!(o.platform.as_deref(), Some("linux/amd64"));
+    assert_eq!(o.stop_signal.as_deref(), Some("SIGQUIT"));
+    assert!(o.tty && o.stdin_open && o.read_only && o.init);
+    assert_eq!(o.dns, ["9.9.9.9"]);
+    assert_eq!(o.dns_search, ["example.com"]);
+    assert_eq!(o.extra_hosts["db.local"], "10.0.0.5");
+    assert_eq!(o.extra_hosts["v6"], "::1");
+    assert_eq!(o.group_add, ["audio", "1001"]);
+    assert_eq!((o.shm_size, o.memswap_limit), (Some(64 << 20), Some(256 << 20)));
+    assert_eq!((o.cpu_shares, o.oom_score_adj), (Some(512), Some(100)));
+    assert_eq!(o.tmpfs["/run"], None);
+    assert_eq!(o.tmpfs["/tmp"], Some(16 << 20));
+    assert_eq!(o.ulimits["nofile"], (1024, 4096));
+    assert_eq!(o.ulimits["nproc"], (64, 64));
+    assert_eq!(o.logging.as_ref().unwrap().options["max-size"], "5m");
+    assert_eq!(
+        s.healthcheck.as_ref().unwrap().start_interval,
+        Some(Duration::from_secs(2))
+    );
+    assert_eq!(s.restart, RestartPolicy::OnFailure { max_retries: Some(3) });
+    assert!(policy::violations(&c, &policy::Policy::default()).is_empty());
+    assert!(policy::over_maxima(&c, &policy::Maxima::default()).is_empty());
+    assert_eq!(parse_value(&c.to_canonical(), &Limits::default()).unwrap(), c);
+
+    // `restart` wins over deploy.restart_policy.
+    let both = ok(
+        "services:\n  a:\n    image: x\n    restart: always\n    deploy:\n      restart_policy: {condition: none}\n",
+    );
+    assert_eq!(both.services[0].restart, RestartPolicy::Always);
+}
+
+#[test]
+fn compose_keys_are_bounded_where_they_reach_the_host() {
+    for (yaml, expected) in [
+        (
+            "extra_hosts: [\"gw:host-gateway\"]",
+            "services.web.extra_hosts: not allowed: `gw:host-gateway` points the container at the host itself",
+        ),
+        (
+            "oom_score_adj: -500",
+            "services.web.oom_score_adj: not allowed: -500 would make the kernel kill other processes on the host before this container",
+        ),
+        (
+            "logging: {driver: syslog}",
+            "services.web.logging.driver: not allowed: `syslog` would send logs off the container's own files (to the host or the network); use json-file or local",
+        ),
+    ] {
+        let c = ok(&format!("services:\n  web:\n    image: x\n    {yaml}\n"));
+        let got: Vec<String> = policy::violations(&c, &policy::Policy::default())
+            .into_iter()
+            .map(|l| format!("{}: {}", l.path, l.message))
+            .collect();
+        assert_eq!(got, vec![expected.to_string()]);
+    }
+    let maxima = policy::Maxima {
+        memory_bytes: Some(1 << 30),
+        pids: Some(100),
+        ..Default::default()
+    };
+    for (yaml, expected) in [
+        (
+            "shm_size: 2g",
+            "services.web.shm_size: 2g is over this Hoster's memory maximum of 1g",
+        ),
+        (
+            "tmpfs: \"/t:size=2g\"",
+            "services.web.tmpfs./t: 2g is over this Hoster's memory maximum of 1g",
+        ),
+        (
+            "mem_limit: 512m\n    memswap_limit: 256m",
+            "services.web.memswap_limit: is memory plus swap, so it cannot be below the memory limit",
+        ),
+        (
+            "ulimits: {nproc: 1000}",
+            "services.web.ulimits.nproc: 1000 is over this Hoster's maximum of 100",
+        ),
+        (
+            "ulimits: {rtprio: 1}",
+            "services.web.ulimits.rtprio: not supported: nofile, nproc, memlock, stack, core and fsize are",
+        ),
+        (
+            "logging: {options: {max-size: 1g}}",
+            "services.web.logging.options.max-size: `1g` must be 1 to 100m",
+        ),
+        (
+            "logging: {options: {tag: x}}",
+            "services.web.logging.options.tag: not supported: max-size, max-file and compress are",
+        ),
+    ] {
+        let c = ok(&format!("services:\n  web:\n    image: x\n    {yaml}\n"));
+        let got: Vec<String> = policy::over_maxima(&c, &maxima)
+            .into_iter()
+            .map(|l| format!("{}: {}", l.path, l.message))
+            .collect();
+        assert_eq!(got, vec![expected.to_string()], "{yaml}");
+    }
+    for (yaml, expected) in [
+        (
+            "deploy: {replicas: 3}",
+            "services.web.deploy.replicas: only 1 is supported: a deployment runs one container per service",
+        ),
+        (
+            "deploy: {restart_policy: {condition: any, max_attempts: 2}}",
+            "services.web.deploy.restart_policy: max_attempts needs condition: on-failure (the engine counts failures only)",
+        ),
+        (
+            "stop_signal: NOPE!",
+            "services.web.stop_signal: `NOPE!` is not a signal such as SIGTERM or 15",
+        ),
+        (
+            "platform: amd64",
+            "services.web.platform: `amd64` is not a platform such as linux/amd64",
+        ),
+        (
+            "dns: [\"not-an-ip\"]",
+            "services.web.dns[0]: `not-an-ip` is not an IP address",
+        ),
+        (
+            "extra_hosts: [\"nohost\"]",
+            "services.web.extra_hosts[0]: `nohost` is not HOST:IP",
+        ),
+        (
+            "tmpfs: [\"/t:uid=0\"]",
+            "services.web.tmpfs[0]: `uid=0` is not supported; use size= (and mode=)",
+        ),
+        (
+            "ulimits: {nofile: {soft: 10, hard: 5}}",
+            "services.web.ulimits.nofile: soft must not exceed hard",
+        ),
+    ] {
+        has_error(&format!("services:\n  web:\n    image: x\n    {yaml}\n"), expected);
+    }
 }

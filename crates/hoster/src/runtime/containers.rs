@@ -4,8 +4,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard::models::{
-    ContainerCreateBody, DeviceMapping, EndpointSettings, HealthConfig, HealthStatusEnum, HostConfig, Mount,
-    MountTypeEnum, NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, DeviceMapping, EndpointSettings, HealthConfig, HealthStatusEnum, HostConfig,
+    HostConfigLogConfig, Mount, MountTypeEnum, NetworkingConfig, PortBinding, ResourcesUlimits, RestartPolicy,
+    RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, ListContainersOptions, LogsOptions, RemoveContainerOptions, StopContainerOptions,
@@ -138,6 +139,7 @@ fn restart_policy(policy: compose::RestartPolicy) -> RestartPolicy {
 
 /// The engine's container configuration for a planned container.
 fn create_body(spec: &ContainerSpec, network: &str) -> ContainerCreateBody {
+    let o = &spec.options;
     let mut exposed: HashMap<String, HashMap<(), ()>> = HashMap::new();
     let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
     for (port, protocol) in &spec.exposed {
@@ -185,8 +187,8 @@ fn create_body(spec: &ContainerSpec, network: &str) -> ContainerCreateBody {
                 interval: h.interval.map(nanos),
                 timeout: h.timeout.map(nanos),
                 start_period: h.start_period.map(nanos),
+                start_interval: h.start_interval.map(nanos),
                 retries: h.retries.map(i64::from),
-                ..Default::default()
             }
         }
     });
@@ -196,8 +198,11 @@ fn create_body(spec: &ContainerSpec, network: &str) -> ContainerCreateBody {
         restart_policy: Some(restart_policy(spec.restart)),
         network_mode: Some(network.to_string()),
         memory: spec.limits.memory_bytes.and_then(|b| i64::try_from(b).ok()),
-        // A memory limit is the limit: no swap on top of it.
-        memory_swap: spec.limits.memory_bytes.and_then(|b| i64::try_from(b).ok()),
+        // A memory limit is the limit: no swap on top of it, unless memswap_limit says so.
+        memory_swap: o
+            .memswap_limit
+            .or(spec.limits.memory_bytes)
+            .and_then(|b| i64::try_from(b).ok()),
         memory_reservation: spec.reservations.memory_bytes.and_then(|b| i64::try_from(b).ok()),
         nano_cpus: spec.limits.cpus.map(|c| (c * 1e9) as i64),
         pids_limit: spec.limits.pids,
@@ -224,6 +229,36 @@ fn create_body(spec: &ContainerSpec, network: &str) -> ContainerCreateBody {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()
         }),
+        readonly_rootfs: Some(o.read_only),
+        init: o.init.then_some(true),
+        dns: non_empty(&o.dns),
+        dns_search: non_empty(&o.dns_search),
+        extra_hosts: (!o.extra_hosts.is_empty())
+            .then(|| o.extra_hosts.iter().map(|(host, ip)| format!("{host}:{ip}")).collect()),
+        group_add: non_empty(&o.group_add),
+        shm_size: o.shm_size.and_then(|b| i64::try_from(b).ok()),
+        cpu_shares: o.cpu_shares.and_then(|n| i64::try_from(n).ok()),
+        oom_score_adj: o.oom_score_adj,
+        tmpfs: (!o.tmpfs.is_empty()).then(|| {
+            o.tmpfs
+                .iter()
+                .map(|(target, size)| (target.clone(), size.map(|b| format!("size={b}")).unwrap_or_default()))
+                .collect()
+        }),
+        ulimits: (!o.ulimits.is_empty()).then(|| {
+            o.ulimits
+                .iter()
+                .map(|(name, (soft, hard))| ResourcesUlimits {
+                    name: Some(name.clone()),
+                    soft: Some(*soft),
+                    hard: Some(*hard),
+                })
+                .collect()
+        }),
+        log_config: o.logging.as_ref().map(|l| HostConfigLogConfig {
+            typ: Some(l.driver.clone()),
+            config: Some(l.options.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+        }),
         ..Default::default()
     };
     ContainerCreateBody {
@@ -238,12 +273,15 @@ fn create_body(spec: &ContainerSpec, network: &str) -> ContainerCreateBody {
         hostname: spec.hostname.clone(),
         healthcheck,
         stop_timeout: spec.stop_timeout.map(|d| d.as_secs().max(1) as i64),
+        stop_signal: o.stop_signal.clone(),
+        tty: Some(o.tty),
+        open_stdin: Some(o.stdin_open),
         host_config: Some(host_config),
         networking_config: Some(NetworkingConfig {
             endpoints_config: Some(HashMap::from([(
                 network.to_string(),
                 EndpointSettings {
-                    aliases: Some(vec![spec.alias.clone()]),
+                    aliases: Some(std::iter::once(&spec.alias).chain(&o.aliases).cloned().collect()),
                     ..Default::default()
                 },
             )])),
@@ -290,7 +328,7 @@ impl Engine {
         let docker = self.client().await?;
         let options = CreateContainerOptions {
             name: Some(spec.name.clone()),
-            ..Default::default()
+            platform: spec.options.platform.clone().unwrap_or_default(),
         };
         let created = match docker
             .create_container(Some(options.clone()), create_body(spec, network))

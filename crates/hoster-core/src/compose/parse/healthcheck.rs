@@ -13,6 +13,7 @@ impl Walker<'_> {
                 "interval" => h.interval = self.duration(&p, val),
                 "timeout" => h.timeout = self.duration(&p, val),
                 "start_period" => h.start_period = self.duration(&p, val),
+                "start_interval" => h.start_interval = self.duration(&p, val),
                 "retries" => h.retries = self.unsigned(&p, val).and_then(|n| u32::try_from(n).ok()),
                 "disable" => h.disable = self.boolean(&p, val).unwrap_or(false),
                 _ => self.problem(&p, "unknown or unsupported key"),

@@ -4,6 +4,7 @@
 
 mod healthcheck;
 mod mounts;
+mod options;
 pub(super) mod ports;
 mod references;
 mod service;
@@ -116,6 +117,7 @@ pub fn check_document(
     let mut w = Walker {
         problems: Vec::new(),
         limits,
+        not_started: BTreeSet::new(),
     };
     super::engine_rules::nul_characters(doc, "", &mut w.problems);
     let compose = w.document(doc);
@@ -184,6 +186,8 @@ fn scalar(v: &Value) -> Option<String> {
 struct Walker<'l> {
     problems: Vec<Located>,
     limits: &'l Limits,
+    /// Services left out because they name profiles.
+    not_started: BTreeSet<String>,
 }
 
 impl Walker<'_> {
@@ -228,8 +232,21 @@ impl Walker<'_> {
         }
         let mut services = Vec::new();
         for (name, value) in services_map {
-            if let Some(service) = self.service(name, value) {
+            if self.profiled(name, value) {
+                self.not_started.insert(name.clone());
+            } else if let Some(service) = self.service(name, value) {
                 services.push(service);
+            }
+        }
+        // A named volume a service uses but the file does not declare is declared for it, as
+        // hosting platforms do (Compose itself refuses such a file).
+        for s in &services {
+            for m in &s.volumes {
+                if let MountSource::Named(v) = &m.source
+                    && !volumes.contains(v)
+                {
+                    volumes.push(v.clone());
+                }
             }
         }
         let compose = Compose {

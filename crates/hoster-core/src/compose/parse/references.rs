@@ -88,6 +88,14 @@ impl Walker<'_> {
                 let p = join(&join(&base, "depends_on"), &d.service);
                 if d.service == s.name {
                     self.problem(&p, "a service cannot depend on itself");
+                } else if d.required && self.not_started.contains(&d.service) {
+                    self.problem(
+                        &p,
+                        format!(
+                            "`{}` names profiles, so it is not started; a started service cannot depend on it",
+                            d.service
+                        ),
+                    );
                 } else if d.required && !names.contains(d.service.as_str()) {
                     self.problem(&p, format!("no service named `{}`", d.service));
                 }
@@ -99,16 +107,6 @@ impl Walker<'_> {
                     self.problem(
                         &index(&join(&base, "volumes_from"), i),
                         format!("no other service named `{name}` (for another container, write `container:NAME`)"),
-                    );
-                }
-            }
-            for (i, m) in s.volumes.iter().enumerate() {
-                if let MountSource::Named(v) = &m.source
-                    && !compose.volumes.contains(v)
-                {
-                    self.problem(
-                        &index(&join(&base, "volumes"), i),
-                        format!("volume `{v}` is not declared under the top-level volumes"),
                     );
                 }
             }

@@ -7,7 +7,6 @@ use super::*;
 fn unsupported_service_key(key: &str) -> String {
     match key {
         "build" => "not supported, use an image".into(),
-        "container_name" => "not supported: Hoster names containers per deployment".into(),
         "env_file" => "not supported, use environment or template variables".into(),
         "secrets" | "configs" => "not supported, use the template's config_files".into(),
         "links" | "external_links" => {
@@ -16,7 +15,7 @@ fn unsupported_service_key(key: &str) -> String {
         "network_mode" => {
             "not supported: every deployment has its own network, and host networking would bypass it".into()
         }
-        "extends" | "profiles" | "scale" => "not supported by Hoster".into(),
+        "extends" | "scale" => "not supported by Hoster".into(),
         _ => "unknown or unsupported key".into(),
     }
 }
@@ -36,6 +35,7 @@ impl Walker<'_> {
             ..Service::default()
         };
         let mut image = None;
+        let mut deploy_restart = None;
         for (key, value) in map {
             let p = join(&path, key);
             match key.as_str() {
@@ -54,7 +54,7 @@ impl Walker<'_> {
                 "user" => s.user = self.non_empty_string(&p, value),
                 "hostname" => s.hostname = self.non_empty_string(&p, value),
                 "stop_grace_period" => s.stop_grace_period = self.duration(&p, value),
-                "deploy" => self.deploy(&p, value, &mut s),
+                "deploy" => deploy_restart = self.deploy(&p, value, &mut s),
                 "mem_limit" => s.limits.memory_bytes = self.bytes(&p, value),
                 "mem_reservation" => s.reservations.memory_bytes = self.bytes(&p, value),
                 "cpus" => s.limits.cpus = self.cpus(&p, value),
@@ -79,6 +79,9 @@ impl Walker<'_> {
                 "cgroup" => s.host_access.cgroup_host = self.cgroup(&p, value),
                 "cgroup_parent" => s.host_access.cgroup_parent = self.non_empty_string(&p, value),
                 "volumes_from" => s.volumes_from = self.volumes_from(&p, value),
+                k if super::options::KEYS.contains(&k) => self.option(&p, k, value, &mut s.options),
+                // Checked by `profiled`: a service with profiles is never parsed this far.
+                "profiles" => {}
                 k if k.starts_with("x-") => {}
                 other => self.problem(&p, unsupported_service_key(other)),
             }
@@ -93,7 +96,22 @@ impl Walker<'_> {
             }
             None => {}
         }
+        if !map.contains_key("restart")
+            && let Some(restart) = deploy_restart
+        {
+            s.restart = restart;
+        }
         Some(s)
+    }
+
+    /// Whether the service names profiles. Hoster activates none, so, as with a plain
+    /// `docker compose up`, such a service is not started: it is left out of the model.
+    pub(super) fn profiled(&mut self, name: &str, v: &Value) -> bool {
+        let Some(profiles) = v.get("profiles") else {
+            return false;
+        };
+        let p = join(&join("services", name), "profiles");
+        !self.string_list(&p, profiles).is_empty()
     }
 
     /// `pid`/`ipc`: `host` is the only mode Hoster knows (and the policy guards it).
@@ -209,36 +227,88 @@ impl Walker<'_> {
         }
     }
 
-    pub(super) fn deploy(&mut self, path: &str, v: &Value, s: &mut Service) {
-        let Some(map) = self.mapping(path, v) else { return };
+    /// `deploy`: resources, `replicas: 1`, and a `restart_policy` (returned: it applies when the
+    /// service sets no `restart`).
+    pub(super) fn deploy(&mut self, path: &str, v: &Value, s: &mut Service) -> Option<RestartPolicy> {
+        let map = self.mapping(path, v)?;
+        let mut restart = None;
         for (k, val) in map {
             let p = join(path, k);
-            if k != "resources" {
-                self.problem(&p, "not supported: only deploy.resources is honoured");
-                continue;
+            match k.as_str() {
+                "resources" => self.deploy_resources(&p, val, s),
+                "replicas" => {
+                    if self.unsigned(&p, val).is_some_and(|n| n != 1) {
+                        self.problem(&p, "only 1 is supported: a deployment runs one container per service");
+                    }
+                }
+                "restart_policy" => restart = self.restart_policy(&p, val),
+                _ => self.problem(
+                    &p,
+                    "not supported: deploy.resources, deploy.replicas (1) and deploy.restart_policy are honoured",
+                ),
             }
-            let Some(resources) = self.mapping(&p, val) else {
-                continue;
+        }
+        restart
+    }
+
+    fn restart_policy(&mut self, path: &str, v: &Value) -> Option<RestartPolicy> {
+        let map = self.mapping(path, v)?;
+        let mut condition = "any".to_string();
+        let mut attempts = None;
+        for (k, val) in map {
+            let p = join(path, k);
+            match k.as_str() {
+                "condition" => condition = self.string(&p, val).unwrap_or_default(),
+                "max_attempts" => attempts = self.unsigned(&p, val).and_then(|n| u32::try_from(n).ok()),
+                _ => self.problem(
+                    &p,
+                    "not supported: the engine restarts at once; condition and max_attempts are honoured",
+                ),
+            }
+        }
+        match (condition.as_str(), attempts) {
+            ("none", _) => Some(RestartPolicy::No),
+            ("on-failure", max_retries) => Some(RestartPolicy::OnFailure { max_retries }),
+            ("any", None) => Some(RestartPolicy::Always),
+            ("any", Some(_)) => {
+                self.problem(
+                    path,
+                    "max_attempts needs condition: on-failure (the engine counts failures only)",
+                );
+                None
+            }
+            (other, _) => {
+                self.problem(
+                    &join(path, "condition"),
+                    format!("`{other}` is not none, on-failure or any"),
+                );
+                None
+            }
+        }
+    }
+
+    fn deploy_resources(&mut self, p: &str, val: &Value, s: &mut Service) {
+        let Some(resources) = self.mapping(p, val) else {
+            return;
+        };
+        for (rk, rv) in resources {
+            let rp = join(p, rk);
+            let target = match rk.as_str() {
+                "limits" => &mut s.limits,
+                "reservations" => &mut s.reservations,
+                _ => {
+                    self.problem(&rp, "unknown or unsupported key");
+                    continue;
+                }
             };
-            for (rk, rv) in resources {
-                let rp = join(&p, rk);
-                let target = match rk.as_str() {
-                    "limits" => &mut s.limits,
-                    "reservations" => &mut s.reservations,
-                    _ => {
-                        self.problem(&rp, "unknown or unsupported key");
-                        continue;
-                    }
-                };
-                let Some(fields) = self.mapping(&rp, rv) else { continue };
-                for (fk, fv) in fields {
-                    let fp = join(&rp, fk);
-                    match fk.as_str() {
-                        "cpus" => target.cpus = self.cpus(&fp, fv),
-                        "memory" => target.memory_bytes = self.bytes(&fp, fv),
-                        "pids" if rk == "limits" => target.pids = self.pids(&fp, fv),
-                        _ => self.problem(&fp, "unknown or unsupported key"),
-                    }
+            let Some(fields) = self.mapping(&rp, rv) else { continue };
+            for (fk, fv) in fields {
+                let fp = join(&rp, fk);
+                match fk.as_str() {
+                    "cpus" => target.cpus = self.cpus(&fp, fv),
+                    "memory" => target.memory_bytes = self.bytes(&fp, fv),
+                    "pids" if rk == "limits" => target.pids = self.pids(&fp, fv),
+                    _ => self.problem(&fp, "unknown or unsupported key"),
                 }
             }
         }
