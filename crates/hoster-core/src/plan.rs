@@ -395,6 +395,11 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
                                 content: f.content.clone(),
                                 mode: f.mode_bits(),
                             })
+                            .chain(s.files.iter().map(|f| FileSpec {
+                                path: f.target.clone(),
+                                content: f.content.clone(),
+                                mode: f.mode,
+                            }))
                             .collect(),
                         healthcheck: s.healthcheck.clone(),
                         restart: s.restart,

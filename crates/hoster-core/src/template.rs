@@ -204,7 +204,8 @@ impl TemplateFields {
                 .map_err(|errs| p.extend(errs.into_iter().map(|e| Problem::at("compose_spec", e.path, e.message))))
                 .ok()
         });
-        let compose = document.and_then(|document| {
+        let compose = document.and_then(|mut document| {
+            interpolate::environment_sources(&mut document);
             let mut used = BTreeMap::new();
             let (references, malformed) = interpolate::document_references(&document);
             p.extend(
@@ -229,9 +230,18 @@ impl TemplateFields {
             variables::check_usage(&mut p, &variables, &used);
             let values = variables::placeholders(&variables);
             let placeholders = BuiltIns::placeholder();
-            instantiate(&document, &variables, &values, &placeholders, limits, trusted)
-                .map_err(|errs| p.extend(errs))
-                .ok()
+            instantiate(
+                &document,
+                &config_files,
+                &variables,
+                &values,
+                &placeholders,
+                limits,
+                trusted,
+            )
+            .map(|(compose, _)| compose)
+            .map_err(|errs| p.extend(errs))
+            .ok()
         });
         check_config_files(&mut p, &config_files, compose.as_ref(), limits);
         match (p.is_empty(), name, version, creator_id, compose_spec, compose) {
@@ -261,13 +271,21 @@ impl TemplateFields {
 /// template is trusted). A problem in an interpolated value names the variables it came from.
 pub fn instantiate(
     document: &serde_json::Value,
+    files: &[ConfigFile],
     declared: &[Variable],
     values: &Values,
     built_ins: &BuiltIns,
     limits: &Limits,
     trusted: bool,
-) -> Result<Compose, Vec<Problem>> {
+) -> Result<(Compose, Vec<ConfigFile>), Vec<Problem>> {
     let lookup = |name: &str| variables::lookup(declared, values, built_ins, name);
+    let mut document = document.clone();
+    interpolate::environment_sources(&mut document);
+    let mut files = files.to_vec();
+    let (bound, mut refused) = bind_config_files(&mut document, &files);
+    files.extend(bound);
+    let files = instantiate_config_files(&files, declared, values, built_ins)?;
+    let document = &document;
     let located = |errs: Vec<Located>| {
         let (references, _) = interpolate::document_references(document);
         errs.into_iter()
@@ -294,7 +312,73 @@ pub fn instantiate(
         }
         refused
     };
-    compose::check_document(&document, &limits.compose, &check).map_err(located)
+    match compose::check_document(&document, &limits.compose, &check).map_err(located) {
+        Ok(compose) if refused.is_empty() => Ok((compose, files)),
+        Ok(_) => Err(refused),
+        Err(problems) => {
+            refused.extend(problems);
+            Err(refused)
+        }
+    }
+}
+
+/// Relative bind mounts of the template's own config files (`./nginx.conf:/etc/nginx/nginx.conf:ro`,
+/// or a long-form bind): each becomes a copy of that file at the mount's target, for that
+/// service, and leaves the document, since Hoster has no project directory to bind from. Other
+/// relative binds stay for the parser to refuse.
+fn bind_config_files(document: &mut serde_json::Value, files: &[ConfigFile]) -> (Vec<ConfigFile>, Vec<Problem>) {
+    use serde_json::Value;
+    let named = |source: &str| {
+        let relative = source.strip_prefix("./")?;
+        files
+            .iter()
+            .find(|f| relative == f.name || relative.ends_with(&format!("/{}", f.name)))
+    };
+    let mut bound = Vec::new();
+    let mut p = Vec::new();
+    let Some(Value::Object(services)) = document.get_mut("services") else {
+        return (bound, p);
+    };
+    for (service, body) in services.iter_mut() {
+        let Some(Value::Array(volumes)) = body.get_mut("volumes") else {
+            continue;
+        };
+        let mut i = 0;
+        volumes.retain(|v| {
+            let path = format!("services.{service}.volumes[{i}]");
+            i += 1;
+            let (source, target) = match v {
+                Value::String(short) => {
+                    let mut parts = short.splitn(3, ':');
+                    (
+                        parts.next().unwrap_or_default().to_string(),
+                        parts.next().map(str::to_string),
+                    )
+                }
+                Value::Object(long) if long.get("type").and_then(Value::as_str) == Some("bind") => (
+                    long.get("source")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    long.get("target").and_then(Value::as_str).map(str::to_string),
+                ),
+                _ => return true,
+            };
+            let (Some(file), Some(target)) = (named(&source), target) else {
+                return true;
+            };
+            match check_container_path(&target) {
+                Ok(()) => bound.push(ConfigFile {
+                    path: target,
+                    service: Some(service.clone()),
+                    ..file.clone()
+                }),
+                Err(e) => p.push(Problem::at("compose_spec", path, e)),
+            }
+            false
+        });
+    }
+    (bound, p)
 }
 
 /// Whether the value at `inner` is part of the one at `outer` (`a.b[0]` is within `a.b`).
@@ -305,7 +389,7 @@ fn within(inner: &str, outer: &str) -> bool {
 }
 
 /// The config files a deployment gets: those marked `interpolate` with its values filled in.
-pub fn instantiate_config_files(
+fn instantiate_config_files(
     files: &[ConfigFile],
     declared: &[Variable],
     values: &Values,

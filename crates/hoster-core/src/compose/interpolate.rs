@@ -317,6 +317,26 @@ pub fn interpolate_document(doc: &Value, lookup: &dyn Fn(&str) -> Option<String>
     }
 }
 
+/// Rewrites the top-level `configs` and `secrets` whose source is `environment: NAME` into
+/// `content: ${NAME}`, so that interpolation fills them from the deployment's values.
+pub fn environment_sources(doc: &mut Value) {
+    for section in ["configs", "secrets"] {
+        let Some(Value::Object(entries)) = doc.get_mut(section) else {
+            continue;
+        };
+        for body in entries.values_mut() {
+            let Value::Object(fields) = body else { continue };
+            if let Some(Value::String(name)) = fields.get("environment").cloned()
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !name.is_empty()
+            {
+                fields.remove("environment");
+                fields.insert("content".into(), Value::String(format!("${{{name}}}")));
+            }
+        }
+    }
+}
+
 /// Every reference in the document's string scalars with the path it is at; malformed ones as
 /// problems.
 pub fn document_references(doc: &Value) -> (Vec<(String, Reference)>, Vec<Located>) {

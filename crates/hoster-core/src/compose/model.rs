@@ -48,6 +48,16 @@ pub struct Service {
     pub host_access: HostAccess,
     /// Engine settings Compose passes through as written.
     pub options: ContainerOptions,
+    /// Files from the document's `configs` and `secrets`.
+    pub files: Vec<InlineFile>,
+}
+
+/// A file Compose's `configs` or `secrets` put into a service's container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InlineFile {
+    pub target: String,
+    pub content: String,
+    pub mode: u32,
 }
 
 /// Settings Compose passes to the engine for a service beyond its process and resources; the

@@ -15,12 +15,28 @@ impl Compose {
             .collect();
         let names =
             |names: &[String]| -> Map<String, Value> { names.iter().map(|n| (n.clone(), Value::Null)).collect() };
+        // Each service's files as top-level configs of their own, named after the service.
+        let configs: Map<String, Value> = self
+            .services
+            .iter()
+            .flat_map(|s| {
+                s.files
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| (file_source(&s.name, i), json!({"content": f.content})))
+            })
+            .collect();
         json!({
             "services": services,
             "volumes": names(&self.volumes),
             "networks": names(&self.networks),
+            "configs": configs,
         })
     }
+}
+
+fn file_source(service: &str, i: usize) -> String {
+    format!("{service}-file-{i}")
 }
 
 fn resources(r: &Resources) -> Map<String, Value> {
@@ -157,6 +173,13 @@ impl Service {
             }
         }
         self.options.render(&mut m);
+        let files: Vec<Value> = self
+            .files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| json!({"source": file_source(&self.name, i), "target": f.target, "mode": format!("{:04o}", f.mode)}))
+            .collect();
+        m.insert("configs".into(), Value::Array(files));
         Value::Object(m)
     }
 }

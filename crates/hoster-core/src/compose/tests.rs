@@ -472,7 +472,7 @@ fn keys_hoster_would_ignore_are_rejected_with_their_path() {
     }
     has_error(
         "services:\n  web:\n    image: x\nconfigs:\n  a: {}\n",
-        "configs: not supported, use the template's config_files",
+        "configs.a: give its `content`",
     );
     has_error(
         "services:\n  web:\n    image: x\nfoo: 1\n",
@@ -1122,4 +1122,64 @@ fn compose_keys_are_bounded_where_they_reach_the_host() {
     ] {
         has_error(&format!("services:\n  web:\n    image: x\n    {yaml}\n"), expected);
     }
+}
+
+#[test]
+fn configs_and_secrets_with_inline_content_become_files() {
+    let c = ok("services:
+  web:
+    image: x
+    configs: [site, {source: site, target: /etc/site.conf, mode: 0440}]
+    secrets: [token, {source: token, target: api-token}]
+configs:
+  site:
+    content: |
+      listen 80;
+secrets:
+  token:
+    content: s3cret
+");
+    let files: Vec<(&str, &str, u32)> = c.services[0]
+        .files
+        .iter()
+        .map(|f| (f.target.as_str(), f.content.as_str(), f.mode))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            ("/site", "listen 80;\n", 0o444),
+            ("/etc/site.conf", "listen 80;\n", 0o440),
+            ("/run/secrets/token", "s3cret", 0o444),
+            ("/run/secrets/api-token", "s3cret", 0o444),
+        ]
+    );
+    assert_eq!(parse_value(&c.to_canonical(), &Limits::default()).unwrap(), c);
+    for (yaml, expected) in [
+        (
+            "configs:\n  a:\n    file: ./a.conf\n",
+            "configs.a.file: not supported: a file on the host; write it as `content`, or use the template's config_files",
+        ),
+        (
+            "secrets:\n  a:\n    external: true\n",
+            "secrets.a.external: not supported: deployments never share configs or secrets",
+        ),
+        ("configs:\n  a: {}\n", "configs.a: give its `content`"),
+    ] {
+        has_error(&format!("services:\n  web:\n    image: x\n{yaml}"), expected);
+    }
+    has_error(
+        "services:\n  web:\n    image: x\n    secrets: [missing]\n",
+        "services.web.secrets[0]: no top-level secrets entry named `missing`",
+    );
+    has_error(
+        "services:\n  web:\n    image: x\n    configs: [{source: a, target: /proc/x}]\nconfigs:\n  a:\n    content: x\n",
+        "services.web.configs[0]: target `/proc/x` cannot be a file: the runtime mounts this kernel filesystem itself",
+    );
+    // An environment source reads a variable: it becomes interpolated content.
+    let mut doc = serde_json::json!({"secrets": {"db": {"environment": "DB_PASSWORD"}}});
+    interpolate::environment_sources(&mut doc);
+    assert_eq!(
+        doc,
+        serde_json::json!({"secrets": {"db": {"content": "${DB_PASSWORD}"}}})
+    );
 }

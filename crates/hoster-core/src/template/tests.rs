@@ -454,3 +454,57 @@ fn the_template_is_checked_with_its_defaults_and_placeholders() {
         "the text is stored as written"
     );
 }
+
+#[test]
+fn relative_binds_of_the_templates_own_files_become_those_files() {
+    let compose = "services:\n  web:\n    image: nginx:alpine\n    volumes:\n      - ./conf/site.conf:/etc/nginx/conf.d/default.conf:ro\n      - {type: bind, source: ./motd, target: /srv/motd}\n";
+    let files = vec![
+        ConfigFile {
+            name: "site.conf".into(),
+            ..file("/etc/hoster/site.conf")
+        },
+        ConfigFile {
+            name: "motd".into(),
+            ..file("/etc/hoster/motd")
+        },
+    ];
+    let document = crate::compose::load(compose, &Default::default()).unwrap();
+    let (compose, bound) = instantiate(
+        &document,
+        &files,
+        &[],
+        &Values::new(),
+        &BuiltIns::placeholder(),
+        &Limits::default(),
+        false,
+    )
+    .unwrap();
+    assert!(compose.services[0].volumes.is_empty(), "the binds left the model");
+    let at: Vec<(&str, Option<&str>)> = bound.iter().map(|f| (f.path.as_str(), f.service.as_deref())).collect();
+    assert_eq!(
+        at,
+        [
+            ("/etc/hoster/site.conf", None),
+            ("/etc/hoster/motd", None),
+            ("/etc/nginx/conf.d/default.conf", Some("web")),
+            ("/srv/motd", Some("web"))
+        ]
+    );
+    // Another relative path is still no project directory; a reserved target is refused.
+    let got = problems(TemplateFields {
+        compose_spec: Some(
+            "services:\n  web:\n    image: nginx:alpine\n    volumes: [\"./other:/x\", \"./motd:/etc/hosts\"]\n".into(),
+        ),
+        config_files: Some(vec![ConfigFile {
+            name: "motd".into(),
+            ..file("/etc/hoster/motd")
+        }]),
+        ..valid()
+    });
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got[0].starts_with("compose_spec: services.web.volumes[1]: `/etc/hosts` cannot be a config file"),
+        "{got:?}"
+    );
+    assert!(got[1].contains("`./other` is a relative host path"), "{got:?}");
+}

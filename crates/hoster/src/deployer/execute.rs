@@ -92,8 +92,9 @@ impl Deployer {
         let document = compose::load(&spec.compose_spec, &self.settings.limits.compose)
             .map_err(|_| failed("the template's compose_spec no longer parses"))?;
         let invalid = |problems: Vec<hoster_core::problem::Problem>| DeployError::Invalid(Problems(problems));
-        let compose = template::instantiate(
+        let (compose, config_files) = template::instantiate(
             &document,
+            &spec.config_files,
             &spec.variables,
             values,
             &built_ins,
@@ -101,8 +102,6 @@ impl Deployer {
             template.trusted || !policy,
         )
         .map_err(invalid)?;
-        let config_files = template::instantiate_config_files(&spec.config_files, &spec.variables, values, &built_ins)
-            .map_err(invalid)?;
         Ok(Instance {
             compose: Arc::new(compose),
             config_files: Arc::new(config_files),

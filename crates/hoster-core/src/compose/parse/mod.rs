@@ -2,6 +2,7 @@
 //! This file has the entry points and the document's top level; each part of a service is
 //! parsed in the file named after it, cross-references last (`references.rs`).
 
+mod files;
 mod healthcheck;
 mod mounts;
 mod options;
@@ -118,6 +119,8 @@ pub fn check_document(
         problems: Vec::new(),
         limits,
         not_started: BTreeSet::new(),
+        configs: BTreeMap::new(),
+        secrets: BTreeMap::new(),
     };
     super::engine_rules::nul_characters(doc, "", &mut w.problems);
     let compose = w.document(doc);
@@ -188,6 +191,9 @@ struct Walker<'l> {
     limits: &'l Limits,
     /// Services left out because they name profiles.
     not_started: BTreeSet<String>,
+    /// Top-level `configs` and `secrets`: name → content.
+    configs: BTreeMap<String, String>,
+    secrets: BTreeMap<String, String>,
 }
 
 impl Walker<'_> {
@@ -207,7 +213,8 @@ impl Walker<'_> {
                 // Obsolete in the Compose spec; real files still carry them.
                 "version" | "name" => {}
                 k if k.starts_with("x-") => {}
-                "configs" | "secrets" => self.problem(key, "not supported, use the template's config_files"),
+                "configs" => self.configs = self.inline_sources(files::Section::Configs, value),
+                "secrets" => self.secrets = self.inline_sources(files::Section::Secrets, value),
                 _ => self.problem(key, "unknown or unsupported top-level key"),
             }
         }

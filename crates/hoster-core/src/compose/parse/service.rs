@@ -8,7 +8,6 @@ fn unsupported_service_key(key: &str) -> String {
     match key {
         "build" => "not supported, use an image".into(),
         "env_file" => "not supported, use environment or template variables".into(),
-        "secrets" | "configs" => "not supported, use the template's config_files".into(),
         "links" | "external_links" => {
             "not supported: services reach each other by name on the deployment's network".into()
         }
@@ -79,6 +78,8 @@ impl Walker<'_> {
                 "cgroup" => s.host_access.cgroup_host = self.cgroup(&p, value),
                 "cgroup_parent" => s.host_access.cgroup_parent = self.non_empty_string(&p, value),
                 "volumes_from" => s.volumes_from = self.volumes_from(&p, value),
+                "configs" => self.service_files(&p, super::files::Section::Configs, value, &mut s.files),
+                "secrets" => self.service_files(&p, super::files::Section::Secrets, value, &mut s.files),
                 k if super::options::KEYS.contains(&k) => self.option(&p, k, value, &mut s.options),
                 // Checked by `profiled`: a service with profiles is never parsed this far.
                 "profiles" => {}

@@ -280,3 +280,40 @@ async fn a_value_that_would_reach_the_host_is_refused_at_create_naming_the_varia
     );
     h.delete_deployment(&id).await;
 }
+
+#[tokio::test]
+async fn configs_secrets_and_bound_config_files_are_files_in_the_container() {
+    let h = Hoster::start().await;
+    let template = h
+        .publish(&json!({
+            "name": "files", "version": "1.0.0", "creator_id": "c",
+            "compose_spec": "services:\n  web:\n    image: nginx:alpine\n    ports: [\"80\"]\n    volumes: [\"./site.conf:/etc/nginx/conf.d/default.conf:ro\"]\n    secrets: [api_token]\n    configs: [{source: motd, target: /srv/motd, mode: 0440}]\nsecrets:\n  api_token:\n    environment: API_TOKEN\nconfigs:\n  motd:\n    content: \"hello ${HOSTER_DEPLOYMENT_NAME}\"\n",
+            "config_files": [{"name": "site.conf", "path": "/etc/hoster/site.conf", "interpolate": true,
+                              "content": "server { listen 80; location / { return 200 \"${GREETING}\\n\"; } }\n"}],
+            "variables": [{"name": "API_TOKEN", "secret": true}, {"name": "GREETING", "default": "bound"}],
+        }))
+        .await;
+    let id = h.create_deployment(&template, "files site").await;
+    let running = h.start_deployment(&id).await;
+    assert_eq!(running["status"], "running", "{running}");
+    let web = format!("hoster_{id}_web");
+    let (_, shown) = h
+        .request(
+            Method::GET,
+            &format!("/api/v1/deployments/{id}/variables?reveal=true"),
+            None,
+        )
+        .await;
+    let token = value_of(&shown, "API_TOKEN")["value"].as_str().unwrap().to_string();
+    assert_eq!(token.len(), 32, "a secret without a default is generated");
+    assert_eq!(exec(&web, &["cat", "/run/secrets/api_token"]), token);
+    assert_eq!(exec(&web, &["cat", "/srv/motd"]), "hello files site");
+    assert_eq!(exec(&web, &["stat", "-c", "%a", "/srv/motd"]).trim(), "440");
+    let port = host_port(&running, "web", 80);
+    assert_eq!(
+        http_text(port, "/").await,
+        "bound\n",
+        "the bound config file is nginx's site"
+    );
+    h.delete_deployment(&id).await;
+}
