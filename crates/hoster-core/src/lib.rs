@@ -11,6 +11,7 @@ pub mod deployment;
 pub mod error_code;
 pub mod hostname;
 pub mod id;
+pub mod import;
 pub mod plan;
 pub mod problem;
 pub mod rate;

@@ -26,9 +26,42 @@ pub enum Command {
     Serve(Box<Config>),
     /// Manage API tokens, directly on the database (the server may be running or not).
     Token(TokenArgs),
+    /// Manage templates through a running Hoster's API.
+    Template(TemplateArgs),
     /// Check what an operator gets wrong (engine, address pools, ports, paths, disk, public
     /// URL) with the settings `serve` would use; exits non-zero on a problem.
     Doctor(Box<Config>),
+}
+
+#[derive(Debug, Args)]
+pub struct TemplateArgs {
+    /// The API of the Hoster to talk to (plain HTTP, as on loopback).
+    #[arg(long, env = "HOSTER_API_URL", default_value = "http://127.0.0.1:9090", global = true)]
+    pub api: String,
+    /// A bearer token, when the server runs in token mode.
+    #[arg(long, env = "HOSTER_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    #[command(subcommand)]
+    pub action: TemplateAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TemplateAction {
+    /// Turn a compose file as found into a template (unpublished): FILE, or a DIR holding
+    /// compose.yaml or docker-compose.yml. Files beside it that it binds (./nginx.conf) become
+    /// config files. Prints what was converted and what stays refused; exits 1 when refused.
+    Import {
+        path: PathBuf,
+        /// Creator the template belongs to (a creator's token implies it).
+        #[arg(long)]
+        creator: Option<String>,
+        /// Template name; default the document's `name:`, else `imported`.
+        #[arg(long)]
+        name: Option<String>,
+        /// Template version (default 1.0.0).
+        #[arg(long)]
+        version: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -171,4 +204,132 @@ pub fn init_logging(format: LogFormat) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+}
+
+/// Names a compose file has in a directory, in the order Compose looks for them.
+const COMPOSE_FILES: [&str; 4] = [
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yaml",
+    "docker-compose.yml",
+];
+/// Files sent beside a compose file: at most this many, each at most this large, UTF-8 only.
+const MAX_BESIDE_FILES: usize = 100;
+const MAX_BESIDE_BYTES: u64 = 256 * 1024;
+
+/// Runs a `hoster template` command against the API.
+pub async fn template(args: TemplateArgs) -> anyhow::Result<bool> {
+    let TemplateAction::Import {
+        path,
+        creator,
+        name,
+        version,
+    } = args.action;
+    let compose_path = if path.is_dir() {
+        COMPOSE_FILES
+            .iter()
+            .map(|f| path.join(f))
+            .find(|p| p.is_file())
+            .with_context(|| format!("{} holds none of {}", path.display(), COMPOSE_FILES.join(", ")))?
+    } else {
+        path.clone()
+    };
+    let compose =
+        std::fs::read_to_string(&compose_path).with_context(|| format!("cannot read {}", compose_path.display()))?;
+    let dir = compose_path.parent().map(PathBuf::from).unwrap_or_default();
+    let mut files = serde_json::Map::new();
+    beside(&dir, &dir, &compose_path, 0, &mut files);
+    let body = serde_json::json!({
+        "compose": compose, "files": files, "creator_id": creator, "name": name, "version": version,
+    });
+    let url = format!("{}/api/v1/templates/import", args.api.trim_end_matches('/'));
+    let (status, report) = post_json(&url, args.token.as_deref(), &body).await?;
+    for c in report["converted"].as_array().into_iter().flatten() {
+        println!(
+            "converted {}: {}",
+            c["path"].as_str().unwrap_or_default(),
+            c["note"].as_str().unwrap_or_default()
+        );
+    }
+    for r in report["refused"].as_array().into_iter().flatten() {
+        let at = r["path"].as_str().map(|p| format!("{}: ", p)).unwrap_or_default();
+        println!("refused {}{}", at, r["message"].as_str().unwrap_or_default());
+    }
+    match status {
+        201 => {
+            println!(
+                "created {} ({} {})",
+                report["template"]["id"].as_str().unwrap_or_default(),
+                report["template"]["name"].as_str().unwrap_or_default(),
+                report["template"]["version"].as_str().unwrap_or_default()
+            );
+            Ok(true)
+        }
+        422 => Ok(false),
+        _ => anyhow::bail!(
+            "{}",
+            report["error"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("the API answered {status}: {report}"))
+        ),
+    }
+}
+
+/// Text files under `dir` (not hidden, three levels deep), by path relative to `root`.
+fn beside(
+    root: &std::path::Path,
+    dir: &std::path::Path,
+    skip: &std::path::Path,
+    depth: usize,
+    out: &mut serde_json::Map<String, serde_json::Value>,
+) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut entries: Vec<_> = entries.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        if out.len() >= MAX_BESIDE_FILES || entry.file_name().to_string_lossy().starts_with('.') || path == skip {
+            continue;
+        }
+        match entry.metadata() {
+            Ok(m) if m.is_dir() && depth < 3 => beside(root, &path, skip, depth + 1, out),
+            Ok(m) if m.is_file() && m.len() <= MAX_BESIDE_BYTES => {
+                if let (Ok(text), Ok(relative)) = (std::fs::read_to_string(&path), path.strip_prefix(root)) {
+                    out.insert(relative.to_string_lossy().into_owned(), text.into());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// POSTs JSON over plain HTTP; the status and the JSON answer.
+async fn post_json(
+    url: &str,
+    token: Option<&str>,
+    body: &serde_json::Value,
+) -> anyhow::Result<(u16, serde_json::Value)> {
+    let uri: hyper::Uri = url.parse().with_context(|| format!("`{url}` is not a URL"))?;
+    anyhow::ensure!(
+        uri.scheme_str() == Some("http"),
+        "--api takes an http:// URL (the API on loopback)"
+    );
+    let mut request = hyper::Request::post(uri).header("content-type", "application/json");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let request = request.body(axum::body::Body::from(body.to_string()))?;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build(hyper_util::client::legacy::connect::HttpConnector::new());
+    let response = client
+        .request(request)
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(axum::body::Body::new(response.into_body()), 16 << 20).await?;
+    Ok((
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    ))
 }

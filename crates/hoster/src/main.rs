@@ -25,6 +25,14 @@ async fn main() {
                 std::process::exit(1);
             }
         }
+        Command::Template(args) => match cli::template(args).await {
+            Ok(true) => {}
+            Ok(false) => std::process::exit(1),
+            Err(e) => {
+                eprintln!("error: {}", cli::error_chain(&e));
+                std::process::exit(1);
+            }
+        },
         Command::Token(args) => {
             if let Err(e) = cli::token(args).await {
                 eprintln!("error: {}", cli::error_chain(&e));

@@ -254,6 +254,29 @@ pub fn references(text: &str) -> Result<Vec<Reference>, String> {
     Ok(out)
 }
 
+/// `text` with the variables its references name renamed by `to` (others kept), everything
+/// else as written.
+pub fn rename(text: &str, to: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    fn walk(pieces: &mut [Piece], to: &dyn Fn(&str) -> Option<String>) {
+        for piece in pieces {
+            if let Piece::Reference { name, operation } = piece {
+                if let Some(new) = to(name) {
+                    *name = new;
+                }
+                if let Some((_, argument)) = operation {
+                    walk(argument, to);
+                }
+            }
+        }
+    }
+    if !text.contains('$') {
+        return Ok(text.to_string());
+    }
+    let mut pieces = parse(text)?;
+    walk(&mut pieces, to);
+    Ok(unparse(&pieces))
+}
+
 /// Pieces back to the text they were parsed from (`$` escaped again).
 fn unparse(pieces: &[Piece]) -> String {
     let mut out = String::new();
@@ -278,7 +301,7 @@ fn unparse(pieces: &[Piece]) -> String {
 }
 
 /// Calls `visit` with the path of every string scalar under `value` and the string itself.
-fn for_each_string(value: &mut Value, path: &str, visit: &mut dyn FnMut(&str, &mut String)) {
+pub(crate) fn for_each_string(value: &mut Value, path: &str, visit: &mut dyn FnMut(&str, &mut String)) {
     match value {
         Value::String(s) => visit(path, s),
         Value::Array(items) => {

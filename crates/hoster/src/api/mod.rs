@@ -8,6 +8,7 @@ mod domains;
 mod error;
 mod extract;
 mod health;
+mod import;
 pub(crate) mod templates;
 mod variables;
 
@@ -107,6 +108,7 @@ fn routes() -> OpenApiRouter<AppState> {
             templates::delete_template
         ))
         .routes(routes!(templates::publish_template))
+        .routes(routes!(import::import_template))
         .routes(routes!(templates::trust_template, templates::distrust_template))
         .routes(routes!(deployments::list_deployments, deployments::create_deployment))
         .routes(routes!(deployments::get_deployment, deployments::delete_deployment))

@@ -231,6 +231,14 @@ async fn every_route_allows_exactly_what_each_role_should() {
         ),
         (
             Method::POST,
+            "/api/v1/templates/import",
+            Some(
+                json!({"compose": "services:\n  web:\n    image: nginx:alpine\n", "name": "imported {n}", "creator_id": "alice"}),
+            ),
+            [Allowed, Allowed, Forbidden, Forbidden, Forbidden, Unauthenticated],
+        ),
+        (
+            Method::POST,
             "/api/v1/deployments",
             Some(json!({"template_id": "{draft}", "name": "draft {n}"})),
             [Allowed, Forbidden, Forbidden, Hidden, Hidden, Unauthenticated],

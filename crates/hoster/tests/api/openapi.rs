@@ -17,6 +17,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/v1/templates/{id}"),
     ("delete", "/api/v1/templates/{id}"),
     ("post", "/api/v1/templates/{id}/publish"),
+    ("post", "/api/v1/templates/import"),
     ("post", "/api/v1/templates/{id}/trust"),
     ("delete", "/api/v1/templates/{id}/trust"),
     ("get", "/api/v1/deployments"),

@@ -475,3 +475,86 @@ async fn listed_pages_follow_every_write() {
         (&json!("renamed"), &json!(true), &json!(false))
     );
 }
+
+#[tokio::test]
+async fn import_turns_a_compose_file_as_found_into_a_template() {
+    let app = spawn_app().await;
+    let compose = "name: wiki
+services:
+  wiki:
+    image: nginx:alpine
+    ports: [\"8080:80\"]
+    environment:
+      DB_PASS: ${SERVICE_PASSWORD_DB}
+      SITE: ${SERVICE_URL_WIKI}
+      TITLE: ${WIKI_TITLE:-My wiki}
+    volumes:
+      - ./default.conf:/etc/nginx/conf.d/default.conf:ro
+";
+    let response = app
+        .post_json(
+            "/api/v1/templates/import",
+            &json!({"compose": compose, "files": {"default.conf": "server { listen 80; }\n"}, "creator_id": "importer"}),
+        )
+        .await;
+    let (status, report) = status_json(response).await;
+    assert_eq!(status, StatusCode::CREATED, "{report}");
+    let template = &report["template"];
+    assert_eq!(template["name"], "wiki");
+    assert_eq!(template["published"], false);
+    let names: Vec<&str> = template["variables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["SERVICE_PASSWORD_DB", "WIKI_TITLE"]);
+    assert_eq!(template["config_files"][0]["path"], "/etc/nginx/conf.d/default.conf");
+    assert!(template["compose_spec"].as_str().unwrap().contains("${HOSTER_URL}"));
+    let paths: Vec<&str> = report["converted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "services.wiki.volumes[0]",
+            "services.wiki.environment.DB_PASS",
+            "services.wiki.environment.SITE",
+            "services.wiki.environment.TITLE"
+        ]
+    );
+
+    // What stays refused is listed with its path and reason, and nothing is stored.
+    let refused =
+        "services:\n  app:\n    build: .\n    image: x\n    privileged: true\n    volumes: [\"./data:/data\"]\n";
+    let (status, report) = status_json(
+        app.post_json(
+            "/api/v1/templates/import",
+            &json!({"compose": refused, "name": "refused", "creator_id": "importer"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{report}");
+    assert_eq!(report["template"], serde_json::Value::Null);
+    let refusals: Vec<&str> = report["refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["path"].as_str().unwrap_or_else(|| panic!("{report}")))
+        .collect();
+    assert_eq!(
+        refusals,
+        [
+            "services.app.build",
+            "services.app.volumes[0]",
+            "services.app.privileged"
+        ],
+        "{report}"
+    );
+    let (_, list) = status_json(app.get("/api/v1/templates").await).await;
+    assert_eq!(list["total"], 1);
+}

@@ -317,3 +317,73 @@ async fn configs_secrets_and_bound_config_files_are_files_in_the_container() {
     );
     h.delete_deployment(&id).await;
 }
+
+#[tokio::test]
+async fn the_cli_imports_a_directory_with_the_files_it_binds() {
+    let h = Hoster::start().await;
+    let project = tempfile::tempdir().unwrap();
+    std::fs::write(
+        project.path().join("docker-compose.yml"),
+        "name: site\nservices:\n  web:\n    image: nginx:alpine\n    ports: [\"80\"]\n    environment:\n      PASSWORD: ${SERVICE_PASSWORD_WEB}\n    volumes: [\"./conf/default.conf:/etc/nginx/conf.d/default.conf:ro\"]\n",
+    )
+    .unwrap();
+    std::fs::create_dir(project.path().join("conf")).unwrap();
+    std::fs::write(
+        project.path().join("conf/default.conf"),
+        "server { listen 80; location / { return 200 \"imported\\n\"; } }\n",
+    )
+    .unwrap();
+    let api = h.url("");
+    let import = |path: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hoster"))
+            .args([
+                "template",
+                "import",
+                path.to_str().unwrap(),
+                "--creator",
+                "c",
+                "--api",
+                &api,
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = import(project.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains("converted services.web.volumes[0]: `./conf/default.conf` is the config file `default.conf`"),
+        "{stdout}"
+    );
+    let id = stdout
+        .lines()
+        .last()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert!(id.starts_with("tmpl_"), "{stdout}");
+    // The imported template deploys: the bound file is nginx's site, the password generated.
+    h.request(Method::POST, &format!("/api/v1/templates/{id}/publish"), None)
+        .await;
+    let d = h.create_deployment(&id, "imported").await;
+    let running = h.start_deployment(&d).await;
+    assert_eq!(http_text(host_port(&running, "web", 80), "/").await, "imported\n");
+    let password = exec(&format!("hoster_{d}_web"), &["printenv", "PASSWORD"]);
+    assert_eq!(password.trim().len(), 32);
+    h.delete_deployment(&d).await;
+
+    std::fs::write(
+        project.path().join("docker-compose.yml"),
+        "services:\n  app:\n    build: .\n",
+    )
+    .unwrap();
+    let out = import(&project.path().join("docker-compose.yml"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("refused services.app.build: not supported, use an image"),
+        "{stdout}"
+    );
+}

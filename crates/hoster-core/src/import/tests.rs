@@ -1,0 +1,108 @@
+use super::*;
+use crate::template::{Limits, TemplateFields};
+
+fn convert(compose: &str) -> Conversion {
+    import(compose, &BTreeMap::new(), &compose::Limits::default()).unwrap()
+}
+
+#[test]
+fn references_become_variables_and_magic_names_become_hosters() {
+    let c = convert(
+        "name: my-app
+services:
+  app:
+    image: ghcr.io/example/app:${APP_VERSION:-1.2}
+    environment:
+      DB_URL: postgres://${SERVICE_USER_POSTGRES}:${SERVICE_PASSWORD_POSTGRES}@db/${DB_NAME:?name the database}
+      SECRET_KEY: ${SERVICE_BASE64_64_KEY}
+      PUBLIC_URL: ${SERVICE_URL_APP}
+      HOST: $SERVICE_FQDN_APP
+      LITERAL: $$HOME
+  db:
+    image: postgres:15-alpine
+    environment:
+      POSTGRES_USER: ${SERVICE_USER_POSTGRES}
+      POSTGRES_PASSWORD: ${SERVICE_PASSWORD_POSTGRES}
+      POSTGRES_DB: ${DB_NAME}
+",
+    );
+    assert_eq!(c.name.as_deref(), Some("my-app"));
+    let by_name: BTreeMap<&str, &Variable> = c.variables.iter().map(|v| (v.name.as_str(), v)).collect();
+    assert_eq!(by_name["APP_VERSION"].default.as_deref(), Some("1.2"));
+    assert!(by_name["DB_NAME"].required);
+    assert_eq!(by_name["DB_NAME"].description, "name the database");
+    assert_eq!(by_name["SERVICE_PASSWORD_POSTGRES"].kind, Kind::Password);
+    assert_eq!(by_name["SERVICE_BASE64_64_KEY"].generate.unwrap().length, 64);
+    assert!(by_name["SERVICE_USER_POSTGRES"].secret);
+    assert!(!by_name.contains_key("SERVICE_URL_APP") && !by_name.contains_key("SERVICE_FQDN_APP"));
+    assert!(
+        c.compose_spec.contains("${HOSTER_URL}") && c.compose_spec.contains("${HOSTER_DOMAIN}"),
+        "{}",
+        c.compose_spec
+    );
+    assert!(
+        c.compose_spec.contains("$$HOME"),
+        "a literal stays escaped: {}",
+        c.compose_spec
+    );
+    let notes: Vec<&str> = c.converted.iter().map(|n| n.path.as_str()).collect();
+    assert!(notes.contains(&"services.app.environment.PUBLIC_URL"), "{notes:?}");
+    // The result is a template that validates as it is.
+    TemplateFields {
+        name: c.name.clone(),
+        version: Some("1.0.0".into()),
+        creator_id: Some("importer".into()),
+        compose_spec: Some(c.compose_spec.clone()),
+        config_files: Some(c.config_files.clone()),
+        variables: Some(c.variables.clone()),
+        ..TemplateFields::default()
+    }
+    .validate(&Limits::default())
+    .unwrap();
+}
+
+#[test]
+fn inline_and_beside_files_become_config_files() {
+    let beside = BTreeMap::from([("nginx.conf".to_string(), "events {}\n".to_string())]);
+    let c = import(
+        "services:
+  web:
+    image: nginx:alpine
+    volumes:
+      - ./nginx.conf:/etc/nginx/nginx.conf:ro
+      - type: bind
+        source: ./index.html
+        target: /usr/share/nginx/html/index.html
+        content: <h1>hi</h1>
+      - data:/data
+",
+        &beside,
+        &compose::Limits::default(),
+    )
+    .unwrap();
+    let files: Vec<(&str, &str, &str)> = c
+        .config_files
+        .iter()
+        .map(|f| (f.name.as_str(), f.path.as_str(), f.content.as_str()))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            ("nginx.conf", "/etc/nginx/nginx.conf", "events {}\n"),
+            ("index.html", "/usr/share/nginx/html/index.html", "<h1>hi</h1>"),
+        ]
+    );
+    assert!(c.compose_spec.contains("data:/data") && !c.compose_spec.contains("nginx.conf"));
+    assert_eq!(c.converted.len(), 2);
+}
+
+#[test]
+fn the_stored_text_reads_back_as_the_converted_document() {
+    let c = convert(
+        "services:\n  a:\n    image: x\n    environment:\n      F: '010'\n      B: 'yes'\n      N: \"x\\nprivileged: true\"\n",
+    );
+    let doc = compose::load(&c.compose_spec, &compose::Limits::default()).unwrap();
+    assert_eq!(doc["services"]["a"]["environment"]["F"], "010");
+    assert_eq!(doc["services"]["a"]["environment"]["B"], "yes");
+    assert_eq!(doc["services"]["a"]["environment"]["N"], "x\nprivileged: true");
+}
