@@ -202,6 +202,16 @@ pub struct ContainerSpec {
     pub waits_for: Vec<Wait>,
 }
 
+/// The aliases other services' `links` give `service`.
+fn linked_as<'c>(compose: &'c Compose, service: &'c str) -> impl Iterator<Item = String> + 'c {
+    compose
+        .services
+        .iter()
+        .flat_map(|s| &s.links)
+        .filter(move |l| l.service == service)
+        .filter_map(|l| l.alias.clone())
+}
+
 /// The size a service's logs are capped at when it names a log driver without one.
 const DEFAULT_LOG_SIZE: &str = "10m";
 
@@ -416,7 +426,16 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
                         cap_drop: s.cap_drop.clone(),
                         host_access: s.host_access.clone(),
                         alias: s.name.clone(),
-                        options: with_log_cap(s.options.clone()),
+                        options: with_log_cap(ContainerOptions {
+                            aliases: s
+                                .options
+                                .aliases
+                                .iter()
+                                .cloned()
+                                .chain(linked_as(input.compose, &s.name))
+                                .collect(),
+                            ..s.options.clone()
+                        }),
                         volumes_from: s
                             .volumes_from
                             .iter()

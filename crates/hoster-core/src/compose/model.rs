@@ -50,6 +50,15 @@ pub struct Service {
     pub options: ContainerOptions,
     /// Files from the document's `configs` and `secrets`.
     pub files: Vec<InlineFile>,
+    /// `links`: services this one names, with the alias it knows them by.
+    pub links: Vec<Link>,
+}
+
+/// One entry of `links`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub service: String,
+    pub alias: Option<String>,
 }
 
 /// A file Compose's `configs` or `secrets` put into a service's container.

@@ -197,11 +197,16 @@ fn service_violations(s: &Service, policy: &Policy, out: &mut Vec<Located>) {
             format!("`{opt}` would loosen the container's confinement (seccomp, AppArmor, SELinux)"),
         );
     }
-    if !h.sysctls.is_empty() {
-        let names: Vec<&str> = h.sysctls.keys().map(String::as_str).collect();
+    let host_wide: Vec<&str> = h
+        .sysctls
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !namespaced_sysctl(k))
+        .collect();
+    if !host_wide.is_empty() {
         refuse(
             "sysctls",
-            format!("{} would change kernel parameters", names.join(", ")),
+            format!("{} would change the host's kernel parameters", host_wide.join(", ")),
         );
     }
     let o = &s.options;
@@ -242,6 +247,24 @@ fn service_violations(s: &Service, policy: &Policy, out: &mut Vec<Located>) {
             refuse(&format!("volumes[{i}]"), why);
         }
     }
+}
+
+/// Sysctls that live in the container's own namespaces (its network, IPC and message queues),
+/// as the engine lists them: setting one changes nothing outside the container.
+fn namespaced_sysctl(key: &str) -> bool {
+    key.starts_with("net.")
+        || key.starts_with("fs.mqueue.")
+        || matches!(
+            key,
+            "kernel.msgmax"
+                | "kernel.msgmnb"
+                | "kernel.msgmni"
+                | "kernel.sem"
+                | "kernel.shmall"
+                | "kernel.shmmax"
+                | "kernel.shmmni"
+                | "kernel.shm_rmid_forced"
+        )
 }
 
 /// `no-new-privileges` only tightens; everything else can loosen confinement or name a host

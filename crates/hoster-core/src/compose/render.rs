@@ -180,6 +180,15 @@ impl Service {
             .map(|(i, f)| json!({"source": file_source(&self.name, i), "target": f.target, "mode": format!("{:04o}", f.mode)}))
             .collect();
         m.insert("configs".into(), Value::Array(files));
+        let links: Vec<String> = self
+            .links
+            .iter()
+            .map(|l| match &l.alias {
+                Some(alias) => format!("{}:{alias}", l.service),
+                None => l.service.clone(),
+            })
+            .collect();
+        m.insert("links".into(), json!(links));
         Value::Object(m)
     }
 }

@@ -453,10 +453,7 @@ fn keys_hoster_would_ignore_are_rejected_with_their_path() {
             "cap_add: [\"not a cap\"]",
             "services.web.cap_add[0]: `not a cap` is not a capability name",
         ),
-        (
-            "links: [db]",
-            "services.web.links: not supported: services reach each other by name on the deployment's network",
-        ),
+        ("links: [db]", "services.web.links[0]: no other service named `db`"),
         ("scale: 2", "services.web.scale: not supported by Hoster"),
         (
             "deploy:\n      mode: global",
@@ -796,8 +793,8 @@ fn the_safe_compose_policy_refuses_each_way_into_the_host() {
             "services.web.security_opt: not allowed: `label:disable` would loosen",
         ),
         (
-            "sysctls: {net.ipv4.ip_forward: 1}",
-            "services.web.sysctls: not allowed: net.ipv4.ip_forward would change kernel parameters",
+            "sysctls: {net.ipv4.ip_forward: 1, kernel.domainname: x, vm.swappiness: 1}",
+            "services.web.sysctls: not allowed: kernel.domainname, vm.swappiness would change the host's kernel parameters",
         ),
         (
             "volumes: [\"/var/run/docker.sock:/var/run/docker.sock\"]",
@@ -1181,5 +1178,24 @@ secrets:
     assert_eq!(
         doc,
         serde_json::json!({"secrets": {"db": {"content": "${DB_PASSWORD}"}}})
+    );
+}
+
+#[test]
+fn links_are_names_on_the_network() {
+    let c = ok(
+        "services:\n  web:\n    image: x\n    links: [\"db:database\", cache]\n  db:\n    image: x\n  cache:\n    image: x\n",
+    );
+    assert_eq!(
+        c.services[0].links[0],
+        Link {
+            service: "db".into(),
+            alias: Some("database".into())
+        }
+    );
+    assert_eq!(parse_value(&c.to_canonical(), &Limits::default()).unwrap(), c);
+    has_error(
+        "services:\n  web:\n    image: x\n    external_links: [other]\n",
+        "services.web.external_links: not supported: a deployment reaches no containers outside it",
     );
 }

@@ -106,3 +106,74 @@ fn the_stored_text_reads_back_as_the_converted_document() {
     assert_eq!(doc["services"]["a"]["environment"]["B"], "yes");
     assert_eq!(doc["services"]["a"]["environment"]["N"], "x\nprivileged: true");
 }
+
+/// Compose files as popular self-hosted projects document them (`testdata/compose-wild`, see
+/// its README), imported as a creator would: how many become templates, and why each of the
+/// others is refused. `expected.txt` holds one line per file: `FILE: accepted`, or
+/// `FILE: refused` and the paths refused.
+#[test]
+fn the_compose_files_people_write() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/compose-wild");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yml"))
+        .collect();
+    names.sort();
+    let mut got = Vec::new();
+    let mut table = Vec::new();
+    for name in &names {
+        let compose = std::fs::read_to_string(dir.join(name)).unwrap();
+        let stem = name.trim_end_matches(".yml");
+        let mut beside = BTreeMap::new();
+        let files = dir.join(format!("{stem}.files"));
+        let mut stack = vec![files.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                if e.path().is_dir() {
+                    stack.push(e.path());
+                } else {
+                    let relative = e.path().strip_prefix(&files).unwrap().to_string_lossy().into_owned();
+                    beside.insert(relative, std::fs::read_to_string(e.path()).unwrap());
+                }
+            }
+        }
+        let outcome = import(&compose, &beside, &compose::Limits::default()).and_then(|c| {
+            TemplateFields {
+                name: Some(stem.to_string()),
+                version: Some("1.0.0".into()),
+                creator_id: Some("importer".into()),
+                compose_spec: Some(c.compose_spec),
+                config_files: Some(c.config_files),
+                variables: Some(c.variables),
+                ..TemplateFields::default()
+            }
+            .validate(&Limits::default())
+            .map_err(|p| p.0)
+        });
+        match outcome {
+            Ok(_) => {
+                got.push(format!("{name}: accepted"));
+                table.push(format!("{name}: accepted"));
+            }
+            Err(problems) => {
+                let paths: Vec<String> = problems
+                    .iter()
+                    .map(|p| p.path.clone().unwrap_or_else(|| p.field.clone()))
+                    .collect();
+                got.push(format!("{name}: refused {}", paths.join("; ")));
+                table.push(format!("{name}: refused"));
+                table.extend(problems.iter().map(|p| format!("    {p}")));
+            }
+        }
+    }
+    let accepted = got.iter().filter(|l| l.ends_with(": accepted")).count();
+    println!("{accepted} of {} accepted\n{}", got.len(), table.join("\n"));
+    let expected = std::fs::read_to_string(dir.join("expected.txt")).unwrap();
+    let expected: Vec<&str> = expected
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert_eq!(got, expected, "\n{}", table.join("\n"));
+}

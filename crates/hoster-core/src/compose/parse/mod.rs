@@ -124,10 +124,12 @@ pub fn check_document(
     };
     super::engine_rules::nul_characters(doc, "", &mut w.problems);
     let compose = w.document(doc);
-    if let Some(compose) = &compose {
-        if w.problems.is_empty() {
-            w.problems.extend(super::engine_rules::refusals(compose));
-        }
+    // Rules on the model run once it parses: a list item that did not parse is missing from
+    // the model, so a finding's index there would name the wrong item of the document.
+    if let Some(compose) = &compose
+        && w.problems.is_empty()
+    {
+        w.problems.extend(super::engine_rules::refusals(compose));
         w.problems.extend(check(compose));
     }
     match compose {
@@ -291,6 +293,10 @@ impl Walker<'_> {
                 Value::Object(m) => {
                     for (k, val) in m {
                         let kp = join(&p, k);
+                        // `external: false` is what every volume and network here is anyway.
+                        if k == "external" && matches!(val, Value::Bool(false)) {
+                            continue;
+                        }
                         if !allowed.contains(&k.as_str()) {
                             let why = match k.as_str() {
                                 "external" => "not supported: deployments never share volumes or networks",

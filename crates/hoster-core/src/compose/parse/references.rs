@@ -100,6 +100,14 @@ impl Walker<'_> {
                     self.problem(&p, format!("no service named `{}`", d.service));
                 }
             }
+            for (i, link) in s.links.iter().enumerate() {
+                if link.service == s.name || !names.contains(link.service.as_str()) {
+                    self.problem(
+                        &index(&join(&base, "links"), i),
+                        format!("no other service named `{}`", link.service),
+                    );
+                }
+            }
             for (i, from) in s.volumes_from.iter().enumerate() {
                 if let VolumesFromSource::Service(name) = &from.source
                     && (name == &s.name || !names.contains(name.as_str()))

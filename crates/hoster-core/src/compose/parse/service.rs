@@ -8,9 +8,7 @@ fn unsupported_service_key(key: &str) -> String {
     match key {
         "build" => "not supported, use an image".into(),
         "env_file" => "not supported, use environment or template variables".into(),
-        "links" | "external_links" => {
-            "not supported: services reach each other by name on the deployment's network".into()
-        }
+        "external_links" => "not supported: a deployment reaches no containers outside it".into(),
         "network_mode" => {
             "not supported: every deployment has its own network, and host networking would bypass it".into()
         }
@@ -78,6 +76,7 @@ impl Walker<'_> {
                 "cgroup" => s.host_access.cgroup_host = self.cgroup(&p, value),
                 "cgroup_parent" => s.host_access.cgroup_parent = self.non_empty_string(&p, value),
                 "volumes_from" => s.volumes_from = self.volumes_from(&p, value),
+                "links" => s.links = self.links(&p, value),
                 "configs" => self.service_files(&p, super::files::Section::Configs, value, &mut s.files),
                 "secrets" => self.service_files(&p, super::files::Section::Secrets, value, &mut s.files),
                 k if super::options::KEYS.contains(&k) => self.option(&p, k, value, &mut s.options),
@@ -103,6 +102,24 @@ impl Walker<'_> {
             s.restart = restart;
         }
         Some(s)
+    }
+
+    /// `links`: `service` or `service:alias`. Services reach each other by name anyway; an alias
+    /// becomes another name of the linked service on the deployment's network.
+    fn links(&mut self, path: &str, v: &Value) -> Vec<Link> {
+        let mut out = Vec::new();
+        for (i, entry) in self.string_list(path, v).into_iter().enumerate() {
+            let (service, alias) = match entry.split_once(':') {
+                Some((service, alias)) => (service.to_string(), Some(alias.to_string())),
+                None => (entry.clone(), None),
+            };
+            if alias.as_deref().is_some_and(|a| !valid_name(a)) {
+                self.problem(&index(path, i), format!("`{entry}` is not SERVICE or SERVICE:ALIAS"));
+                continue;
+            }
+            out.push(Link { service, alias });
+        }
+        out
     }
 
     /// Whether the service names profiles. Hoster activates none, so, as with a plain
