@@ -326,6 +326,16 @@ impl Engine {
     /// Creates the container (replacing a leftover of the same name) and copies its files in.
     pub(super) async fn create_container(&self, spec: &ContainerSpec, network: &str) -> Result<String, EngineError> {
         let docker = self.client().await?;
+        // An engine before API 1.44 would take the field and silently not honour it.
+        let api = docker.client_version();
+        if spec.healthcheck.as_ref().is_some_and(|h| h.start_interval.is_some())
+            && (api.major_version, api.minor_version) < (1, 44)
+        {
+            return Err(EngineError::Unsupported(format!(
+                "service `{}`: healthcheck.start_interval needs Docker 25 or later (API 1.44); this engine speaks API {}.{}",
+                spec.service, api.major_version, api.minor_version
+            )));
+        }
         let options = CreateContainerOptions {
             name: Some(spec.name.clone()),
             platform: spec.options.platform.clone().unwrap_or_default(),

@@ -24,6 +24,9 @@ pub enum EngineError {
     PortUnavailable { port: String, message: String },
     #[error("Docker engine error: {0}")]
     Docker(String),
+    /// The template asks for something this engine's API version cannot do; Hoster's own words.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl EngineError {
@@ -66,6 +69,7 @@ impl EngineError {
             }
             EngineError::PortUnavailable { port, .. } => format!("host port {port} is already in use"),
             EngineError::Docker(message) => public_reason(message).into(),
+            EngineError::Unsupported(message) => message.clone(),
         }
     }
 }

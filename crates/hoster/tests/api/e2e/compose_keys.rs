@@ -107,3 +107,44 @@ async fn compose_keys_reach_the_engine_as_compose_sets_them() {
     assert!(exec(&web, &["cat", "/etc/hosts"]).contains("192.0.2.10\tdb.example"));
     h.delete_deployment(&id).await;
 }
+
+#[tokio::test]
+async fn start_interval_is_honoured_or_the_start_says_why_not() {
+    let h = Hoster::start().await;
+    let template = h
+        .publish(&json!({
+            "name": "start interval", "version": "1.0.0", "creator_id": "c",
+            "compose_spec": "services:\n  web:\n    image: busybox\n    command: [\"sleep\", \"600\"]\n    healthcheck:\n      test: [\"CMD\", \"true\"]\n      start_period: 30s\n      start_interval: 1s\n"
+        }))
+        .await;
+    let id = h.create_deployment(&template, "interval").await;
+    let (_, started) = h
+        .request(reqwest::Method::POST, &format!("/api/v1/deployments/{id}/start"), None)
+        .await;
+    let api = docker_api_version();
+    if api >= (1, 44) {
+        assert_eq!(started["status"], "running", "{started}");
+        assert_eq!(
+            docker_inspect(&format!("hoster_{id}_web"), "{{.Config.Healthcheck.StartInterval}}"),
+            "1000000000"
+        );
+    } else {
+        let message = started["error"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("healthcheck.start_interval needs Docker 25 or later (API 1.44)"),
+            "engine API {api:?}: {started}"
+        );
+    }
+    h.delete_deployment(&id).await;
+}
+
+/// The engine's API version, as `docker version` reports it.
+fn docker_api_version() -> (u32, u32) {
+    let out = std::process::Command::new("docker")
+        .args(["version", "--format", "{{.Server.APIVersion}}"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (major, minor) = text.trim().split_once('.').unwrap();
+    (major.parse().unwrap(), minor.parse().unwrap())
+}
