@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::compose::{self, interpolate};
+use crate::compose::{self, document, interpolate};
 use crate::problem::Problem;
 use crate::template::ConfigFile;
 use crate::variables::{Charset, Generate, Kind, Variable};
@@ -101,7 +101,7 @@ pub fn import(
     let mut converted = Vec::new();
     let mut config_files = Vec::new();
     take_files(&mut doc, beside, &mut config_files, &mut converted);
-    interpolate::environment_sources(&mut doc);
+    document::environment_sources(&mut doc);
 
     let (references, malformed) = interpolate::document_references(&doc);
     if !malformed.is_empty() {
@@ -183,7 +183,7 @@ pub fn import(
     let mut rename_problems = Vec::new();
     if !renames.is_empty() {
         let rename = |name: &str| renames.get(name).cloned();
-        interpolate::for_each_string(
+        document::for_each_string(
             &mut doc,
             "",
             &mut |path, text| match interpolate::rename(text, &rename) {
@@ -223,67 +223,33 @@ fn take_files(
     files: &mut Vec<ConfigFile>,
     converted: &mut Vec<Converted>,
 ) {
-    let Some(Value::Object(services)) = doc.get_mut("services") else {
-        return;
-    };
-    for (service, body) in services.iter_mut() {
-        let Some(Value::Array(volumes)) = body.get_mut("volumes") else {
-            continue;
-        };
-        let mut i = 0;
-        volumes.retain(|v| {
-            let path = format!("services.{service}.volumes[{i}]");
-            i += 1;
-            let (source, target, content) = match v {
-                Value::Object(long) => (
-                    long.get("source")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
-                    long.get("target").and_then(Value::as_str).map(str::to_string),
-                    long.get("content").and_then(Value::as_str).map(str::to_string),
-                ),
-                Value::String(short) => {
-                    let mut parts = short.splitn(3, ':');
-                    (
-                        parts.next().unwrap_or_default().to_string(),
-                        parts.next().map(str::to_string),
-                        None,
-                    )
-                }
-                _ => return true,
-            };
-            let relative = source.trim_start_matches("./").to_string();
-            let content = content.or_else(|| {
-                source
-                    .starts_with("./")
-                    .then(|| beside.get(&relative).cloned())
-                    .flatten()
-            });
-            let (Some(target), Some(content)) = (target, content) else {
-                return true;
-            };
-            let name = relative.rsplit('/').next().unwrap_or(&relative).to_string();
-            converted.push(Converted {
-                path,
-                note: format!("`{source}` is the config file `{name}` at {target}"),
-            });
-            files.push(ConfigFile {
-                name: if name.is_empty() { "file".into() } else { name },
-                path: target,
-                content,
-                mode: None,
-                service: Some(service.clone()),
-                interpolate: false,
-            });
-            false
+    document::take_mounts(doc, &mut |m| {
+        let relative = m.source.trim_start_matches("./");
+        let content = m.content.clone().or_else(|| {
+            m.source
+                .starts_with("./")
+                .then(|| beside.get(relative).cloned())
+                .flatten()
         });
-        if volumes.is_empty()
-            && let Value::Object(map) = body
-        {
-            map.remove("volumes");
-        }
-    }
+        let (Some(target), Some(content)) = (m.target.clone(), content) else {
+            return false;
+        };
+        let name = relative.rsplit('/').next().unwrap_or(relative);
+        let name = if name.is_empty() { "file" } else { name };
+        converted.push(Converted {
+            path: m.path.clone(),
+            note: format!("`{}` is the config file `{name}` at {target}", m.source),
+        });
+        files.push(ConfigFile {
+            name: name.to_string(),
+            path: target,
+            content,
+            mode: None,
+            service: Some(m.service.to_string()),
+            interpolate: false,
+        });
+        true
+    });
 }
 
 #[cfg(test)]

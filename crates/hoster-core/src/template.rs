@@ -205,7 +205,7 @@ impl TemplateFields {
                 .ok()
         });
         let compose = document.and_then(|mut document| {
-            interpolate::environment_sources(&mut document);
+            compose::document::environment_sources(&mut document);
             let mut used = BTreeMap::new();
             let (references, malformed) = interpolate::document_references(&document);
             p.extend(
@@ -280,7 +280,7 @@ pub fn instantiate(
 ) -> Result<(Compose, Vec<ConfigFile>), Vec<Problem>> {
     let lookup = |name: &str| variables::lookup(declared, values, built_ins, name);
     let mut document = document.clone();
-    interpolate::environment_sources(&mut document);
+    compose::document::environment_sources(&mut document);
     let mut files = files.to_vec();
     let (bound, mut refused) = bind_config_files(&mut document, &files);
     files.extend(bound);
@@ -327,57 +327,31 @@ pub fn instantiate(
 /// service, and leaves the document, since Hoster has no project directory to bind from. Other
 /// relative binds stay for the parser to refuse.
 fn bind_config_files(document: &mut serde_json::Value, files: &[ConfigFile]) -> (Vec<ConfigFile>, Vec<Problem>) {
-    use serde_json::Value;
-    let named = |source: &str| {
-        let relative = source.strip_prefix("./")?;
-        files
-            .iter()
-            .find(|f| relative == f.name || relative.ends_with(&format!("/{}", f.name)))
-    };
     let mut bound = Vec::new();
     let mut p = Vec::new();
-    let Some(Value::Object(services)) = document.get_mut("services") else {
-        return (bound, p);
-    };
-    for (service, body) in services.iter_mut() {
-        let Some(Value::Array(volumes)) = body.get_mut("volumes") else {
-            continue;
+    compose::document::take_mounts(document, &mut |m| {
+        let Some(relative) = m.source.strip_prefix("./") else {
+            return false;
         };
-        let mut i = 0;
-        volumes.retain(|v| {
-            let path = format!("services.{service}.volumes[{i}]");
-            i += 1;
-            let (source, target) = match v {
-                Value::String(short) => {
-                    let mut parts = short.splitn(3, ':');
-                    (
-                        parts.next().unwrap_or_default().to_string(),
-                        parts.next().map(str::to_string),
-                    )
-                }
-                Value::Object(long) if long.get("type").and_then(Value::as_str) == Some("bind") => (
-                    long.get("source")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
-                    long.get("target").and_then(Value::as_str).map(str::to_string),
-                ),
-                _ => return true,
-            };
-            let (Some(file), Some(target)) = (named(&source), target) else {
-                return true;
-            };
-            match check_container_path(&target) {
-                Ok(()) => bound.push(ConfigFile {
-                    path: target,
-                    service: Some(service.clone()),
-                    ..file.clone()
-                }),
-                Err(e) => p.push(Problem::at("compose_spec", path, e)),
-            }
-            false
-        });
-    }
+        let file = files
+            .iter()
+            .find(|f| relative == f.name || relative.ends_with(&format!("/{}", f.name)));
+        let (Some(file), Some(target)) = (file, m.target.clone()) else {
+            return false;
+        };
+        if m.kind.as_deref().is_some_and(|k| k != "bind") {
+            return false;
+        }
+        match check_container_path(&target) {
+            Ok(()) => bound.push(ConfigFile {
+                path: target,
+                service: Some(m.service.to_string()),
+                ..file.clone()
+            }),
+            Err(e) => p.push(Problem::at("compose_spec", m.path.clone(), e)),
+        }
+        true
+    });
     (bound, p)
 }
 

@@ -300,34 +300,11 @@ fn unparse(pieces: &[Piece]) -> String {
     out
 }
 
-/// Calls `visit` with the path of every string scalar under `value` and the string itself.
-pub(crate) fn for_each_string(value: &mut Value, path: &str, visit: &mut dyn FnMut(&str, &mut String)) {
-    match value {
-        Value::String(s) => visit(path, s),
-        Value::Array(items) => {
-            for (i, item) in items.iter_mut().enumerate() {
-                for_each_string(item, &format!("{path}[{i}]"), visit);
-            }
-        }
-        Value::Object(map) => {
-            for (key, item) in map.iter_mut() {
-                let child = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
-                for_each_string(item, &child, visit);
-            }
-        }
-        _ => {}
-    }
-}
-
 /// The document with every string scalar interpolated; each failure at its path.
 pub fn interpolate_document(doc: &Value, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Value, Vec<Located>> {
     let mut value = doc.clone();
     let mut problems = Vec::new();
-    for_each_string(&mut value, "", &mut |path, text| match interpolate(text, lookup) {
+    super::document::for_each_string(&mut value, "", &mut |path, text| match interpolate(text, lookup) {
         Ok(done) => *text = done,
         Err(message) => problems.push(Located {
             path: path.to_string(),
@@ -340,32 +317,12 @@ pub fn interpolate_document(doc: &Value, lookup: &dyn Fn(&str) -> Option<String>
     }
 }
 
-/// Rewrites the top-level `configs` and `secrets` whose source is `environment: NAME` into
-/// `content: ${NAME}`, so that interpolation fills them from the deployment's values.
-pub fn environment_sources(doc: &mut Value) {
-    for section in ["configs", "secrets"] {
-        let Some(Value::Object(entries)) = doc.get_mut(section) else {
-            continue;
-        };
-        for body in entries.values_mut() {
-            let Value::Object(fields) = body else { continue };
-            if let Some(Value::String(name)) = fields.get("environment").cloned()
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                && !name.is_empty()
-            {
-                fields.remove("environment");
-                fields.insert("content".into(), Value::String(format!("${{{name}}}")));
-            }
-        }
-    }
-}
-
 /// Every reference in the document's string scalars with the path it is at; malformed ones as
 /// problems.
 pub fn document_references(doc: &Value) -> (Vec<(String, Reference)>, Vec<Located>) {
     let mut found = Vec::new();
     let mut problems = Vec::new();
-    for_each_string(&mut doc.clone(), "", &mut |path, text| match references(text) {
+    super::document::for_each_string(&mut doc.clone(), "", &mut |path, text| match references(text) {
         Ok(refs) => found.extend(refs.into_iter().map(|r| (path.to_string(), r))),
         Err(message) => problems.push(Located {
             path: path.to_string(),

@@ -4,6 +4,7 @@
 //! map or a list, ...) becomes one canonical value, so the planner never sees syntax. A key
 //! Hoster would not honour is rejected with its path rather than silently ignored.
 
+pub mod document;
 pub mod engine_rules;
 pub mod interpolate;
 mod model;

@@ -1174,7 +1174,7 @@ secrets:
     );
     // An environment source reads a variable: it becomes interpolated content.
     let mut doc = serde_json::json!({"secrets": {"db": {"environment": "DB_PASSWORD"}}});
-    interpolate::environment_sources(&mut doc);
+    document::environment_sources(&mut doc);
     assert_eq!(
         doc,
         serde_json::json!({"secrets": {"db": {"content": "${DB_PASSWORD}"}}})

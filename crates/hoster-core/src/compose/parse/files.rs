@@ -1,7 +1,7 @@
 //! Top-level `configs` and `secrets` with inline `content`, and the services' `configs` and
 //! `secrets` that put them into containers as files (`/<name>` and `/run/secrets/<name>` unless
 //! a `target` says otherwise). `environment:` sources become `content: ${VAR}` before
-//! interpolation ([`super::super::environment_sources`]); file and external sources stay refused.
+//! interpolation ([`super::super::document::environment_sources`]); file and external sources stay refused.
 
 use super::*;
 
