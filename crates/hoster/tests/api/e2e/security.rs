@@ -226,6 +226,14 @@ async fn secrets_and_tokens_never_appear_in_responses_or_logs() {
     assert!(log.contains("audit"), "the log is being written");
     assert!(!log.contains(secret), "a secret reached the log");
     assert!(!log.contains(&token[10..]), "a token reached the log");
+    // The secret default is sealed in the database and its WAL.
+    for file in ["hoster.db", "hoster.db-wal"] {
+        let bytes = std::fs::read(h.dir.path().join(file)).unwrap_or_default();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "the secret default is in {file} in the clear"
+        );
+    }
 }
 
 #[tokio::test]
