@@ -28,6 +28,7 @@ async fn compose_keys_reach_the_engine_as_compose_sets_them() {
     group_add: [\"1001\"]
     shm_size: 32m
     mem_limit: 64m
+    mem_reservation: 32m
     memswap_limit: 128m
     cpu_shares: 512
     oom_score_adj: 200
@@ -76,6 +77,7 @@ async fn compose_keys_reach_the_engine_as_compose_sets_them() {
         "{{.HostConfig.GroupAdd}}",
         "{{.HostConfig.ShmSize}}",
         "{{.HostConfig.Memory}}",
+        "{{.HostConfig.MemoryReservation}}",
         "{{.HostConfig.MemorySwap}}",
         "{{.HostConfig.CpuShares}}",
         "{{.HostConfig.OomScoreAdj}}",
@@ -90,9 +92,10 @@ async fn compose_keys_reach_the_engine_as_compose_sets_them() {
     assert_eq!(
         docker_inspect(&web, &format),
         format!(
-            "SIGQUIT|true|true|true|true|[192.0.2.53]|[example.internal]|[db.example:192.0.2.10]|[1001]|{}|{}|{}|512|200|map[/scratch:size=8388608]|nofile=1024:2048|json-file|10m/2|on-failure:2|linux",
+            "SIGQUIT|true|true|true|true|[192.0.2.53]|[example.internal]|[db.example:192.0.2.10]|[1001]|{}|{}|{}|{}|512|200|map[/scratch:size=8388608]|nofile=1024:2048|json-file|10m/2|on-failure:2|linux",
             32 << 20,
             64 << 20,
+            32 << 20,
             128 << 20
         )
     );
