@@ -367,7 +367,8 @@ impl Deployer {
         self.step(d, Status::Stopped, None).await
     }
 
-    /// Deletes a deployment and everything it has on the engine. Returns once it is gone.
+    /// Deletes a deployment and everything it has on the engine (containers force-removed, not
+    /// stopped first). Returns once it is gone.
     /// The request is recorded first, so a crash at any point still ends in the deletion.
     pub async fn delete(&self, id: &DeploymentId) -> Result<(), DeployError> {
         let guard = self.lock(id).await;
@@ -382,9 +383,11 @@ impl Deployer {
             });
         }
         self.store.request_delete(&d.id).await?;
+        // No graceful stop: the data is being destroyed anyway, and waiting out each service's
+        // stop timeout made a delete take as long as that. `walk_to_deleted` removes the
+        // containers of a stopping deployment at once.
         if d.status == Status::Running {
             self.step(&mut d, Status::Stopping, None).await?;
-            self.finish_stop(&mut d).await?;
         }
         self.walk_to_deleted(&mut d).await?;
         drop(guard);

@@ -294,3 +294,16 @@ async fn reconcile_fails_a_deployment_whose_container_vanished_and_rolls_back_in
     );
     assert!(w.services_on_engine().is_empty());
 }
+
+#[tokio::test]
+async fn a_delete_removes_running_containers_without_a_graceful_stop() {
+    let w = world().await;
+    let d = w.deployment(TWO_SERVICES).await;
+    w.deployer.start(&d.id, true).await.unwrap();
+    w.deployer.delete(&d.id).await.unwrap();
+    let calls = w.engine.calls();
+    assert!(!calls.iter().any(|c| c.starts_with("stop")), "{calls:?}");
+    assert_eq!(calls.iter().filter(|c| c.starts_with("remove")).count(), 2, "{calls:?}");
+    assert!(w.services_on_engine().is_empty());
+    assert!(w.store.get_deployment(&d.id).await.unwrap().is_none());
+}
