@@ -106,6 +106,8 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::TemplateExists(message) => Self::new(ErrorCode::TemplateExists, message),
+            // Names the key setting to fix and never a value: safe to say.
+            StoreError::Sealing(message) => Self::internal(&message, &"a sealed value did not open"),
             other => Self::internal("the database failed", &other),
         }
     }

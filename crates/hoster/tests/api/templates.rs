@@ -1,5 +1,6 @@
 //! Every route and error of the Templates API.
 
+use hoster::config::DockerHost;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -554,4 +555,60 @@ services:
     );
     let (_, list) = status_json(app.get("/api/v1/templates").await).await;
     assert_eq!(list["total"], 1);
+}
+
+#[tokio::test]
+async fn a_lost_key_is_a_clear_error_and_the_right_key_opens_everything_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app_in(dir, DockerHost::Unix(DOCKER_SOCKET.into())).await;
+    let created = app
+        .create_template(&json!({
+            "name": "keyed", "version": "1.0.0", "creator_id": "c",
+            "compose_spec": "services:\n  web:\n    image: nginx:alpine\n    environment:\n      K: ${API_KEY}\n      P: ${PASSWORD}\n",
+            "variables": [{"name": "API_KEY", "secret": true, "default": "creator-key"}, {"name": "PASSWORD", "type": "password"}]
+        }))
+        .await;
+    let template = created["id"].as_str().unwrap().to_string();
+    app.post(&format!("/api/v1/templates/{template}/publish")).await;
+    let (status, d) = status_json(
+        app.post_json(
+            "/api/v1/deployments",
+            &json!({"template_id": template, "customer_id": "c", "name": "keyed"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{d}");
+    let id = d["id"].as_str().unwrap().to_string();
+    let reveal = format!("/api/v1/deployments/{id}/variables?reveal=true");
+    let (_, before) = status_json(app.get(&reveal).await).await;
+    let db = app.db_path();
+    let dir = app.stop().await;
+    let key_file = format!("{}.key", db.display());
+    let key = std::fs::read_to_string(&key_file).unwrap();
+
+    // Another key: the sealed values do not open, and the answer says which setting to fix.
+    std::fs::write(&key_file, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").unwrap();
+    let app = spawn_app_in(dir, DockerHost::Unix(DOCKER_SOCKET.into())).await;
+    let (status, error) = status_json(app.get(&reveal).await).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{error}");
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("HOSTER_SECRET_KEY or the key file"),
+        "{error}"
+    );
+    let (status, _) = status_json(app.get(&format!("/api/v1/templates/{template}")).await).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+
+    // The right key back: everything reads as before.
+    let dir = app.stop().await;
+    std::fs::write(&key_file, key).unwrap();
+    let app = spawn_app_in(dir, DockerHost::Unix(DOCKER_SOCKET.into())).await;
+    let (status, after) = status_json(app.get(&reveal).await).await;
+    assert_eq!(status, StatusCode::OK);
+    // The template's two variables as before (HOSTER_URL names the new server's port).
+    assert_eq!(after["variables"][0], before["variables"][0]);
+    assert_eq!(after["variables"][1], before["variables"][1]);
 }
