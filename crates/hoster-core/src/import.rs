@@ -101,6 +101,7 @@ pub fn import(
     let mut converted = Vec::new();
     let mut config_files = Vec::new();
     take_files(&mut doc, beside, &mut config_files, &mut converted);
+    mark_public_service(&mut doc, &mut converted);
     document::environment_sources(&mut doc);
 
     let (references, malformed) = interpolate::document_references(&doc);
@@ -213,6 +214,83 @@ pub fn import(
         name,
         converted,
     })
+}
+
+/// The catalogs' way of naming the service the public address leads to: an environment entry
+/// `SERVICE_FQDN_<NAME>[_<PORT>]` (or `SERVICE_URL_...`) without a value. It becomes Hoster's
+/// primary-service label on the first such service, its port published when named and not yet.
+fn mark_public_service(doc: &mut Value, converted: &mut Vec<Converted>) {
+    let Some(Value::Object(services)) = doc.get_mut("services") else {
+        return;
+    };
+    let mut marked = false;
+    for (service, body) in services.iter_mut() {
+        let Value::Object(fields) = body else { continue };
+        let is_marker = |key: &str| key.starts_with("SERVICE_FQDN_") || key.starts_with("SERVICE_URL_");
+        let mut markers = Vec::new();
+        match fields.get_mut("environment") {
+            Some(Value::Array(entries)) => entries.retain(|e| match e.as_str() {
+                Some(key) if is_marker(key) => {
+                    markers.push(key.to_string());
+                    false
+                }
+                _ => true,
+            }),
+            Some(Value::Object(map)) => {
+                let keys: Vec<String> = map
+                    .iter()
+                    .filter(|(k, v)| is_marker(k) && v.is_null())
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for key in keys {
+                    map.remove(&key);
+                    markers.push(key);
+                }
+            }
+            _ => {}
+        }
+        let Some(marker) = markers.first() else { continue };
+        let path = format!("services.{service}.environment");
+        if marked {
+            converted.push(Converted {
+                path,
+                note: format!("`{marker}` dropped: another service already has the deployment's address"),
+            });
+            continue;
+        }
+        marked = true;
+        let port = marker.rsplit('_').next().and_then(|p| p.parse::<u16>().ok());
+        if let Some(port) = port {
+            let ports = fields.entry("ports").or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(ports) = ports
+                && !ports.iter().any(|p| {
+                    p.as_str()
+                        .is_some_and(|p| p.rsplit(':').next() == Some(&port.to_string()))
+                })
+            {
+                ports.push(Value::String(port.to_string()));
+            }
+        }
+        let labels = fields
+            .entry("labels")
+            .or_insert_with(|| Value::Object(Default::default()));
+        match labels {
+            Value::Object(map) => {
+                map.insert(compose::PRIMARY_LABEL.into(), Value::String("true".into()));
+            }
+            Value::Array(list) => list.push(Value::String(format!("{}=true", compose::PRIMARY_LABEL))),
+            _ => {}
+        }
+        converted.push(Converted {
+            path,
+            note: match port {
+                Some(port) => {
+                    format!("`{marker}`: this service, on port {port}, is what the deployment's address leads to")
+                }
+                None => format!("`{marker}`: this service is what the deployment's address leads to"),
+            },
+        });
+    }
 }
 
 /// Long-form volumes with inline `content` (the one-click catalogs' way to ship a file), and

@@ -62,6 +62,26 @@ services:
 }
 
 #[test]
+fn the_catalogs_public_service_marker_becomes_the_primary_service() {
+    let c = convert(
+        "services:\n  app:\n    image: x\n    environment:\n      - SERVICE_FQDN_APP_3000\n      - MODE=prod\n  worker:\n    image: x\n    environment:\n      SERVICE_URL_WORKER:\n",
+    );
+    let doc = compose::load(&c.compose_spec, &compose::Limits::default()).unwrap();
+    assert_eq!(doc["services"]["app"]["labels"][compose::PRIMARY_LABEL], "true");
+    assert_eq!(doc["services"]["app"]["ports"], serde_json::json!(["3000"]));
+    assert_eq!(doc["services"]["app"]["environment"], serde_json::json!(["MODE=prod"]));
+    assert_eq!(doc["services"]["worker"]["environment"], serde_json::json!({}));
+    let notes: Vec<&str> = c.converted.iter().map(|n| n.note.as_str()).collect();
+    assert_eq!(
+        notes,
+        [
+            "`SERVICE_FQDN_APP_3000`: this service, on port 3000, is what the deployment's address leads to",
+            "`SERVICE_URL_WORKER` dropped: another service already has the deployment's address"
+        ]
+    );
+}
+
+#[test]
 fn inline_and_beside_files_become_config_files() {
     let beside = BTreeMap::from([("nginx.conf".to_string(), "events {}\n".to_string())]);
     let c = import(
