@@ -21,18 +21,9 @@ pub mod labels {
     pub const DEPLOYMENT: &str = "io.hoster.deployment";
     pub const TEMPLATE: &str = "io.hoster.template";
     pub const SERVICE: &str = "io.hoster.service";
-    /// A digest of everything else the container was made with ([`super::spec_digest`]).
-    pub const SPEC: &str = "io.hoster.spec";
-}
-
-/// A digest (FNV-1a, 64 bits, hex) of a container's spec: a stopped container is reused only
-/// when the spec it was made with is the one planned now (same template, values, ports, files).
-pub fn spec_digest(spec: &ContainerSpec) -> String {
-    let text = format!("{spec:?}");
-    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("{hash:016x}")
+    /// The revision of the deployment's variable values the container was made with
+    /// ([`crate::variables::revision`]).
+    pub const REVISION: &str = "io.hoster.revision";
 }
 
 /// Engine object names: `hoster_<deployment>` and `hoster_<deployment>_<service|volume>`.
@@ -239,10 +230,10 @@ impl Plan {
     }
 
     /// Whether a start may start the containers a stop left (`present`: their services and
-    /// [`labels::SPEC`] digests) instead of creating them anew. Reusing keeps what lives in them
+    /// [`labels::REVISION`]s) instead of creating them anew. Reusing keeps what lives in them
     /// and in the anonymous volumes images declare (postgres's data directory) across
     /// stop/start; fresh containers only when the plan changed: another set of services, other
-    /// host ports, or any container made differently (new variable values, a changed template).
+    /// host ports, or other variable values than they were made with.
     pub fn reuses(
         &self,
         present: &[(&str, &str)],
@@ -254,11 +245,11 @@ impl Plan {
             .map(|c| {
                 (
                     c.service.as_str(),
-                    c.labels.get(labels::SPEC).map_or("", String::as_str),
+                    c.labels.get(labels::REVISION).map_or("", String::as_str),
                 )
             })
             .collect();
-        // A container made before specs were labelled is taken as made with this spec.
+        // A container made before revisions were labelled is taken as made with this one.
         let present_set: std::collections::BTreeSet<(&str, &str)> = present
             .iter()
             .map(|&(service, spec)| match spec {
@@ -309,6 +300,8 @@ pub struct PlanInput<'a> {
     pub policy: &'a policy::Policy,
     /// Limits for what a service does not bound itself (`HOSTER_DEFAULT_*`).
     pub default_limits: Resources,
+    /// Which variable values the containers are made with ([`crate::variables::revision`]).
+    pub revision: &'a str,
 }
 
 fn base_labels(input: &PlanInput<'_>) -> BTreeMap<String, String> {
@@ -458,8 +451,8 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
                             })
                             .collect(),
                     };
-                    let digest = spec_digest(&spec);
-                    spec.labels.insert(labels::SPEC.to_string(), digest);
+                    spec.labels
+                        .insert(labels::REVISION.to_string(), input.revision.to_string());
                     spec
                 })
                 .collect()

@@ -247,6 +247,20 @@ impl std::fmt::Debug for Assigned {
 /// A deployment's values by variable name.
 pub type Values = BTreeMap<String, Assigned>;
 
+/// A short digest (FNV-1a, 64 bits, hex) of a deployment's values: containers are labelled with
+/// it, so a start after the values changed makes new containers instead of restarting ones with
+/// the old environment. Deployments without values all have the same revision.
+pub fn revision(values: &Values) -> String {
+    let hash = values
+        .iter()
+        .flat_map(|(name, a)| [name.as_bytes(), b"=", a.value.as_bytes(), b"\0"])
+        .flatten()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    format!("{hash:016x}")
+}
+
 /// The value `name` interpolates as for a deployment: a built-in, the deployment's own value,
 /// or the template's default; `None` when unset.
 pub fn lookup(declared: &[Variable], values: &Values, built_ins: &BuiltIns, name: &str) -> Option<String> {

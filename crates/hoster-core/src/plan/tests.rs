@@ -120,6 +120,7 @@ fn the_three_tier_example_plans_in_dependency_order() {
         trusted: false,
         policy: &Default::default(),
         default_limits: Resources::default(),
+        revision: "r1",
     })
     .unwrap();
     assert_eq!(plan.network.name, format!("hoster_{deployment}"));
@@ -152,7 +153,7 @@ fn the_three_tier_example_plans_in_dependency_order() {
     // A restart reuses what a stop left only when services, specs and host ports are unchanged.
     let made: Vec<(&str, &str)> = plan
         .containers()
-        .map(|c| (c.service.as_str(), c.labels[labels::SPEC].as_str()))
+        .map(|c| (c.service.as_str(), c.labels[labels::REVISION].as_str()))
         .collect();
     let find = |service: &str| *made.iter().find(|(s, _)| *s == service).unwrap();
     assert!(plan.reuses(&made, &ports, &ports));
@@ -171,11 +172,11 @@ fn the_three_tier_example_plans_in_dependency_order() {
     );
     assert!(
         !plan.reuses(&[find("web"), find("db"), ("api", "0123456789abcdef")], &ports, &ports),
-        "a container made with another spec (new variable values)"
+        "a container made with other variable values"
     );
     assert!(
         plan.reuses(&[find("web"), find("db"), ("api", "")], &ports, &ports),
-        "a container an older Hoster made (no spec label) is reused"
+        "a container an older Hoster made (no revision label) is reused"
     );
     let mut moved = ports.clone();
     moved[0].host_port += 1;
@@ -237,6 +238,7 @@ volumes:
         trusted: false,
         policy: &Default::default(),
         default_limits: Resources::default(),
+        revision: "r1",
     })
     .unwrap();
     assert_eq!(
@@ -305,6 +307,7 @@ fn the_policy_is_checked_again_at_plan_time_and_defaults_fill_unset_limits() {
         trusted,
         policy: &policy,
         default_limits: defaults,
+        revision: "r1",
     };
     let PlanError::Policy(refused) = plan(&input(false)).unwrap_err() else {
         panic!("refused by the policy")

@@ -180,3 +180,24 @@ fn a_wrong_secret_value_is_not_repeated() {
     .unwrap_err();
     assert_eq!(got[0].to_string(), "variables.PIN: the value is not a number");
 }
+
+#[test]
+fn the_revision_changes_with_any_value() {
+    let one = assign(
+        &declared(),
+        &given(json!({"DB_NAME": "shop"})),
+        &Values::new(),
+        &mut |_| 0,
+    )
+    .unwrap();
+    let two = assign(
+        &declared(),
+        &given(json!({"DB_NAME": "shop2"})),
+        &Values::new(),
+        &mut |_| 0,
+    )
+    .unwrap();
+    assert_eq!(revision(&one), revision(&one.clone()));
+    assert_ne!(revision(&one), revision(&two));
+    assert_eq!(revision(&Values::new()).len(), 16);
+}

@@ -201,7 +201,7 @@ impl Deployer {
             compose,
             config_files,
             template,
-            ..
+            values,
         } = self.instance_of(d).await.map_err(|e| match e {
             // At a start, a model that no longer checks (the template or the operator's policy
             // changed since) is the deployment's failure, with every problem in its message.
@@ -228,6 +228,7 @@ impl Deployer {
             trusted: template.trusted,
             policy: &self.settings.limits.policy,
             default_limits: self.settings.default_limits,
+            revision: &hoster_core::variables::revision(&values),
         })
         .map_err(|e| DeployError::Failed {
             code: match e {
@@ -244,7 +245,10 @@ impl Deployer {
             self.engine.ensure_volume(volume).await?;
         }
         let existing = self.engine.containers(Some(&d.id)).await?;
-        let present: Vec<(&str, &str)> = existing.iter().map(|c| (c.service.as_str(), c.spec.as_str())).collect();
+        let present: Vec<(&str, &str)> = existing
+            .iter()
+            .map(|c| (c.service.as_str(), c.revision.as_str()))
+            .collect();
         if !plan.reuses(&present, &before, &ports) {
             self.remove_containers(&d.id).await?;
             self.keep_config_copies(&d.id, &plan).await;

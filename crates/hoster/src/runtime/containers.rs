@@ -88,8 +88,8 @@ pub struct ContainerSummary {
     pub id: String,
     pub deployment: String,
     pub service: String,
-    /// Its [`labels::SPEC`] digest: what it was made with.
-    pub spec: String,
+    /// Its [`labels::REVISION`]: which variable values it was made with.
+    pub revision: String,
     pub state: ContainerStatus,
     pub health: Health,
     /// From `Exited (N) ...`; `None` while it runs.
@@ -471,7 +471,7 @@ impl Engine {
                     id: c.id.unwrap_or_default(),
                     deployment: labels.get(labels::DEPLOYMENT).cloned().unwrap_or_default(),
                     service: labels.get(labels::SERVICE).cloned().unwrap_or_default(),
-                    spec: labels.get(labels::SPEC).cloned().unwrap_or_default(),
+                    revision: labels.get(labels::REVISION).cloned().unwrap_or_default(),
                     state: ContainerStatus::parse(&c.state.map(|s| s.to_string()).unwrap_or_default()),
                     health: health_from_status(&status),
                     exit_code: exit_code_from_status(&status),

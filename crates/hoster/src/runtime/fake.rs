@@ -18,7 +18,7 @@ use super::{ContainerState, ContainerStatus, ContainerSummary, EngineError, Heal
 struct Container {
     deployment: String,
     service: String,
-    spec: String,
+    revision: String,
     status: ContainerStatus,
     exit_code: Option<i64>,
 }
@@ -177,7 +177,7 @@ impl Runtime for FakeEngine {
             Container {
                 deployment: spec.labels.get(labels::DEPLOYMENT).cloned().unwrap_or_default(),
                 service: spec.service.clone(),
-                spec: spec.labels.get(labels::SPEC).cloned().unwrap_or_default(),
+                revision: spec.labels.get(labels::REVISION).cloned().unwrap_or_default(),
                 status: ContainerStatus::Created,
                 exit_code: None,
             },
@@ -243,7 +243,7 @@ impl Runtime for FakeEngine {
                 id: name.clone(),
                 deployment: c.deployment.clone(),
                 service: c.service.clone(),
-                spec: c.spec.clone(),
+                revision: c.revision.clone(),
                 state: c.status,
                 health: Health::None,
                 exit_code: c.exit_code.filter(|_| c.status.has_stopped()),
