@@ -307,3 +307,24 @@ async fn a_delete_removes_running_containers_without_a_graceful_stop() {
     assert!(w.services_on_engine().is_empty());
     assert!(w.store.get_deployment(&d.id).await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn a_delete_interrupted_half_way_is_finished_by_the_reconciler() {
+    let w = world().await;
+    let d = w.deployment(TWO_SERVICES).await;
+    w.deployer.start(&d.id, true).await.unwrap();
+    // What a crash right after the delete began leaves: the request recorded, the state
+    // `stopping`, the containers still there.
+    w.store.request_delete(&d.id).await.unwrap();
+    let now = crate::clock::now();
+    assert!(
+        w.store
+            .transition(&d.id, Status::Running, Status::Stopping, None, &now)
+            .await
+            .unwrap()
+    );
+    assert!(!w.services_on_engine().is_empty());
+    w.deployer.reconcile().await.unwrap();
+    assert!(w.store.get_deployment(&d.id).await.unwrap().is_none());
+    assert!(w.services_on_engine().is_empty());
+}
