@@ -183,12 +183,13 @@ pub struct ContainerSpec {
     pub cap_drop: Vec<String>,
     /// Empty unless the template is trusted (the policy refuses it otherwise).
     pub host_access: HostAccess,
-    /// The name other services reach this one by on the deployment's network.
-    pub alias: String,
+    /// The names other services reach this one by on the deployment's network: its service
+    /// name, its `container_name`, and the aliases other services' `links` give it.
+    pub aliases: Vec<String>,
     /// `CONTAINER[:ro]` entries whose volumes this container mounts too.
     pub volumes_from: Vec<String>,
-    /// Engine settings as the service wrote them (`container_name` among its aliases), logs
-    /// capped when the service names a log driver without a size.
+    /// Engine settings as the service wrote them, logs capped when the service names a log
+    /// driver without a size.
     pub options: ContainerOptions,
     pub waits_for: Vec<Wait>,
 }
@@ -418,17 +419,11 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
                         reservations: s.reservations,
                         cap_drop: s.cap_drop.clone(),
                         host_access: s.host_access.clone(),
-                        alias: s.name.clone(),
-                        options: with_log_cap(ContainerOptions {
-                            aliases: s
-                                .options
-                                .aliases
-                                .iter()
-                                .cloned()
-                                .chain(linked_as(input.compose, &s.name))
-                                .collect(),
-                            ..s.options.clone()
-                        }),
+                        aliases: std::iter::once(s.name.clone())
+                            .chain(s.options.container_name.clone())
+                            .chain(linked_as(input.compose, &s.name))
+                            .collect(),
+                        options: with_log_cap(s.options.clone()),
                         volumes_from: s
                             .volumes_from
                             .iter()

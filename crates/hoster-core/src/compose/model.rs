@@ -75,7 +75,7 @@ pub struct InlineFile {
 pub struct ContainerOptions {
     /// `container_name`: a name other services use as a hostname. It becomes a network alias;
     /// the container keeps Hoster's name.
-    pub aliases: Vec<String>,
+    pub container_name: Option<String>,
     /// `os/arch[/variant]`.
     pub platform: Option<String>,
     pub stop_signal: Option<String>,

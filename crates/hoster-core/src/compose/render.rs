@@ -195,11 +195,11 @@ impl Service {
 
 impl ContainerOptions {
     fn render(&self, m: &mut Map<String, Value>) {
-        // Compose's `container_name` is one name; more come only from the model's own merges.
-        if let [alias] = self.aliases.as_slice() {
-            m.insert("container_name".into(), json!(alias));
-        }
-        for (key, value) in [("platform", &self.platform), ("stop_signal", &self.stop_signal)] {
+        for (key, value) in [
+            ("container_name", &self.container_name),
+            ("platform", &self.platform),
+            ("stop_signal", &self.stop_signal),
+        ] {
             if let Some(v) = value {
                 m.insert(key.into(), json!(v));
             }

@@ -986,7 +986,7 @@ fn the_compose_keys_people_use() {
     assert_eq!(c.services.len(), 1, "a service with profiles is not started");
     let s = &c.services[0];
     let o = &s.options;
-    assert_eq!(o.aliases, ["my-web"]);
+    assert_eq!(o.container_name.as_deref(), Some("my-web"));
     assert_eq!(o.platform.as_deref(), Some("linux/amd64"));
     assert_eq!(o.stop_signal.as_deref(), Some("SIGQUIT"));
     assert!(o.tty && o.stdin_open && o.read_only && o.init);

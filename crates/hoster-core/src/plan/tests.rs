@@ -132,7 +132,7 @@ fn the_three_tier_example_plans_in_dependency_order() {
     assert_eq!(waves, vec![vec!["db"], vec!["api"], vec!["web"]]);
     let web = &plan.waves[2][0];
     assert_eq!(web.name, format!("hoster_{deployment}_web"));
-    assert_eq!(web.alias, "web");
+    assert_eq!(web.aliases, ["web"]);
     assert_eq!(
         web.ports,
         vec![PortBinding {
@@ -326,4 +326,35 @@ fn the_policy_is_checked_again_at_plan_time_and_defaults_fill_unset_limits() {
     let web = trusted.containers().find(|c| c.service == "web").unwrap();
     assert_eq!(web.limits.memory_bytes, Some(1 << 30), "the template's own ask wins");
     assert_eq!(web.limits.pids, Some(256));
+}
+
+#[test]
+fn a_container_answers_to_its_service_name_container_name_and_link_aliases() {
+    let c = compose(
+        "services:\n  web:\n    image: x\n    links: [\"db:database\"]\n  db:\n    image: x\n    container_name: legacy-db\n",
+    );
+    let (deployment, template) = ids();
+    let plan = plan(&PlanInput {
+        instance: "test",
+        deployment: &deployment,
+        template: &template,
+        compose: &c,
+        config_files: &[],
+        ports: &[],
+        publish_address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        trusted: false,
+        policy: &Default::default(),
+        default_limits: Resources::default(),
+        revision: "r1",
+    })
+    .unwrap();
+    let aliases = |service: &str| {
+        plan.containers()
+            .find(|c| c.service == service)
+            .unwrap()
+            .aliases
+            .clone()
+    };
+    assert_eq!(aliases("db"), ["db", "legacy-db", "database"]);
+    assert_eq!(aliases("web"), ["web"]);
 }

@@ -281,7 +281,7 @@ fn create_body(spec: &ContainerSpec, network: &str) -> ContainerCreateBody {
             endpoints_config: Some(HashMap::from([(
                 network.to_string(),
                 EndpointSettings {
-                    aliases: Some(std::iter::once(&spec.alias).chain(&o.aliases).cloned().collect()),
+                    aliases: Some(spec.aliases.clone()),
                     ..Default::default()
                 },
             )])),

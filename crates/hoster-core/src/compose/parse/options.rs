@@ -46,7 +46,7 @@ impl Walker<'_> {
             "container_name" => {
                 if let Some(name) = self.non_empty_string(path, v) {
                     if dns_name(&name) {
-                        o.aliases = vec![name];
+                        o.container_name = Some(name);
                     } else {
                         self.problem(path, format!("`{name}` is not a name other services can resolve"));
                     }
