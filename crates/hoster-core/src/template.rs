@@ -208,11 +208,10 @@ impl TemplateFields {
             compose::document::environment_sources(&mut document);
             let mut used = BTreeMap::new();
             let (references, malformed) = interpolate::document_references(&document);
-            p.extend(
-                malformed
-                    .into_iter()
-                    .map(|e| Problem::at("compose_spec", e.path, e.message)),
-            );
+            let mut malformed: Vec<Problem> = malformed
+                .into_iter()
+                .map(|e| Problem::at("compose_spec", e.path, e.message))
+                .collect();
             for (path, r) in references {
                 used.entry(r.name).or_insert_with(|| ("compose_spec".to_string(), path));
             }
@@ -224,10 +223,15 @@ impl TemplateFields {
                                 .or_insert_with(|| (format!("config_files[{i}].content"), String::new()));
                         }
                     }
-                    Err(e) => p.push(Problem::field(format!("config_files[{i}].content"), e)),
+                    Err(e) => malformed.push(Problem::field(format!("config_files[{i}].content"), e)),
                 }
             }
             variables::check_usage(&mut p, &variables, &used);
+            // A reference that does not parse would fail the interpolation below again.
+            if !malformed.is_empty() {
+                p.extend(malformed);
+                return None;
+            }
             let values = variables::placeholders(&variables);
             let placeholders = BuiltIns::placeholder();
             instantiate(

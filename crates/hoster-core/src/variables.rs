@@ -214,7 +214,8 @@ impl BuiltIns {
         }
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
+    /// The value of the built-in `name`; `None` for any other name.
+    pub fn get(&self, name: &str) -> Option<&str> {
         match name {
             "HOSTER_DEPLOYMENT_ID" => Some(&self.deployment_id),
             "HOSTER_DEPLOYMENT_NAME" => Some(&self.deployment_name),

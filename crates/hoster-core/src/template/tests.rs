@@ -508,3 +508,15 @@ fn relative_binds_of_the_templates_own_files_become_those_files() {
     );
     assert!(got[1].contains("`./other` is a relative host path"), "{got:?}");
 }
+
+#[test]
+fn a_malformed_reference_is_reported_once() {
+    let got = problems(TemplateFields {
+        compose_spec: Some("services:\n  web:\n    image: \"nginx:${\"\n".into()),
+        ..valid()
+    });
+    assert_eq!(
+        got,
+        ["compose_spec: services.web.image: invalid interpolation format in `nginx:${`: write `$$` for a literal `$`"]
+    );
+}

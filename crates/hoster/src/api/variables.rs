@@ -75,7 +75,7 @@ fn view(state: &AppState, d: &DeploymentRecord, template: &TemplateRecord, value
         description: "Set by Hoster".into(),
         kind: Kind::String,
         secret: false,
-        value: hoster_core::variables::lookup(&[], &Values::new(), &built_ins, name),
+        value: built_ins.get(name).map(str::to_string),
         source: Source::Hoster,
     });
     let declared = template.spec.variables.iter().map(|v| {

@@ -29,8 +29,8 @@ pub(super) struct Instance {
 }
 
 const POLL: Duration = Duration::from_millis(100);
-/// Parsed compose models kept at most; more templates in use than this re-parse now and then.
-const PARSED_MODELS: usize = 1000;
+/// Deployments' instances kept at most; with more in use than this, some are rebuilt now and then.
+const INSTANCES: usize = 1000;
 
 fn failed(message: impl Into<String>) -> DeployError {
     DeployError::Failed {
@@ -71,7 +71,7 @@ impl Deployer {
         // then and a policy_violation code.
         let instance = self.instantiate(template, &values, d, false)?;
         let mut cached = self.instances.lock().unwrap_or_else(|e| e.into_inner());
-        if cached.len() >= PARSED_MODELS {
+        if cached.len() >= INSTANCES {
             cached.clear();
         }
         cached.insert(d.id.clone(), instance.clone());
