@@ -181,25 +181,15 @@ pub fn import(
         }
     }
     // Hoster's variables are named once: a renamed reference is rewritten where it is used.
-    let mut rename_problems = Vec::new();
+    // Every string parsed above, so renaming cannot fail; config files taken from the document
+    // are not interpolated and keep their text as written.
     if !renames.is_empty() {
         let rename = |name: &str| renames.get(name).cloned();
-        document::for_each_string(
-            &mut doc,
-            "",
-            &mut |path, text| match interpolate::rename(text, &rename) {
-                Ok(renamed) => *text = renamed,
-                Err(message) => rename_problems.push(Problem::at("compose", path, message)),
-            },
-        );
-        for f in config_files.iter_mut() {
-            if let Ok(renamed) = interpolate::rename(&f.content, &rename) {
-                f.content = renamed;
+        document::for_each_string(&mut doc, "", &mut |_, text| {
+            if let Ok(renamed) = interpolate::rename(text, &rename) {
+                *text = renamed;
             }
-        }
-    }
-    if !rename_problems.is_empty() {
-        return Err(rename_problems);
+        });
     }
     let name = doc.get("name").and_then(Value::as_str).map(str::to_string);
     if let Value::Object(top) = &mut doc {

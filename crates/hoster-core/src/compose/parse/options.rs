@@ -8,28 +8,6 @@ use std::net::IpAddr;
 use super::super::units::parse_bytes;
 use super::*;
 
-/// The service keys this file parses.
-pub(super) const KEYS: [&str; 18] = [
-    "container_name",
-    "platform",
-    "stop_signal",
-    "tty",
-    "stdin_open",
-    "read_only",
-    "init",
-    "dns",
-    "dns_search",
-    "extra_hosts",
-    "group_add",
-    "shm_size",
-    "memswap_limit",
-    "cpu_shares",
-    "oom_score_adj",
-    "tmpfs",
-    "ulimits",
-    "logging",
-];
-
 /// A DNS name: labels of letters, digits and `-`, dot-separated.
 fn dns_name(name: &str) -> bool {
     !name.is_empty()
@@ -41,7 +19,8 @@ fn dns_name(name: &str) -> bool {
 }
 
 impl Walker<'_> {
-    pub(super) fn option(&mut self, path: &str, key: &str, v: &Value, o: &mut ContainerOptions) {
+    /// Parses `key` if it is one of the settings this file knows; `false` when it is not.
+    pub(super) fn option(&mut self, path: &str, key: &str, v: &Value, o: &mut ContainerOptions) -> bool {
         match key {
             "container_name" => {
                 if let Some(name) = self.non_empty_string(path, v) {
@@ -69,8 +48,9 @@ impl Walker<'_> {
             "tmpfs" => o.tmpfs = self.tmpfs(path, v),
             "ulimits" => o.ulimits = self.ulimits(path, v),
             "logging" => o.logging = self.logging(path, v),
-            _ => unreachable!("only the keys in KEYS are passed"),
+            _ => return false,
         }
+        true
     }
 
     fn one_or_many(&mut self, path: &str, v: &Value) -> Vec<String> {

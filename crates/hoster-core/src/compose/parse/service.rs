@@ -79,11 +79,14 @@ impl Walker<'_> {
                 "links" => s.links = self.links(&p, value),
                 "configs" => self.service_files(&p, super::files::Section::Configs, value, &mut s.files),
                 "secrets" => self.service_files(&p, super::files::Section::Secrets, value, &mut s.files),
-                k if super::options::KEYS.contains(&k) => self.option(&p, k, value, &mut s.options),
                 // Checked by `profiled`: a service with profiles is never parsed this far.
                 "profiles" => {}
                 k if k.starts_with("x-") => {}
-                other => self.problem(&p, unsupported_service_key(other)),
+                other => {
+                    if !self.option(&p, other, value, &mut s.options) {
+                        self.problem(&p, unsupported_service_key(other));
+                    }
+                }
             }
         }
         match image {
