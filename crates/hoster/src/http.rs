@@ -1,8 +1,8 @@
-//! The accept loop every listener runs, plain or TLS: one hyper connection per client (HTTP/1.1,
-//! or HTTP/2 by prior knowledge on plain listeners), requests for a running deployment's
-//! hostname forwarded straight to it ([`proxy::direct_host`]), everything else through the axum
-//! stack. Skipping axum's middleware on the proxy's hot path saves a clone of the service stack,
-//! a boxed `Next` and the router's dispatch per proxied request.
+//! The accept loop every listener runs, plain or TLS. Each connection starts on the relay
+//! ([`relay`]), which passes plain HTTP/1.1 requests for running deployments on as bytes; the
+//! first request it does not take hands the connection to hyper (HTTP/1.1, or HTTP/2 by prior
+//! knowledge on plain listeners), where requests for a running deployment's hostname are still
+//! forwarded before the axum stack ([`proxy::direct_host`]) and everything else goes through it.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -17,10 +17,12 @@ use hyper_util::server::conn::auto;
 use rustls::ServerConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tower::ServiceExt;
 
 use crate::api::AppState;
 use crate::proxy;
+use crate::relay::{self, Prefixed};
 use crate::tls::OverTls;
 
 /// A slow or silent client gets this long to finish its TLS handshake.
@@ -45,7 +47,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Every connection holds a receiver: the channel closes when the last one has ended.
+    let (stop, stopping) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -62,10 +65,10 @@ pub async fn serve(
         };
         let _ = tcp.set_nodelay(true);
         let site = site.clone();
-        let watcher = graceful.watcher();
+        let stopping = stopping.clone();
         match acceptor.clone() {
             None => {
-                tokio::spawn(connection(tcp, site, peer, false, watcher));
+                tokio::spawn(connection(tcp, site, peer, false, stopping));
             }
             Some(acceptor) => {
                 tokio::spawn(async move {
@@ -77,24 +80,25 @@ pub async fn serve(
                         }
                         Err(_) => return,
                     };
-                    connection(tls, site, peer, true, watcher).await;
+                    connection(tls, site, peer, true, stopping).await;
                 });
             }
         }
     }
-    let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
+    drop(stopping);
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(DRAIN, stop.closed()).await;
 }
 
 /// Serves one connection until it closes, or until shutdown has drained it.
-async fn connection<I>(
-    io: I,
-    site: Site,
-    peer: SocketAddr,
-    over_tls: bool,
-    watcher: hyper_util::server::graceful::Watcher,
-) where
+async fn connection<I>(io: I, site: Site, peer: SocketAddr, over_tls: bool, mut stopping: watch::Receiver<bool>)
+where
     I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
+    let (io, read) = match relay::serve(io, &site.state, peer, over_tls, &mut stopping).await {
+        relay::End::Closed => return,
+        relay::End::HandOver(io, read) => (io, read),
+    };
     let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
         let site = site.clone();
         async move {
@@ -112,6 +116,13 @@ async fn connection<I>(
         }
     });
     let builder = auto::Builder::new(TokioExecutor::new());
-    let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
-    let _ = watcher.watch(connection.into_owned()).await;
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(Prefixed::new(io, read)), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        _ = relay::stopped(&mut stopping) => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
 }

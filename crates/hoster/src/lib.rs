@@ -15,6 +15,7 @@ pub mod http;
 pub mod paths;
 pub mod private_fs;
 pub mod proxy;
+pub mod relay;
 pub mod runtime;
 pub mod sealing;
 pub mod server;

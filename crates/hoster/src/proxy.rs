@@ -65,30 +65,84 @@ impl Proxy {
     /// Tells the upstream who asked and how. What a client says about itself in
     /// `X-Forwarded-*`, `Forwarded` or `X-Real-IP` is kept only when the peer is one of
     /// `HOSTER_TRUSTED_PROXIES` (a load balancer in front of Hoster); anyone else could claim
-    /// any address.
-    fn set_forwarded(&self, headers: &mut HeaderMap, peer: SocketAddr, scheme: &str, host: &str) {
+    /// any address. `sent` looks up the first value of a header the client sent.
+    pub fn forwarding<'a>(
+        &self,
+        peer: SocketAddr,
+        scheme: &str,
+        host: &str,
+        sent: impl Fn(&str) -> Option<&'a str>,
+    ) -> Forwarding {
         let peer_ip = peer.ip().to_canonical();
         let trusted = self.trusted_proxies.iter().any(|c| c.contains(peer_ip));
-        let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        let kept = |name: &str| trusted && sent(name).is_some();
+        let forwarded_for = match sent("x-forwarded-for") {
             Some(earlier) if trusted => format!("{earlier}, {peer_ip}"),
             _ => peer_ip.to_string(),
         };
-        if !trusted {
-            for name in ["forwarded", "x-real-ip", "x-forwarded-proto", "x-forwarded-host"] {
-                headers.remove(name);
+        let mut values = Vec::with_capacity(4);
+        values.push(("x-forwarded-for", forwarded_for));
+        for (name, value) in [
+            ("x-real-ip", peer_ip.to_string()),
+            ("x-forwarded-proto", scheme.to_string()),
+            ("x-forwarded-host", host.to_string()),
+        ] {
+            if !kept(name) {
+                values.push((name, value));
             }
         }
-        let mut set = |name: &'static str, value: &str, overwrite: bool| {
-            if (overwrite || !headers.contains_key(name))
-                && let Ok(value) = HeaderValue::from_str(value)
-            {
-                headers.insert(name, value);
+        Forwarding { trusted, values }
+    }
+
+    fn set_forwarded(&self, headers: &mut HeaderMap, peer: SocketAddr, scheme: &str, host: &str) {
+        let forwarding = self.forwarding(peer, scheme, host, |name| {
+            headers.get(name).and_then(|v| v.to_str().ok())
+        });
+        let replaced: Vec<HeaderName> = headers
+            .keys()
+            .filter(|name| forwarding.replaces(name.as_str()))
+            .cloned()
+            .collect();
+        for name in replaced {
+            headers.remove(name);
+        }
+        for (name, value) in forwarding.values() {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                headers.insert(*name, value);
             }
-        };
-        set("x-forwarded-for", &forwarded_for, true);
-        set("x-real-ip", &peer_ip.to_string(), !trusted);
-        set("x-forwarded-proto", scheme, false);
-        set("x-forwarded-host", host, false);
+        }
+    }
+}
+
+/// The forwarding headers a request leaves with (see [`Proxy::forwarding`]).
+pub struct Forwarding {
+    trusted: bool,
+    values: Vec<(&'static str, String)>,
+}
+
+impl Forwarding {
+    /// Whether a header the client sent is dropped: one this proxy sets, or any claim about
+    /// the client from a peer that is not trusted.
+    pub fn replaces(&self, name: &str) -> bool {
+        let claims = [
+            "forwarded",
+            "x-real-ip",
+            "x-forwarded-proto",
+            "x-forwarded-host",
+            "x-forwarded-for",
+        ];
+        let claim = claims.iter().any(|c| name.eq_ignore_ascii_case(c));
+        (claim && !self.trusted) || self.values.iter().any(|(n, _)| name.eq_ignore_ascii_case(n))
+    }
+
+    /// The headers to add, each replacing any the client sent.
+    pub fn values(&self) -> &[(&'static str, String)] {
+        &self.values
+    }
+
+    #[cfg(test)]
+    pub fn for_test(trusted: bool, values: Vec<(&'static str, String)>) -> Self {
+        Forwarding { trusted, values }
     }
 }
 
@@ -129,6 +183,11 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::UPGRADE,
 ];
 
+/// Whether `name` is hop-by-hop, whatever its case.
+pub fn is_hop_by_hop(name: &str) -> bool {
+    HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h.as_str()))
+}
+
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let listed: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
@@ -160,10 +219,15 @@ fn wants_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)
         .and_then(|a| a.to_str().ok())
-        .is_some_and(|a| a.contains("application/json") && !a.contains("text/html"))
+        .is_some_and(accept_wants_json)
 }
 
-fn render(code: ErrorCode, message: String, json: bool) -> Response {
+/// Whether an `Accept` value asks for JSON rather than a page.
+pub fn accept_wants_json(accept: &str) -> bool {
+    accept.contains("application/json") && !accept.contains("text/html")
+}
+
+pub fn render(code: ErrorCode, message: String, json: bool) -> Response {
     let status = crate::api::status_of(code);
     if json {
         return (status, axum::Json(serde_json::json!({"error": message, "code": code}))).into_response();
@@ -258,15 +322,24 @@ enum Front {
 }
 
 fn classify(state: &AppState, request: &Request) -> Front {
-    if request.method() == Method::CONNECT {
+    front(
+        state,
+        request.method() == Method::CONNECT,
+        request.uri().path(),
+        request_host(request.headers(), request.uri()),
+    )
+}
+
+fn front(state: &AppState, connect: bool, path: &str, host: Result<Host, &'static str>) -> Front {
+    if connect {
         return Front::Connect;
     }
     if let Some(certificates) = &state.certificates
-        && let Some(answer) = certificates.challenges.answer(request.uri().path())
+        && let Some(answer) = certificates.challenges.answer(path)
     {
         return Front::Challenge(answer);
     }
-    match request_host(request.headers(), request.uri()) {
+    match host {
         Err(why) => Front::BadHost(why),
         Ok(host) if state.proxy.api_hosts.contains(&host) => Front::Api,
         Ok(Host::Ip(ip)) => Front::Ip(ip),
@@ -278,6 +351,15 @@ fn classify(state: &AppState, request: &Request) -> Front {
 /// accept loop takes before the axum stack. `None` for everything [`route`] answers otherwise.
 pub fn direct_host(state: &AppState, request: &Request) -> Option<String> {
     match classify(state, request) {
+        Front::Name(name) => Some(name),
+        _ => None,
+    }
+}
+
+/// [`direct_host`] for a request the relay ([`crate::relay`]) parsed: never a CONNECT, its
+/// host from its one `Host` header.
+pub fn direct_name(state: &AppState, path: &str, host: Result<Host, &'static str>) -> Option<String> {
+    match front(state, false, path, host) {
         Front::Name(name) => Some(name),
         _ => None,
     }

@@ -489,3 +489,207 @@ async fn a_proxy_only_listener_serves_sites_and_nothing_else() {
     assert!(body.contains("deployment_not_found"), "{body}");
     h.delete_deployment(&id).await;
 }
+
+/// An HTTP/1.1 upstream with every kind of body framing, and the port of the connection each
+/// request came on (to see upstream connections kept).
+const FRAMINGS: &str = r#"import signal, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+class Framings(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 1  # idle connections close after a second
+    def fixed(self, body, status=200):
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+    def do_HEAD(self):
+        self.fixed(b"fixed body\n")
+    def do_GET(self):
+        if self.path == "/chunked":
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for part in [b"alpha", b"beta", b"gamma" * 1000]:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        elif self.path == "/empty":
+            self.send_response(204)
+            self.end_headers()
+        elif self.path == "/port":
+            self.fixed(str(self.client_address[1]).encode())
+        elif self.path == "/close":
+            self.send_response(200)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b"until the end")
+            self.close_connection = True
+        else:
+            self.fixed(b"fixed body\n")
+    def do_POST(self):
+        self.fixed(self.rfile.read(int(self.headers["Content-Length"])))
+ThreadingHTTPServer(("", 8000), Framings).serve_forever()
+"#;
+
+/// Sends `request` on `stream` and reads one response, whole (a body without a length: until
+/// the server closes).
+async fn exchange(stream: &mut tokio::net::TcpStream, buffer: &mut Vec<u8>, request: &[u8]) -> (u16, String, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(request).await.unwrap();
+    let head_only = request.starts_with(b"HEAD");
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut response = httparse::Response::new(&mut headers);
+        if let Ok(httparse::Status::Complete(len)) = response.parse(buffer) {
+            let head = String::from_utf8_lossy(&buffer[..len]).to_lowercase();
+            let code = response.code.unwrap();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .map(|l| l.trim().parse::<usize>().unwrap());
+            let body = if head_only || code == 204 {
+                Some(Vec::new())
+            } else if head.contains("transfer-encoding: chunked") {
+                dechunk(&buffer[len..])
+            } else if let Some(length) = length {
+                (buffer.len() >= len + length).then(|| buffer[len..len + length].to_vec())
+            } else {
+                None // until the server closes
+            };
+            if let Some(body) = body {
+                let consumed = len
+                    + if head.contains("chunked") {
+                        chunked_len(&buffer[len..])
+                    } else {
+                        body.len()
+                    };
+                buffer.drain(..consumed);
+                return (code, head, body);
+            }
+        }
+        let mut chunk = [0u8; 65536];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut chunk))
+            .await
+            .expect("a response within 10 s")
+            .unwrap();
+        if n == 0 {
+            let head_end = buffer.windows(4).position(|w| w == b"\r\n\r\n").expect("a head") + 4;
+            let head = String::from_utf8_lossy(&buffer[..head_end]).to_lowercase();
+            let body = buffer[head_end..].to_vec();
+            buffer.clear();
+            return (head[9..12].parse().unwrap(), head, body);
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// The body of a chunked message, once all of it is in `bytes`.
+fn dechunk(mut bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let line = bytes.windows(2).position(|w| w == b"\r\n")?;
+        let size = usize::from_str_radix(std::str::from_utf8(&bytes[..line]).unwrap(), 16).unwrap();
+        if size == 0 {
+            return (bytes.len() >= line + 4).then_some(body);
+        }
+        if bytes.len() < line + 2 + size + 2 {
+            return None;
+        }
+        body.extend_from_slice(&bytes[line + 2..line + 2 + size]);
+        bytes = &bytes[line + 2 + size + 2..];
+    }
+}
+
+fn chunked_len(bytes: &[u8]) -> usize {
+    let end = bytes.windows(5).position(|w| w == b"0\r\n\r\n").unwrap();
+    end + 5
+}
+
+#[tokio::test]
+async fn one_connection_carries_every_framing_pipelined_requests_and_a_turn_to_the_api() {
+    let h = Hoster::start().await;
+    let template = h.publish(&python_template("framings", FRAMINGS, 8000)).await;
+    let id = h.create_deployment(&template, "framings").await;
+    let domain = h.start_deployment(&id).await["domain"].as_str().unwrap().to_string();
+    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: {domain}\r\n\r\n").into_bytes();
+    assert_eq!(
+        proxied_text(&h, &domain, "/").await,
+        "fixed body\n",
+        "the upstream answers"
+    );
+
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", h.port)).await.unwrap();
+    let mut buffer = Vec::new();
+    let (code, head, body) = exchange(&mut stream, &mut buffer, &get("/chunked")).await;
+    assert_eq!((code, body.len()), (200, 5 + 4 + 5000), "{head}");
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    assert!(body.starts_with(b"alphabetagamma"));
+
+    let upload: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    let mut post = format!(
+        "POST /echo HTTP/1.1\r\nHost: {domain}\r\nContent-Length: {}\r\n\r\n",
+        upload.len()
+    )
+    .into_bytes();
+    post.extend_from_slice(&upload);
+    let (code, _, body) = exchange(&mut stream, &mut buffer, &post).await;
+    assert_eq!(code, 200);
+    assert!(body == upload, "the 300 kB body came back whole");
+
+    let head_request = format!("HEAD / HTTP/1.1\r\nHost: {domain}\r\n\r\n").into_bytes();
+    let (code, head, body) = exchange(&mut stream, &mut buffer, &head_request).await;
+    assert_eq!((code, body.len()), (200, 0));
+    assert!(head.contains("content-length: 11"), "{head}");
+    assert_eq!(exchange(&mut stream, &mut buffer, &get("/empty")).await.0, 204);
+
+    // The upstream connection is kept between requests.
+    let (_, _, first) = exchange(&mut stream, &mut buffer, &get("/port")).await;
+    let (_, _, second) = exchange(&mut stream, &mut buffer, &get("/port")).await;
+    assert_eq!(first, second, "one upstream connection for one client connection");
+
+    // Once the upstream closed the idle connection, the next request goes on a new one.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (code, _, third) = exchange(&mut stream, &mut buffer, &get("/port")).await;
+    assert_eq!(code, 200);
+    assert_ne!(third, first, "a new upstream connection");
+    let first = third;
+
+    // Two requests in one write get two answers, in order.
+    let mut both = get("/port");
+    both.extend_from_slice(&get("/"));
+    let (_, _, port) = exchange(&mut stream, &mut buffer, &both).await;
+    assert_eq!(port, first);
+    let (code, _, body) = exchange(&mut stream, &mut buffer, b"").await;
+    assert_eq!((code, body.as_slice()), (200, &b"fixed body\n"[..]));
+
+    // The API on the same connection, then the deployment again (now through hyper).
+    let health = format!("GET /health HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n", h.port).into_bytes();
+    let (code, _, body) = exchange(&mut stream, &mut buffer, &health).await;
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(
+        String::from_utf8_lossy(&body).contains("ok"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let (code, _, body) = exchange(&mut stream, &mut buffer, &get("/")).await;
+    assert_eq!((code, body.as_slice()), (200, &b"fixed body\n"[..]));
+
+    // A body that ends when the upstream closes: relayed, then the connection closes too.
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", h.port)).await.unwrap();
+    let (code, head, body) = exchange(&mut stream, &mut buffer, &get("/close")).await;
+    assert_eq!((code, body.as_slice()), (200, &b"until the end"[..]));
+    assert!(head.contains("connection: close"), "{head}");
+
+    // An upstream that went away: a clear 502, then the client connection closes.
+    let killed = std::process::Command::new("docker")
+        .args(["kill", &format!("hoster_{id}_app")])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", h.port)).await.unwrap();
+    let (code, _, body) = exchange(&mut stream, &mut buffer, &get("/")).await;
+    assert!(code == 502 || code == 503, "{code}: {}", String::from_utf8_lossy(&body));
+    h.delete_deployment(&id).await;
+}
