@@ -9,6 +9,7 @@ mod error;
 mod extract;
 mod health;
 mod import;
+mod logs;
 pub(crate) mod templates;
 mod variables;
 
@@ -115,6 +116,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(deployments::start_deployment))
         .routes(routes!(deployments::stop_deployment))
         .routes(routes!(deployments::deployment_events))
+        .routes(routes!(logs::deployment_logs))
         .routes(routes!(variables::get_variables, variables::update_variables))
         .routes(routes!(domains::list_domains, domains::add_domain))
         .routes(routes!(domains::remove_domain))

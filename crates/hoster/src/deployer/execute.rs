@@ -369,9 +369,32 @@ impl Deployer {
         Ok(())
     }
 
-    /// Containers and network: what a failed deployment gives back (its volumes keep the data).
+    /// What a failed deployment gives back: its containers stop at once (no grace: it has
+    /// failed) but stay, so their output can still be read, and its network goes. Its volumes
+    /// keep the data. The next start removes the stopped containers.
     pub(super) async fn tear_down(&self, id: &DeploymentId) -> Result<(), DeployError> {
-        self.remove_containers(id).await?;
+        let running: Vec<_> = self
+            .engine
+            .containers(Some(id))
+            .await?
+            .into_iter()
+            .filter(|c| {
+                matches!(
+                    c.state,
+                    ContainerStatus::Running | ContainerStatus::Restarting | ContainerStatus::Paused
+                )
+            })
+            .collect();
+        try_join_all(
+            running
+                .iter()
+                .map(|c| self.engine.stop_container(&c.id, Some(Duration::ZERO))),
+        )
+        .await?;
+        self.remove_networks(id).await
+    }
+
+    async fn remove_networks(&self, id: &DeploymentId) -> Result<(), DeployError> {
         for network in self.engine.networks(Some(id)).await? {
             self.engine.remove_network(&network.name).await?;
         }
@@ -380,7 +403,8 @@ impl Deployer {
 
     /// Containers, network and volumes: nothing labelled with the deployment remains.
     pub(super) async fn remove_everything(&self, id: &DeploymentId) -> Result<(), DeployError> {
-        self.tear_down(id).await?;
+        self.remove_containers(id).await?;
+        self.remove_networks(id).await?;
         for volume in self.engine.volumes(Some(id)).await? {
             self.engine.remove_volume(&volume.name).await?;
         }

@@ -6,6 +6,7 @@
 //! instead of interleaving; the state machine then refuses what no longer applies.
 
 mod execute;
+pub mod logs;
 mod reconcile;
 #[cfg(test)]
 mod tests;
@@ -281,7 +282,12 @@ impl Deployer {
                 self.step(&mut d, Status::Scheduled, None).await?;
                 self.step(&mut d, Status::Starting, None).await?;
             }
-            Status::Stopped | Status::Failed => self.step(&mut d, Status::Starting, None).await?,
+            Status::Stopped => self.step(&mut d, Status::Starting, None).await?,
+            Status::Failed => {
+                // Kept for their output, on a network that is gone: not to be started again.
+                self.remove_containers(&d.id).await?;
+                self.step(&mut d, Status::Starting, None).await?
+            }
             status => {
                 return Err(DeployError::InvalidTransition {
                     action: "start",

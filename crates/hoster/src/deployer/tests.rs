@@ -107,12 +107,26 @@ impl World {
             futures_util::FutureExt::now_or_never(crate::runtime::Runtime::containers(&*self.engine, None))
                 .unwrap()
                 .unwrap();
-        containers.into_iter().map(|c| c.service).collect()
+        let mut services: Vec<String> = containers.into_iter().map(|c| c.service).collect();
+        services.sort();
+        services
+    }
+
+    fn running_services(&self) -> Vec<String> {
+        let containers =
+            futures_util::FutureExt::now_or_never(crate::runtime::Runtime::containers(&*self.engine, None))
+                .unwrap()
+                .unwrap();
+        containers
+            .into_iter()
+            .filter(|c| c.state == crate::runtime::ContainerStatus::Running)
+            .map(|c| c.service)
+            .collect()
     }
 }
 
 #[tokio::test]
-async fn an_engine_error_in_the_middle_of_a_start_fails_it_and_leaves_nothing_behind() {
+async fn an_engine_error_in_the_middle_of_a_start_fails_it_and_leaves_nothing_running() {
     let w = world().await;
     let d = w.deployment(TWO_SERVICES).await;
     w.engine.refuse_start(
@@ -131,23 +145,22 @@ async fn an_engine_error_in_the_middle_of_a_start_fails_it_and_leaves_nothing_be
     );
     assert_eq!(
         w.engine.calls(),
-        [
-            "create db",
-            "create web",
-            "start db",
-            "start web",
-            "remove db",
-            "remove web"
-        ],
-        "web is started only after db, and both are removed once web fails"
+        ["create db", "create web", "start db", "start web", "stop db",],
+        "web is started only after db, and db is stopped once web fails"
     );
-    assert!(w.services_on_engine().is_empty(), "the started db is removed again");
-    assert!(w.engine.network_names().is_empty(), "and the network with it");
+    assert!(w.running_services().is_empty(), "the started db is stopped again");
+    assert_eq!(w.services_on_engine(), ["db", "web"], "kept for their output");
+    assert!(w.engine.network_names().is_empty(), "the network is removed");
     assert_eq!(w.status(&d.id).await, (Status::Failed, Some(message)));
     assert_eq!(
         w.history(&d.id).await,
         [Status::Pending, Status::Scheduled, Status::Starting, Status::Failed]
     );
+
+    // The next start does not reuse containers whose network is gone.
+    w.deployer.start(&d.id, true).await.unwrap_err();
+    let calls = w.engine.calls();
+    assert_eq!(calls[5..8], ["remove db", "remove web", "create db"], "{calls:?}");
 }
 
 #[tokio::test]
@@ -255,9 +268,10 @@ async fn an_exit_event_makes_the_reconciler_fail_a_running_deployment_at_once() 
         (Status::Failed, Some("service `web` exited with code 1".into()))
     );
     assert!(
-        w.services_on_engine().is_empty(),
-        "a failed deployment gives its containers back"
+        w.running_services().is_empty(),
+        "a failed deployment stops its containers"
     );
+    assert_eq!(w.services_on_engine().len(), 2, "and keeps them for their output");
 }
 
 #[tokio::test]
@@ -292,7 +306,8 @@ async fn reconcile_fails_a_deployment_whose_container_vanished_and_rolls_back_in
             Some("the start was interrupted by a restart of Hoster; start it again".into())
         )
     );
-    assert!(w.services_on_engine().is_empty());
+    assert!(w.running_services().is_empty());
+    assert_eq!(w.services_on_engine(), ["web"], "stopped, kept for its output");
 }
 
 #[tokio::test]

@@ -256,6 +256,14 @@ impl Runtime for FakeEngine {
         Ok(String::new())
     }
 
+    async fn logs(
+        &self,
+        _name: &str,
+        _query: &super::LogQuery,
+    ) -> Result<BoxStream<'static, Result<super::RawLine, EngineError>>, EngineError> {
+        Ok(futures_util::stream::empty().boxed())
+    }
+
     async fn container_exits(&self) -> Result<BoxStream<'_, Result<(), EngineError>>, EngineError> {
         let receiver = self.exits.subscribe();
         Ok(futures_util::stream::unfold(receiver, |mut receiver| async move {

@@ -7,6 +7,7 @@ mod containers;
 mod engine;
 #[cfg(test)]
 pub mod fake;
+mod logs;
 mod objects;
 
 use std::time::Duration;
@@ -17,6 +18,7 @@ use hoster_core::plan::{ContainerSpec, ObjectSpec};
 
 pub use containers::{ContainerState, ContainerStatus, ContainerSummary, Health};
 pub use engine::{Engine, EngineError, EngineInfo, public_reason};
+pub use logs::{LogQuery, LogStream, RawLine};
 pub use objects::Owned;
 
 /// What Hoster asks of a container engine. Objects are Hoster's when they carry its instance
@@ -52,6 +54,13 @@ pub trait Runtime: Send + Sync {
     async fn containers(&self, deployment: Option<&DeploymentId>) -> Result<Vec<ContainerSummary>, EngineError>;
     /// The last `lines` lines the container wrote, stdout and stderr together.
     async fn logs_tail(&self, name: &str, lines: usize) -> Result<String, EngineError>;
+    /// The container's output as lines, oldest first; with `follow`, until it stops or the
+    /// stream is dropped. A container that is gone gives no lines.
+    async fn logs(
+        &self,
+        name: &str,
+        query: &LogQuery,
+    ) -> Result<BoxStream<'static, Result<RawLine, EngineError>>, EngineError>;
     /// One item each time one of this instance's containers dies, is destroyed or OOM-killed;
     /// the stream ends (or errs) when the connection to the engine does.
     async fn container_exits(&self) -> Result<BoxStream<'_, Result<(), EngineError>>, EngineError>;
@@ -106,6 +115,13 @@ impl Runtime for Engine {
     }
     async fn logs_tail(&self, name: &str, lines: usize) -> Result<String, EngineError> {
         Engine::logs_tail(self, name, lines).await
+    }
+    async fn logs(
+        &self,
+        name: &str,
+        query: &LogQuery,
+    ) -> Result<BoxStream<'static, Result<RawLine, EngineError>>, EngineError> {
+        Engine::logs(self, name, query).await
     }
     async fn container_exits(&self) -> Result<BoxStream<'_, Result<(), EngineError>>, EngineError> {
         Engine::container_exits(self).await

@@ -447,6 +447,19 @@ fn docker(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// What a failed deployment may keep (`key=value` label): only stopped containers, for their
+/// output, and volumes. Returns the running containers and the networks, which should be none.
+pub fn running_or_networked(label: &str) -> Vec<String> {
+    let filter = format!("label={label}");
+    [
+        docker(&["ps", "--filter", &filter, "--format", "{{.Names}}"]),
+        docker(&["network", "ls", "--filter", &filter, "--format", "{{.Name}}"]),
+    ]
+    .iter()
+    .flat_map(|out| out.lines().map(str::to_string))
+    .collect()
+}
+
 /// Names of containers, networks and volumes with this label (`key=value`).
 pub fn engine_objects(label: &str) -> Vec<String> {
     let filter = format!("label={label}");

@@ -27,6 +27,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/deployments/{id}/start"),
     ("post", "/api/v1/deployments/{id}/stop"),
     ("get", "/api/v1/deployments/{id}/events"),
+    ("get", "/api/v1/deployments/{id}/logs"),
     ("get", "/api/v1/deployments/{id}/variables"),
     ("patch", "/api/v1/deployments/{id}/variables"),
     ("get", "/api/v1/deployments/{id}/domains"),

@@ -4,6 +4,7 @@ mod compose_keys;
 mod deployments;
 mod examples;
 mod faults;
+mod operations;
 mod proxy;
 mod security;
 mod tls;

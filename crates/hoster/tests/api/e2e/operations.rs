@@ -1,0 +1,183 @@
+//! Day-2 operations on running deployments: logs, stats, restarts.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+/// A one-service busybox template running `script` with `sh -c`.
+fn shell_template(name: &str, script: &str) -> Value {
+    json!({
+        "name": name, "version": "1.0.0", "creator_id": "c",
+        "compose_spec": format!("services:\n  app:\n    image: busybox\n    command: [\"sh\", \"-c\", {}]\n", serde_json::to_string(script).unwrap())
+    })
+}
+
+async fn logs(h: &Hoster, id: &str, query: &str, accept: &str) -> (StatusCode, String) {
+    let response = h
+        .client
+        .get(h.url(&format!("/api/v1/deployments/{id}/logs{query}")))
+        .header("accept", accept)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+/// Reads server-sent events until `done` holds for the text so far; fails after 15 s.
+async fn read_events_until(response: &mut reqwest::Response, seen: &mut String, done: impl Fn(&str) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !done(seen) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let chunk = tokio::time::timeout(left, response.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("not seen within 15 s: {seen}"))
+            .unwrap();
+        match chunk {
+            Some(chunk) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+            None => panic!("the stream ended first: {seen}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_logs_of_example_10_show_its_environment_as_text_json_and_events() {
+    let h = Hoster::start().await;
+    let d = h.deploy_example("10-app-with-env").await;
+    let id = d["id"].as_str().unwrap();
+    let started = Instant::now();
+    let text = loop {
+        let (status, text) = logs(&h, id, "", "*/*").await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        if text.contains("MAX_CONNECTIONS") || started.elapsed() > Duration::from_secs(10) {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for line in ["app | APP_NAME=myapp", "app | DEBUG=true", "app | MAX_CONNECTIONS=100"] {
+        assert!(text.lines().any(|l| l == line), "{line} in {text}");
+    }
+
+    let (_, stamped) = logs(&h, id, "?timestamps=true&tail=1", "*/*").await;
+    let only: Vec<&str> = stamped.lines().collect();
+    assert_eq!(only.len(), 1, "{stamped}");
+    assert!(only[0].starts_with("app | 20"), "a time before the line: {stamped}");
+
+    let (_, ndjson) = logs(&h, id, "?service=app", "application/x-ndjson").await;
+    let lines: Vec<Value> = ndjson.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let debug = lines
+        .iter()
+        .find(|l| l["line"] == "DEBUG=true")
+        .expect("the DEBUG line");
+    assert_eq!(debug["service"], "app");
+    assert_eq!(debug["stream"], "stdout");
+    assert!(debug["time"].as_str().unwrap().ends_with('Z'), "{debug}");
+
+    // Following a container that has exited: its lines, then the end of the stream.
+    let mut response = h
+        .client
+        .get(h.url(&format!("/api/v1/deployments/{id}/logs?follow=true")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut seen = String::new();
+    read_events_until(&mut response, &mut seen, |s| s.contains("APP_NAME=myapp")).await;
+    assert!(seen.contains("event: log"), "{seen}");
+    let rest = tokio::time::timeout(Duration::from_secs(10), response.text()).await;
+    assert!(rest.is_ok(), "the stream ends once every container has stopped");
+
+    for (query, field) in [
+        ("?tail=10001", "tail"),
+        ("?since=yesterday", "since"),
+        ("?until=5x", "until"),
+        ("?service=nope", "service"),
+    ] {
+        let (status, body) = logs(&h, id, query, "*/*").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["details"][0]["field"], field, "{query}: {body}");
+    }
+    let (status, _) = logs(&h, id, "?tail=-1", "*/*").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    h.delete_deployment(id).await;
+}
+
+#[tokio::test]
+async fn following_a_ticking_service_streams_lines_as_they_are_written() {
+    let h = Hoster::start().await;
+    let template = h
+        .publish(&shell_template(
+            "ticker",
+            "i=0; while true; do echo tick $$i; i=$$((i+1)); sleep 1; done",
+        ))
+        .await;
+    let id = h.create_deployment(&template, "ticker").await;
+    h.start_deployment(&id).await;
+
+    let mut response = h
+        .client
+        .get(h.url(&format!("/api/v1/deployments/{id}/logs?follow=true&tail=0")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut seen = String::new();
+    read_events_until(&mut response, &mut seen, |s| s.contains("\"line\":\"tick")).await;
+    let first_at = Instant::now();
+    let first = seen.clone();
+    read_events_until(&mut response, &mut seen, |s| s.matches("\"line\":\"tick").count() >= 3).await;
+    assert!(
+        first_at.elapsed() >= Duration::from_millis(1500),
+        "two more lines took {:?}: they came as written, not all at once",
+        first_at.elapsed()
+    );
+    let followed: Vec<u64> = seen
+        .split("\"line\":\"tick ")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        followed.windows(2).all(|w| w[1] == w[0] + 1),
+        "in order, none twice: {followed:?}"
+    );
+    assert!(!first.is_empty());
+    drop(response);
+
+    // The history that follows on from a tail has no gap and no repeat.
+    let (_, text) = logs(&h, &id, "", "*/*").await;
+    let ticks: Vec<u64> = text
+        .lines()
+        .map(|l| l.strip_prefix("app | tick ").unwrap().parse().unwrap())
+        .collect();
+    assert!(ticks.len() >= 3, "{text}");
+    assert!(ticks.windows(2).all(|w| w[1] == w[0] + 1), "{ticks:?}");
+    h.delete_deployment(&id).await;
+}
+
+#[tokio::test]
+async fn a_failed_deployment_keeps_its_last_lines() {
+    let h = Hoster::start().await;
+    let template = h
+        .publish(&shell_template(
+            "crasher",
+            "echo starting up; echo 'fatal: no configuration found' >&2; exit 3",
+        ))
+        .await;
+    let id = h.create_deployment(&template, "crasher").await;
+    let (status, body) = h
+        .request(reqwest::Method::POST, &format!("/api/v1/deployments/{id}/start"), None)
+        .await;
+    assert!(status.is_client_error() || status.is_server_error(), "{status}: {body}");
+    assert_eq!(h.get_deployment(&id).await.1["status"], "failed");
+
+    let (status, text) = logs(&h, &id, "", "*/*").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.contains("app | starting up"), "{text}");
+    assert!(text.contains("app | fatal: no configuration found"), "{text}");
+    let (_, ndjson) = logs(&h, &id, "", "application/x-ndjson").await;
+    assert!(ndjson.contains("\"stream\":\"stderr\""), "{ndjson}");
+    h.delete_deployment(&id).await;
+}
