@@ -377,6 +377,50 @@ pub async fn stop_deployment(
     Ok(answer(wait, view_one(&state, d).await?))
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RestartQuery {
+    /// Restart only this service (a new container); the others keep running.
+    service: Option<String>,
+}
+
+/// Restart a running deployment: every service stopped gracefully (one dependency level at a
+/// time) and started again in dependency order, or with `service` only that service's
+/// container, replaced by a new one. Volumes, ports and hostname stay. Returns once it runs.
+#[utoipa::path(
+    post,
+    path = "/api/v1/deployments/{id}/restart",
+    tag = "deployments",
+    params(("id" = String, Path, description = "Deployment id"), RestartQuery),
+    responses(
+        (status = 200, body = Deployment),
+        (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "invalid_transition: not running", body = ErrorBody),
+        (status = 500, description = "runtime_error: the restart failed; the deployment is failed", body = ErrorBody),
+        (status = 503, description = "engine_unavailable", body = ErrorBody)
+    )
+)]
+pub async fn restart_deployment(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Query(query): Query<RestartQuery>,
+) -> Result<axum::Json<Deployment>, ApiError> {
+    let d = load(&state, &caller, Operation::StartDeployment, &id).await?;
+    auth::audit(
+        &state,
+        &caller,
+        "deployment.restart",
+        &id,
+        query.service.as_deref().unwrap_or(""),
+    )
+    .await;
+    let d = state.deployer.restart(&d.id, query.service.as_deref()).await?;
+    Ok(axum::Json(view_one(&state, d).await?))
+}
+
 /// Delete a deployment: stops it, then removes its containers, network, volumes and files.
 #[utoipa::path(
     delete,

@@ -10,6 +10,7 @@ mod extract;
 mod health;
 mod import;
 mod logs;
+mod stats;
 pub(crate) mod templates;
 mod variables;
 
@@ -115,8 +116,10 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(deployments::get_deployment, deployments::delete_deployment))
         .routes(routes!(deployments::start_deployment))
         .routes(routes!(deployments::stop_deployment))
+        .routes(routes!(deployments::restart_deployment))
         .routes(routes!(deployments::deployment_events))
         .routes(routes!(logs::deployment_logs))
+        .routes(routes!(stats::deployment_stats))
         .routes(routes!(variables::get_variables, variables::update_variables))
         .routes(routes!(domains::list_domains, domains::add_domain))
         .routes(routes!(domains::remove_domain))

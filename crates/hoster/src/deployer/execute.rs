@@ -197,47 +197,7 @@ impl Deployer {
     }
 
     async fn run_once(&self, d: &DeploymentRecord, avoid: &BTreeSet<u16>) -> Result<(), DeployError> {
-        let Instance {
-            compose,
-            config_files,
-            template,
-            values,
-        } = self.instance_of(d).await.map_err(|e| match e {
-            // At a start, a model that no longer checks (the template or the operator's policy
-            // changed since) is the deployment's failure, with every problem in its message.
-            DeployError::Invalid(problems) => failed(format!(
-                "the template no longer accepts this deployment's values: {}",
-                problems
-                    .0
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            )),
-            other => other,
-        })?;
-        let (before, ports) = self.assign_ports(&d.id, &compose, avoid).await?;
-        let plan = plan::plan(&PlanInput {
-            instance: self.engine.instance(),
-            deployment: &d.id,
-            template: &d.template_id,
-            compose: &compose,
-            config_files: &config_files,
-            ports: &ports,
-            publish_address: self.settings.publish_address,
-            trusted: template.trusted,
-            policy: &self.settings.limits.policy,
-            default_limits: self.settings.default_limits,
-            revision: &hoster_core::variables::revision(&values),
-        })
-        .map_err(|e| DeployError::Failed {
-            code: match e {
-                plan::PlanError::Policy(_) => ErrorCode::PolicyViolation,
-                plan::PlanError::Cycle(_) => ErrorCode::RuntimeError,
-            },
-            message: e.to_string(),
-        })?;
-
+        let (plan, before, ports) = self.plan_for(d, Some(avoid)).await?;
         let images: BTreeSet<&str> = plan.containers().map(|c| c.image.as_str()).collect();
         try_join_all(images.into_iter().map(|image| self.engine.ensure_image(image))).await?;
         self.engine.ensure_network(&plan.network).await?;
@@ -261,6 +221,80 @@ impl Deployer {
             try_join_all(wave.iter().map(|c| self.start_when_ready(c))).await?;
         }
         self.check_started(&plan).await
+    }
+
+    /// Replaces one service's container of a running deployment with a new one made from the
+    /// plan as it is now (same ports, network and volumes); the others are not touched.
+    pub(super) async fn recreate_service(&self, d: &DeploymentRecord, service: &str) -> Result<(), DeployError> {
+        let (plan, _, _) = self.plan_for(d, None).await?;
+        let container = plan
+            .containers()
+            .find(|c| c.service == service)
+            .ok_or_else(|| failed(format!("service `{service}` has no container in the plan")))?;
+        self.engine.ensure_image(&container.image).await?;
+        self.engine.stop_container(&container.name, None).await?;
+        self.engine.remove_container(&container.name).await?;
+        self.keep_config_copies(&d.id, &plan).await;
+        self.engine.create_container(container, &plan.network.name).await?;
+        self.start_when_ready(container).await?;
+        self.check_started(&plan).await
+    }
+
+    /// The deployment's plan. `ports`: `Some(avoid)` assigns host ports (a start: the
+    /// deployment's own containers are not running, so its ports are free), `None` keeps the
+    /// ones it has (its containers hold them now). Also answers the ports before and now.
+    async fn plan_for(
+        &self,
+        d: &DeploymentRecord,
+        ports: Option<&BTreeSet<u16>>,
+    ) -> Result<(Plan, Vec<plan::PortAssignment>, Vec<plan::PortAssignment>), DeployError> {
+        let Instance {
+            compose,
+            config_files,
+            template,
+            values,
+        } = self.instance_of(d).await.map_err(|e| match e {
+            // At a start, a model that no longer checks (the template or the operator's policy
+            // changed since) is the deployment's failure, with every problem in its message.
+            DeployError::Invalid(problems) => failed(format!(
+                "the template no longer accepts this deployment's values: {}",
+                problems
+                    .0
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )),
+            other => other,
+        })?;
+        let (before, ports) = match ports {
+            Some(avoid) => self.assign_ports(&d.id, &compose, avoid).await?,
+            None => {
+                let kept = self.store.port_assignments(&d.id).await?;
+                (kept.clone(), kept)
+            }
+        };
+        let plan = plan::plan(&PlanInput {
+            instance: self.engine.instance(),
+            deployment: &d.id,
+            template: &d.template_id,
+            compose: &compose,
+            config_files: &config_files,
+            ports: &ports,
+            publish_address: self.settings.publish_address,
+            trusted: template.trusted,
+            policy: &self.settings.limits.policy,
+            default_limits: self.settings.default_limits,
+            revision: &hoster_core::variables::revision(&values),
+        })
+        .map_err(|e| DeployError::Failed {
+            code: match e {
+                plan::PlanError::Policy(_) => ErrorCode::PolicyViolation,
+                plan::PlanError::Cycle(_) => ErrorCode::RuntimeError,
+            },
+            message: e.to_string(),
+        })?;
+        Ok((plan, before, ports))
     }
 
     async fn start_when_ready(&self, container: &ContainerSpec) -> Result<(), DeployError> {

@@ -83,6 +83,24 @@ pub enum DeployError {
     Engine(#[from] EngineError),
 }
 
+impl DeployError {
+    /// What a deployment that failed with this error records, and its answer says: a short
+    /// reason (the log has the detail, e.g. the engine's message with host paths).
+    fn public_failure(&self) -> (ErrorCode, String) {
+        match self {
+            DeployError::Failed { code, message } => (*code, message.clone()),
+            DeployError::Engine(engine @ EngineError::PortUnavailable { .. }) => {
+                (ErrorCode::PortUnavailable, engine.public_message())
+            }
+            DeployError::Engine(engine @ EngineError::ImageUnavailable { .. }) => {
+                (ErrorCode::ImageUnavailable, engine.public_message())
+            }
+            DeployError::Engine(engine) => (ErrorCode::RuntimeError, engine.public_message()),
+            other => (ErrorCode::RuntimeError, other.to_string()),
+        }
+    }
+}
+
 /// A uniform index below `n` from the operating system's CSPRNG, for generated secrets.
 pub(crate) fn os_random(n: usize) -> usize {
     use rand::{Rng, TryRngCore};
@@ -315,18 +333,7 @@ impl Deployer {
         match self.run(d).await {
             Ok(()) => self.step(d, Status::Running, None).await,
             Err(e) => {
-                // The deployment's error and the answer get a short reason; the log the detail.
-                let (code, message) = match &e {
-                    DeployError::Failed { code, message } => (*code, message.clone()),
-                    DeployError::Engine(engine @ EngineError::PortUnavailable { .. }) => {
-                        (ErrorCode::PortUnavailable, engine.public_message())
-                    }
-                    DeployError::Engine(engine @ EngineError::ImageUnavailable { .. }) => {
-                        (ErrorCode::ImageUnavailable, engine.public_message())
-                    }
-                    DeployError::Engine(engine) => (ErrorCode::RuntimeError, engine.public_message()),
-                    other => (ErrorCode::RuntimeError, other.to_string()),
-                };
+                let (code, message) = e.public_failure();
                 tracing::warn!(deployment = %d.id, error = %e, "start failed");
                 if let Err(cleanup) = self.tear_down(&d.id).await {
                     tracing::warn!(deployment = %d.id, error = %cleanup, "cleanup after a failed start failed");
@@ -371,6 +378,64 @@ impl Deployer {
             self.remove_containers(&d.id).await?;
         }
         self.step(d, Status::Stopped, None).await
+    }
+
+    /// Restarts a running deployment: all of it (each service gracefully stopped, services of
+    /// one dependency level together, then started again in dependency order, the same
+    /// containers), or one `service`, whose container is replaced by a new one while the others
+    /// keep running. Volumes, ports and hostname stay. A restart that fails leaves the
+    /// deployment `failed`, as a start would.
+    pub async fn restart(&self, id: &DeploymentId, service: Option<&str>) -> Result<DeploymentRecord, DeployError> {
+        let _guard = self.lock(id).await;
+        let mut d = self.load(id).await?;
+        if d.status != Status::Running {
+            return Err(DeployError::InvalidTransition {
+                action: "restart",
+                status: d.status,
+            });
+        }
+        if let Some(service) = service
+            && !self
+                .instance_of(&d)
+                .await?
+                .compose
+                .services
+                .iter()
+                .any(|s| s.name == service)
+        {
+            return Err(DeployError::Invalid(Problems(vec![Problem::field(
+                "service",
+                format!("the deployment has no service `{service}`"),
+            )])));
+        }
+        let what = match service {
+            None => "restart requested".to_string(),
+            Some(service) => format!("restart of service `{service}` requested"),
+        };
+        self.store.note(&d.id, Status::Running, &what, &clock::now()).await?;
+        match service {
+            None => {
+                self.step(&mut d, Status::Stopping, None).await?;
+                self.finish_stop(&mut d).await?;
+                self.step(&mut d, Status::Starting, None).await?;
+                self.finish_start(&mut d).await?;
+            }
+            Some(service) => match self.recreate_service(&d, service).await {
+                Ok(()) => {
+                    let done = format!("service `{service}` restarted");
+                    self.store.note(&d.id, Status::Running, &done, &clock::now()).await?;
+                }
+                Err(e) => {
+                    let (code, reason) = e.public_failure();
+                    let message = format!("restarting service `{service}` failed: {reason}");
+                    tracing::warn!(deployment = %d.id, error = %e, "restart failed");
+                    self.tear_down(&d.id).await?;
+                    self.step(&mut d, Status::Failed, Some(&message)).await?;
+                    return Err(DeployError::Failed { code, message });
+                }
+            },
+        }
+        Ok(d)
     }
 
     /// Deletes a deployment and everything it has on the engine (containers force-removed, not

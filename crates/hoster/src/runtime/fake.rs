@@ -264,6 +264,14 @@ impl Runtime for FakeEngine {
         Ok(futures_util::stream::empty().boxed())
     }
 
+    async fn stats(
+        &self,
+        _name: &str,
+        _stream: bool,
+    ) -> Result<BoxStream<'static, Result<super::Usage, EngineError>>, EngineError> {
+        Ok(futures_util::stream::once(async { Ok(super::Usage::default()) }).boxed())
+    }
+
     async fn container_exits(&self) -> Result<BoxStream<'_, Result<(), EngineError>>, EngineError> {
         let receiver = self.exits.subscribe();
         Ok(futures_util::stream::unfold(receiver, |mut receiver| async move {

@@ -9,6 +9,7 @@ mod engine;
 pub mod fake;
 mod logs;
 mod objects;
+mod stats;
 
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ pub use containers::{ContainerState, ContainerStatus, ContainerSummary, Health};
 pub use engine::{Engine, EngineError, EngineInfo, public_reason};
 pub use logs::{LogQuery, LogStream, RawLine};
 pub use objects::Owned;
+pub use stats::Usage;
 
 /// What Hoster asks of a container engine. Objects are Hoster's when they carry its instance
 /// label; "all" below means all of this instance's, never anyone else's.
@@ -61,6 +63,13 @@ pub trait Runtime: Send + Sync {
         name: &str,
         query: &LogQuery,
     ) -> Result<BoxStream<'static, Result<RawLine, EngineError>>, EngineError>;
+    /// What the container uses: one sample (about a second, for the CPU share), or with
+    /// `stream` one a second until it stops or the stream is dropped.
+    async fn stats(
+        &self,
+        name: &str,
+        stream: bool,
+    ) -> Result<BoxStream<'static, Result<Usage, EngineError>>, EngineError>;
     /// One item each time one of this instance's containers dies, is destroyed or OOM-killed;
     /// the stream ends (or errs) when the connection to the engine does.
     async fn container_exits(&self) -> Result<BoxStream<'_, Result<(), EngineError>>, EngineError>;
@@ -122,6 +131,13 @@ impl Runtime for Engine {
         query: &LogQuery,
     ) -> Result<BoxStream<'static, Result<RawLine, EngineError>>, EngineError> {
         Engine::logs(self, name, query).await
+    }
+    async fn stats(
+        &self,
+        name: &str,
+        stream: bool,
+    ) -> Result<BoxStream<'static, Result<Usage, EngineError>>, EngineError> {
+        Engine::stats(self, name, stream).await
     }
     async fn container_exits(&self) -> Result<BoxStream<'_, Result<(), EngineError>>, EngineError> {
         Engine::container_exits(self).await

@@ -293,6 +293,28 @@ impl Store {
         Ok(true)
     }
 
+    /// Records something that happened to a deployment without changing its status (a
+    /// restarted service, say); `false` when the deployment is no longer `status`.
+    pub async fn note(
+        &self,
+        id: &DeploymentId,
+        status: Status,
+        message: &str,
+        at: &Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let current: Option<String> = sqlx::query_scalar("SELECT status FROM deployments WHERE id = ?1")
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if current.as_deref() != Some(status.as_str()) {
+            return Ok(false);
+        }
+        record_event(&mut tx, id, Some(status), status, Some(message), at).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     pub async fn events(&self, id: &DeploymentId) -> Result<Vec<Event>, StoreError> {
         let rows: Vec<EventRow> = sqlx::query_as(
             "SELECT from_status, to_status, message, at FROM deployment_events WHERE deployment_id = ?1 ORDER BY seq",

@@ -28,6 +28,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/deployments/{id}/stop"),
     ("get", "/api/v1/deployments/{id}/events"),
     ("get", "/api/v1/deployments/{id}/logs"),
+    ("post", "/api/v1/deployments/{id}/restart"),
+    ("get", "/api/v1/deployments/{id}/stats"),
     ("get", "/api/v1/deployments/{id}/variables"),
     ("patch", "/api/v1/deployments/{id}/variables"),
     ("get", "/api/v1/deployments/{id}/domains"),

@@ -181,3 +181,127 @@ async fn a_failed_deployment_keeps_its_last_lines() {
     assert!(ndjson.contains("\"stream\":\"stderr\""), "{ndjson}");
     h.delete_deployment(&id).await;
 }
+
+#[tokio::test]
+async fn stats_of_a_running_nginx_show_its_memory_and_stream_every_second() {
+    let h = Hoster::start().await;
+    let d = h.deploy_example("01-nginx-simple").await;
+    let id = d["id"].as_str().unwrap();
+    let (status, stats) = h
+        .request(reqwest::Method::GET, &format!("/api/v1/deployments/{id}/stats"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{stats}");
+    let containers = stats["containers"].as_array().unwrap();
+    assert_eq!(containers.len(), 1, "{stats}");
+    let web = &containers[0];
+    assert_eq!(web["service_name"], "web");
+    assert!(web["memory_bytes"].as_u64().unwrap() > 0, "{web}");
+    assert!(
+        web["memory_limit_bytes"].as_u64().unwrap() >= web["memory_bytes"].as_u64().unwrap(),
+        "{web}"
+    );
+    assert!(web["pids"].as_u64().unwrap() >= 1, "{web}");
+    assert!(web["cpu_percent"].as_f64().unwrap() >= 0.0, "{web}");
+
+    let mut response = h
+        .client
+        .get(h.url(&format!("/api/v1/deployments/{id}/stats?stream=true")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut seen = String::new();
+    let started = Instant::now();
+    read_events_until(&mut response, &mut seen, |s| s.matches("event: stats").count() >= 3).await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "a sample a second, not a burst"
+    );
+    assert!(seen.contains("\"memory_bytes\""), "{seen}");
+    drop(response);
+    h.delete_deployment(id).await;
+}
+
+fn container_ids(d: &Value) -> std::collections::BTreeMap<String, String> {
+    d["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["service_name"].as_str().unwrap().to_string(),
+                c["container_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn restarting_one_service_replaces_only_its_container() {
+    let h = Hoster::start().await;
+    let d = h.deploy_example("06-three-tier-app").await;
+    let id = d["id"].as_str().unwrap();
+    let before = container_ids(&d);
+    assert_eq!(before.len(), 3, "{d}");
+    let restart = |query: &'static str| {
+        let path = format!("/api/v1/deployments/{id}/restart{query}");
+        let h = &h;
+        async move { h.request(reqwest::Method::POST, &path, None).await }
+    };
+
+    let (status, after) = restart("?service=api").await;
+    assert_eq!(status, StatusCode::OK, "{after}");
+    assert_eq!(after["status"], "running");
+    let after_ids = container_ids(&after);
+    for (service, id_before) in &before {
+        if service == "api" {
+            assert_ne!(&after_ids[service], id_before, "api has a new container");
+        } else {
+            assert_eq!(&after_ids[service], id_before, "{service} is untouched");
+        }
+    }
+    assert_eq!(after["domain"], d["domain"]);
+    let ports = |d: &Value| {
+        d["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["ports"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ports(&after), ports(&d), "the same host ports");
+
+    // All of it: stopped and started again, the same containers.
+    let (status, whole) = restart("").await;
+    assert_eq!(status, StatusCode::OK, "{whole}");
+    assert_eq!(container_ids(&whole), after_ids);
+    let (_, events) = h
+        .request(reqwest::Method::GET, &format!("/api/v1/deployments/{id}/events"), None)
+        .await;
+    let messages: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["message"].as_str())
+        .collect();
+    assert!(messages.contains(&"service `api` restarted"), "{events}");
+    assert!(messages.contains(&"restart requested"), "{events}");
+    let tos: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["to"].as_str().unwrap())
+        .collect();
+    assert!(
+        tos.ends_with(&["running", "stopping", "stopped", "starting", "running"]),
+        "{tos:?}"
+    );
+
+    let (status, body) = restart("?service=nope").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["details"][0]["field"], "service");
+    h.stop_deployment(id).await;
+    let (status, body) = restart("").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    h.delete_deployment(id).await;
+}
