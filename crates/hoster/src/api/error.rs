@@ -22,6 +22,9 @@ pub struct ErrorBody {
     /// One entry per problem, for validation errors.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<Problem>,
+    /// The request's `X-Request-Id`, to find its log lines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// The HTTP status each code is answered with.
@@ -146,6 +149,7 @@ impl IntoResponse for ApiError {
             error: self.message,
             code: self.code,
             details: self.details,
+            request_id: super::request_id::current(),
         };
         (status, Json(body)).into_response()
     }

@@ -715,3 +715,47 @@ async fn a_template_that_validates_starts() {
 fn rand_suffix() -> String {
     format!("{:x}", rand::random::<u64>())
 }
+
+#[tokio::test]
+async fn every_request_has_an_id_in_its_answer_its_error_body_and_its_log_lines() {
+    let h = Hoster::start_in(tempfile::tempdir().unwrap(), &[("HOSTER_LOG", "info,tower_http=debug")]).await;
+    let missing = h
+        .client
+        .get(h.url("/api/v1/deployments/depl_aaaaaaaaaaaaaaaa"))
+        .header("x-request-id", "trace-me-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), reqwest::StatusCode::NOT_FOUND);
+    assert_eq!(missing.headers()["x-request-id"], "trace-me-123");
+    let body: serde_json::Value = missing.json().await.unwrap();
+    assert_eq!(body["request_id"], "trace-me-123", "{body}");
+
+    for forged in ["a b", "<x>", &"z".repeat(129)] {
+        let response = h
+            .client
+            .get(h.url("/health"))
+            .header("x-request-id", forged)
+            .send()
+            .await
+            .unwrap();
+        let id = response.headers()["x-request-id"].to_str().unwrap().to_string();
+        assert_ne!(id, forged);
+        assert_eq!(id.len(), 32, "a new id: {id}");
+    }
+    let fresh = h.client.get(h.url("/health")).send().await.unwrap();
+    assert_eq!(fresh.headers()["x-request-id"].len(), 32);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let log = std::fs::read_to_string(h.dir.path().join("hoster.log")).unwrap_or_default();
+        if log.lines().any(|l| l.contains("trace-me-123")) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the id is in the request's log lines: {log}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
