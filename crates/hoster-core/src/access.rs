@@ -45,18 +45,21 @@ pub enum Role {
     Admin,
     Creator,
     Customer,
+    /// Reads `/metrics` and nothing else: for a Prometheus server's scrape token.
+    Metrics,
 }
 
 crate::problem::try_from_text!(Role, "role");
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::Admin, Role::Creator, Role::Customer];
+    pub const ALL: [Role; 4] = [Role::Admin, Role::Creator, Role::Customer, Role::Metrics];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Admin => "admin",
             Role::Creator => "creator",
             Role::Customer => "customer",
+            Role::Metrics => "metrics",
         }
     }
 
@@ -92,6 +95,7 @@ pub enum Operation {
     ManageDomains,
     ManageTokens,
     ReadAudit,
+    ReadMetrics,
 }
 
 /// Whether `role` may attempt `op` at all; ownership is checked separately.
@@ -116,6 +120,7 @@ pub fn permits(role: Role, op: Operation) -> bool {
                 | ConfigureDeployment
                 | ManageDomains
         ),
+        Role::Metrics => op == ReadMetrics,
     }
 }
 
@@ -261,6 +266,10 @@ mod tests {
         assert!(permits(Role::Customer, StartDeployment));
         assert!(!permits(Role::Customer, CreateTemplate));
         assert!(!permits(Role::Customer, ManageTokens));
+        assert!(!permits(Role::Customer, ReadMetrics));
+        assert!(permits(Role::Metrics, ReadMetrics));
+        assert!(!permits(Role::Metrics, ListTemplates));
+        assert!(!permits(Role::Metrics, GetDeployment));
         assert!(permits(Role::Admin, ManageTokens));
         assert!(Caller::Local.permits(ReadAudit));
         for role in Role::ALL {

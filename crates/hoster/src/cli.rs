@@ -82,7 +82,7 @@ pub struct TokenArgs {
 pub enum TokenAction {
     /// Create a token; the token itself is printed alone on the last line, this once.
     Create {
-        #[arg(long, value_parser = ["admin", "creator", "customer"])]
+        #[arg(long, value_parser = ["admin", "creator", "customer", "metrics"])]
         role: String,
         /// Whom it acts for: the creator_id or customer_id it owns.
         #[arg(long)]

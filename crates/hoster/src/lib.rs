@@ -12,6 +12,7 @@ pub mod dns;
 pub mod doctor;
 pub mod domains;
 pub mod http;
+pub mod metrics;
 pub mod paths;
 pub mod private_fs;
 pub mod proxy;

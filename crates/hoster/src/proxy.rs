@@ -494,6 +494,11 @@ pub async fn forward(
         parts.headers.insert(header::HOST, authority);
     }
     state.proxy.set_forwarded(&mut parts.headers, peer, scheme, &host);
+    // Bytes are counted on the relay's path only (`relay.rs`), where they pass as bytes.
+    crate::metrics::global()
+        .proxy_requests
+        .get_or_create(&crate::metrics::HostLabels { host: host.clone() })
+        .inc();
 
     let mut response = match state
         .proxy

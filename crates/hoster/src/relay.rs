@@ -19,11 +19,13 @@ use std::task::{Context, Poll};
 use bytes::{Buf, BytesMut};
 use hoster_core::error_code::ErrorCode;
 use hoster_core::hostname::{self, Host};
+use prometheus_client::metrics::counter::Counter;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::api::AppState;
+use crate::metrics::{self, HostLabels};
 use crate::proxy::{self, Forwarding};
 
 /// A request head longer than this goes to hyper, which answers 431 past its own limit.
@@ -54,6 +56,7 @@ where
 {
     let mut buffer = BytesMut::with_capacity(4096);
     let mut upstream: Option<Upstream> = None;
+    let mut counters = HostCounters::default();
     let scheme = if over_tls { "https" } else { "http" };
     loop {
         let request = loop {
@@ -88,9 +91,15 @@ where
             head_only: request.head_only,
             idempotent: request.idempotent,
         };
-        match exchange.run(&mut io, &mut upstream).await {
-            Ok(true) => {}
-            Ok(false) => return End::Closed,
+        let result = exchange.run(&mut io, &mut upstream).await;
+        let sent = match &result {
+            Ok((_, sent)) => *sent,
+            Err(_) => 0,
+        };
+        counters.count(&request.host, sent);
+        match result {
+            Ok((true, _)) => {}
+            Ok((false, _)) => return End::Closed,
             Err(failure) => {
                 if !failure.answered {
                     tracing::warn!(host = %request.host, %address, error = %failure.error, "upstream did not answer");
@@ -103,6 +112,29 @@ where
                 }
                 return End::Closed;
             }
+        }
+    }
+}
+
+/// The metrics of the host a connection last asked for: a keep-alive connection mostly asks
+/// one host, so the registry's lock is taken once, not per request.
+#[derive(Default)]
+struct HostCounters(Option<(String, Counter, Counter)>);
+
+impl HostCounters {
+    fn count(&mut self, host: &str, sent: u64) {
+        if self.0.as_ref().is_none_or(|(h, _, _)| h != host) {
+            let labels = HostLabels { host: host.to_string() };
+            let figures = metrics::global();
+            self.0 = Some((
+                host.to_string(),
+                figures.proxy_requests.get_or_create_owned(&labels),
+                figures.proxy_bytes.get_or_create_owned(&labels),
+            ));
+        }
+        if let Some((_, requests, bytes)) = &self.0 {
+            requests.inc();
+            bytes.inc_by(sent);
         }
     }
 }
@@ -302,9 +334,9 @@ impl Upstream {
 }
 
 impl Exchange {
-    /// Sends the request and relays the response. `Ok(true)`: the client connection can take
-    /// another request.
-    async fn run<I>(self, client: &mut I, slot: &mut Option<Upstream>) -> Result<bool, Failure>
+    /// Sends the request and relays the response. Answers whether the client connection can
+    /// take another request, and the bytes sent to the client.
+    async fn run<I>(self, client: &mut I, slot: &mut Option<Upstream>) -> Result<(bool, u64), Failure>
     where
         I: AsyncRead + AsyncWrite + Unpin,
     {
@@ -324,12 +356,12 @@ impl Exchange {
             upstream = Some(self.send(client, fresh).await.map_err(Failure::before)?);
         }
         let mut upstream = upstream.expect("connected above");
-        let reusable = self.relay_response(client, &mut upstream).await?;
-        let keep_client = reusable.client;
+        let mut counted = Counted { io: client, sent: 0 };
+        let reusable = self.relay_response(&mut counted, &mut upstream).await?;
         if reusable.upstream {
             *slot = Some(upstream);
         }
-        Ok(keep_client)
+        Ok((reusable.client, counted.sent))
     }
 
     /// Writes the request and waits for the first byte of the answer, so that a kept
@@ -475,6 +507,28 @@ impl Exchange {
 struct Reuse {
     client: bool,
     upstream: bool,
+}
+
+/// A writer that counts what passes, for the proxy's byte counts.
+struct Counted<'a, I> {
+    io: &'a mut I,
+    sent: u64,
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Counted<'_, I> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let written = Pin::new(&mut *self.io).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = written {
+            self.sent += n as u64;
+        }
+        written
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.io).poll_shutdown(cx)
+    }
 }
 
 fn invalid(why: &'static str) -> io::Error {

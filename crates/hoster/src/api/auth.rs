@@ -181,5 +181,6 @@ fn describe(op: Operation) -> &'static str {
         ManageDomains => "manage domains",
         ManageTokens => "manage tokens",
         ReadAudit => "read the audit log",
+        ReadMetrics => "read metrics",
     }
 }

@@ -10,6 +10,7 @@ mod extract;
 mod health;
 mod import;
 mod logs;
+mod metrics;
 pub mod request_id;
 mod stats;
 pub(crate) mod templates;
@@ -102,6 +103,7 @@ fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::health))
         .routes(routes!(health::ready))
+        .routes(routes!(metrics::metrics))
         .routes(routes!(openapi_json))
         .routes(routes!(templates::list_templates, templates::create_template))
         .routes(routes!(
@@ -283,6 +285,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .with_state(state.clone())
+        .route_layer(axum::middleware::from_fn(metrics::count))
         .layer(Extension(doc))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))
         .layer(CatchPanicLayer::custom(panic_response))

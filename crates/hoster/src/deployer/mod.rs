@@ -330,6 +330,10 @@ impl Deployer {
 
     /// Runs the plan of a `starting` deployment; on failure cleans up and records `failed`.
     async fn finish_start(&self, d: &mut DeploymentRecord) -> Result<(), DeployError> {
+        crate::metrics::timed("start", self.run_start(d)).await
+    }
+
+    async fn run_start(&self, d: &mut DeploymentRecord) -> Result<(), DeployError> {
         match self.run(d).await {
             Ok(()) => self.step(d, Status::Running, None).await,
             Err(e) => {
@@ -372,6 +376,10 @@ impl Deployer {
     }
 
     async fn finish_stop(&self, d: &mut DeploymentRecord) -> Result<(), DeployError> {
+        crate::metrics::timed("stop", self.run_stop(d)).await
+    }
+
+    async fn run_stop(&self, d: &mut DeploymentRecord) -> Result<(), DeployError> {
         if let Err(e) = self.stop_containers(d).await {
             // Whatever would not stop is removed: nothing may keep running once `stopped`.
             tracing::warn!(deployment = %d.id, error = %e, "graceful stop failed; removing containers");
@@ -386,6 +394,10 @@ impl Deployer {
     /// keep running. Volumes, ports and hostname stay. A restart that fails leaves the
     /// deployment `failed`, as a start would.
     pub async fn restart(&self, id: &DeploymentId, service: Option<&str>) -> Result<DeploymentRecord, DeployError> {
+        crate::metrics::timed("restart", self.restart_locked(id, service)).await
+    }
+
+    async fn restart_locked(&self, id: &DeploymentId, service: Option<&str>) -> Result<DeploymentRecord, DeployError> {
         let _guard = self.lock(id).await;
         let mut d = self.load(id).await?;
         if d.status != Status::Running {
@@ -442,6 +454,10 @@ impl Deployer {
     /// stopped first). Returns once it is gone.
     /// The request is recorded first, so a crash at any point still ends in the deletion.
     pub async fn delete(&self, id: &DeploymentId) -> Result<(), DeployError> {
+        crate::metrics::timed("delete", self.delete_locked(id)).await
+    }
+
+    async fn delete_locked(&self, id: &DeploymentId) -> Result<(), DeployError> {
         let guard = self.lock(id).await;
         let mut d = self.load(id).await?;
         if !matches!(

@@ -99,7 +99,11 @@ impl Deployer {
                 continue;
             };
             let mine: Vec<&ContainerSummary> = containers.iter().filter(|c| c.deployment == d.id.as_str()).collect();
+            let status = d.status;
             let result = self.reconcile_one(&mut d, &mine).await;
+            if d.status != status || d.delete_requested {
+                crate::metrics::global().reconcile_findings.inc();
+            }
             drop(guard);
             if d.delete_requested && result.is_ok() {
                 self.forget_lock(&d.id);
@@ -109,6 +113,7 @@ impl Deployer {
                 tracing::warn!(deployment = %d.id, error = %e, "cannot reconcile deployment");
             }
         }
+        crate::metrics::global().reconcile_passes.inc();
         Ok(failures)
     }
 

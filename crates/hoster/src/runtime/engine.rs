@@ -32,6 +32,7 @@ pub enum EngineError {
 impl EngineError {
     /// The engine's own message, with port conflicts told apart.
     pub(crate) fn from_docker(e: bollard::errors::Error) -> Self {
+        crate::metrics::global().engine_errors.inc();
         match e {
             bollard::errors::Error::DockerResponseServerError { message, .. }
                 if message.contains("already allocated") || message.contains("address already in use") =>

@@ -293,6 +293,21 @@ impl Store {
         Ok(true)
     }
 
+    /// How many deployments there are in each status (statuses with none left out).
+    pub async fn count_by_status(&self) -> Result<Vec<(Status, i64)>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as("SELECT status, COUNT(*) FROM deployments GROUP BY status")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|(status, n)| {
+                Ok((
+                    Status::try_from(status).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    n,
+                ))
+            })
+            .collect()
+    }
+
     /// Records something that happened to a deployment without changing its status (a
     /// restarted service, say); `false` when the deployment is no longer `status`.
     pub async fn note(

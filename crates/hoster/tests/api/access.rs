@@ -275,6 +275,30 @@ async fn every_route_allows_exactly_what_each_role_should() {
         ),
         (
             Method::GET,
+            "/api/v1/deployments/{deployment}/logs",
+            None,
+            [Allowed, Forbidden, Forbidden, Allowed, Hidden, Unauthenticated],
+        ),
+        (
+            Method::GET,
+            "/api/v1/deployments/{deployment}/stats",
+            None,
+            [Allowed, Forbidden, Forbidden, Allowed, Hidden, Unauthenticated],
+        ),
+        (
+            Method::POST,
+            "/api/v1/deployments/{deployment}/restart",
+            None,
+            [Allowed, Forbidden, Forbidden, Allowed, Hidden, Unauthenticated],
+        ),
+        (
+            Method::GET,
+            "/metrics",
+            None,
+            [Allowed, Forbidden, Forbidden, Forbidden, Forbidden, Unauthenticated],
+        ),
+        (
+            Method::GET,
             "/api/v1/deployments/{deployment}/variables",
             None,
             [Allowed, Forbidden, Forbidden, Allowed, Hidden, Unauthenticated],

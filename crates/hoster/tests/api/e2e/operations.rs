@@ -305,3 +305,154 @@ async fn restarting_one_service_replaces_only_its_container() {
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     h.delete_deployment(id).await;
 }
+
+/// `/metrics` with `token`, parsed with a Prometheus text parser: (name, labels, value).
+async fn scrape(h: &Hoster, token: &str) -> Vec<(String, std::collections::BTreeMap<String, String>, f64)> {
+    let response = h.client.get(h.url("/metrics")).bearer_auth(token).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let text = response.text().await.unwrap();
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scraped = prometheus_parse::Scrape::parse(lines).expect("the exposition parses");
+    scraped
+        .samples
+        .into_iter()
+        .map(|s| {
+            let value = match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                prometheus_parse::Value::Histogram(buckets) => buckets.last().map_or(0.0, |b| b.count),
+                prometheus_parse::Value::Summary(_) => 0.0,
+            };
+            let labels = s.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            (s.metric, labels, value)
+        })
+        .collect()
+}
+
+fn sample(
+    scraped: &[(String, std::collections::BTreeMap<String, String>, f64)],
+    name: &str,
+    labels: &[(&str, &str)],
+) -> f64 {
+    scraped
+        .iter()
+        .filter(|(n, l, _)| n == name && labels.iter().all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v)))
+        .map(|(_, _, v)| v)
+        .sum()
+}
+
+#[tokio::test]
+async fn metrics_parse_and_move_with_traffic_for_admin_and_metrics_tokens_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = mint_token(dir.path(), "admin", "ops");
+    let scraper = mint_token(dir.path(), "metrics", "prometheus");
+    let customer = mint_token(dir.path(), "customer", "alice");
+    let h = Hoster::start_in(dir, &[("HOSTER_AUTH_MODE", "token")]).await;
+    let as_admin = |method: reqwest::Method, path: &str, body: Option<Value>| {
+        let (h, admin, path) = (&h, admin.clone(), path.to_string());
+        async move { call_as(&h.client, h.url(&path), Some(&admin), method, body.as_ref()).await }
+    };
+
+    let (status, _) = call_as(
+        &h.client,
+        h.url("/metrics"),
+        Some(&customer),
+        reqwest::Method::GET,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = call_as(&h.client, h.url("/metrics"), None, reqwest::Method::GET, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = call_as(
+        &h.client,
+        h.url("/api/v1/templates"),
+        Some(&scraper),
+        reqwest::Method::GET,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a metrics token reads metrics only");
+
+    let before = scrape(&h, &scraper).await;
+    assert_eq!(sample(&before, "hoster_build_info", &[]), 1.0, "{before:?}");
+    let listed = |s: &[_]| {
+        sample(
+            s,
+            "hoster_http_requests_total",
+            &[("route", "/api/v1/templates"), ("status", "200")],
+        )
+    };
+
+    let (status, template) = as_admin(
+        reqwest::Method::POST,
+        "/api/v1/templates",
+        Some(json!({"name": "m", "version": "1.0.0", "creator_id": "ops",
+            "compose_spec": "services:\n  web:\n    image: nginx:alpine\n    ports: [\"80\"]\n"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{template}");
+    let template = template["id"].as_str().unwrap().to_string();
+    as_admin(
+        reqwest::Method::POST,
+        &format!("/api/v1/templates/{template}/publish"),
+        None,
+    )
+    .await;
+    for _ in 0..3 {
+        as_admin(reqwest::Method::GET, "/api/v1/templates", None).await;
+    }
+    let (status, d) = as_admin(
+        reqwest::Method::POST,
+        "/api/v1/deployments",
+        Some(json!({"template_id": template, "customer_id": "alice", "name": "measured"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{d}");
+    let id = d["id"].as_str().unwrap().to_string();
+    let (status, d) = as_admin(reqwest::Method::POST, &format!("/api/v1/deployments/{id}/start"), None).await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+    let domain = d["domain"].as_str().unwrap().to_string();
+    let started = Instant::now();
+    // A connection of its own: one that has carried API requests stays with the full stack,
+    // where bytes are not counted.
+    let visitor = reqwest::Client::new();
+    loop {
+        let r = visitor.get(h.url("/")).header("host", &domain).send().await.unwrap();
+        if r.status() == StatusCode::OK {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "the site answers");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let after = scrape(&h, &scraper).await;
+    assert_eq!(listed(&after) - listed(&before), 3.0, "three listings counted");
+    assert!(
+        after
+            .iter()
+            .all(|(n, l, _)| !n.starts_with("hoster_http") || !l["route"].contains("depl_")),
+        "routes are templates, never raw paths"
+    );
+    assert_eq!(sample(&after, "hoster_deployments", &[("status", "running")]), 1.0);
+    assert!(
+        sample(
+            &after,
+            "hoster_operation_duration_seconds_count",
+            &[("operation", "start"), ("outcome", "ok")]
+        ) >= 1.0
+    );
+    assert!(sample(&after, "hoster_proxy_requests_total", &[("host", &domain)]) >= 1.0);
+    assert!(sample(&after, "hoster_proxy_response_bytes_total", &[("host", &domain)]) > 100.0);
+    assert!(sample(&after, "hoster_reconcile_passes_total", &[]) >= 1.0);
+    let (status, _) = call_as(&h.client, h.url("/metrics"), Some(&admin), reqwest::Method::GET, None).await;
+    assert_eq!(status, StatusCode::OK, "admins read metrics too");
+    as_admin(reqwest::Method::DELETE, &format!("/api/v1/deployments/{id}"), None).await;
+}
