@@ -67,15 +67,6 @@ pub struct DeploymentList {
     pub offset: u64,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EventView {
-    pub from: Option<Status>,
-    pub to: Status,
-    pub message: Option<String>,
-    #[schema(value_type = String, format = DateTime)]
-    pub at: Timestamp,
-}
-
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDeployment {
@@ -438,32 +429,4 @@ pub async fn delete_deployment(
     auth::audit(&state, &caller, "deployment.delete", &id, "").await;
     state.deployer.delete(&d.id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// The deployment's state changes, oldest first.
-#[utoipa::path(
-    get,
-    path = "/api/v1/deployments/{id}/events",
-    tag = "deployments",
-    params(("id" = String, Path, description = "Deployment id")),
-    responses((status = 200, body = [EventView]))
-)]
-pub async fn deployment_events(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> Result<axum::Json<Vec<EventView>>, ApiError> {
-    let d = load(&state, &caller, Operation::GetDeployment, &id).await?;
-    let events = state.store.events(&d.id).await?;
-    Ok(axum::Json(
-        events
-            .into_iter()
-            .map(|e| EventView {
-                from: e.from,
-                to: e.to,
-                message: e.message,
-                at: e.at,
-            })
-            .collect(),
-    ))
 }

@@ -6,6 +6,7 @@ mod auth;
 mod deployments;
 mod domains;
 mod error;
+mod events;
 mod extract;
 mod health;
 mod import;
@@ -119,7 +120,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(deployments::start_deployment))
         .routes(routes!(deployments::stop_deployment))
         .routes(routes!(deployments::restart_deployment))
-        .routes(routes!(deployments::deployment_events))
+        .routes(routes!(events::deployment_events))
+        .routes(routes!(events::all_events))
         .routes(routes!(logs::deployment_logs))
         .routes(routes!(stats::deployment_stats))
         .routes(routes!(variables::get_variables, variables::update_variables))

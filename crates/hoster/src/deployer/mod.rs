@@ -30,7 +30,7 @@ use tokio::sync::{Notify, OwnedMutexGuard};
 
 use crate::clock;
 use crate::runtime::{EngineError, Runtime};
-use crate::store::{DeploymentRecord, Insert, Store, StoreError, TemplateRecord};
+use crate::store::{DeploymentRecord, EventKind, Insert, Store, StoreError, TemplateRecord};
 
 /// Operator settings the lifecycle needs.
 #[derive(Debug, Clone)]
@@ -424,7 +424,7 @@ impl Deployer {
             None => "restart requested".to_string(),
             Some(service) => format!("restart of service `{service}` requested"),
         };
-        self.store.note(&d.id, Status::Running, &what, &clock::now()).await?;
+        self.store.note(&d.id, EventKind::Action, &what, &clock::now()).await?;
         match service {
             None => {
                 self.step(&mut d, Status::Stopping, None).await?;
@@ -435,7 +435,7 @@ impl Deployer {
             Some(service) => match self.recreate_service(&d, service).await {
                 Ok(()) => {
                     let done = format!("service `{service}` restarted");
-                    self.store.note(&d.id, Status::Running, &done, &clock::now()).await?;
+                    self.store.note(&d.id, EventKind::Action, &done, &clock::now()).await?;
                 }
                 Err(e) => {
                     let (code, reason) = e.public_failure();

@@ -10,7 +10,8 @@ use tokio::time::{Duration, sleep};
 
 use super::{DeployError, Deployer};
 use crate::runtime::ContainerSummary;
-use crate::store::DeploymentRecord;
+use crate::store::{DeploymentRecord, EventKind};
+use hoster_core::id::DeploymentId;
 
 impl Deployer {
     /// Reconciles now, then on every tick or nudge, forever. Abort the task to stop it.
@@ -33,14 +34,27 @@ impl Deployer {
         }
     }
 
-    /// Nudges the reconciler whenever one of Hoster's containers dies or vanishes, so a crash
-    /// is noticed in well under a tick. Reconnects if the engine goes away.
+    /// Writes what the engine says Hoster's containers did into their deployments' history, and
+    /// nudges the reconciler whenever one dies or vanishes, so a crash is noticed in well under
+    /// a tick. Reconnects if the engine goes away.
     pub async fn watch_engine_events(self: Arc<Self>) {
         loop {
-            if let Ok(mut exits) = self.engine.container_exits().await {
-                while let Some(exit) = exits.next().await {
-                    match exit {
-                        Ok(()) => self.nudge(),
+            if let Ok(mut events) = self.engine.container_events().await {
+                while let Some(event) = events.next().await {
+                    match event {
+                        Ok(event) => {
+                            if event.ends_a_container() {
+                                self.nudge();
+                            }
+                            if let Some(id) = event.deployment.as_deref().and_then(DeploymentId::parse)
+                                && let Err(e) = self
+                                    .store
+                                    .note(&id, EventKind::Container, &event.describe(), &crate::clock::now())
+                                    .await
+                            {
+                                tracing::warn!(deployment = %id, error = %e, "cannot record a container event");
+                            }
+                        }
                         Err(e) => {
                             tracing::debug!(error = %e, "engine event stream ended");
                             break;

@@ -98,8 +98,18 @@ impl World {
         (d.status, d.error_message)
     }
 
+    /// The deployment's status changes (its `state` rows).
     async fn history(&self, id: &DeploymentId) -> Vec<Status> {
-        self.store.events(id).await.unwrap().into_iter().map(|e| e.to).collect()
+        let filter = crate::store::EventFilter {
+            deployment: Some(id),
+            limit: 1000,
+            ..Default::default()
+        };
+        let rows = self.store.events(&filter).await.unwrap();
+        rows.into_iter()
+            .filter(|e| e.kind == crate::store::EventKind::State)
+            .map(|e| e.to)
+            .collect()
     }
 
     fn services_on_engine(&self) -> Vec<String> {

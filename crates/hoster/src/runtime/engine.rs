@@ -161,30 +161,6 @@ impl Engine {
         })
     }
 
-    /// See [`super::Runtime::container_exits`].
-    pub(super) async fn container_exits(
-        &self,
-    ) -> Result<futures_util::stream::BoxStream<'_, Result<(), EngineError>>, EngineError> {
-        use futures_util::StreamExt;
-        let docker = self.client().await?;
-        let filters = std::collections::HashMap::from([
-            ("type".to_string(), vec!["container".to_string()]),
-            (
-                "label".to_string(),
-                vec![format!("{}={}", hoster_core::plan::labels::INSTANCE, self.instance)],
-            ),
-            ("event".to_string(), vec!["die".into(), "destroy".into(), "oom".into()]),
-        ]);
-        let options = bollard::query_parameters::EventsOptions {
-            filters: Some(filters),
-            ..Default::default()
-        };
-        Ok(docker
-            .events(Some(options))
-            .map(|event| event.map(drop).map_err(EngineError::from_docker))
-            .boxed())
-    }
-
     pub(super) async fn ping(&self, timeout: Duration) -> Result<(), EngineError> {
         let ping = async { self.client().await?.ping().await.map_err(|e| self.unreachable(e)) };
         match tokio::time::timeout(timeout, ping).await {

@@ -38,7 +38,7 @@ struct Objects {
 
 pub struct FakeEngine {
     objects: Mutex<Objects>,
-    exits: broadcast::Sender<()>,
+    events: broadcast::Sender<super::ContainerEvent>,
     /// Notified each time a stop reaches the gate.
     pub stop_entered: Notify,
 }
@@ -66,7 +66,7 @@ impl FakeEngine {
     pub fn new() -> Arc<Self> {
         Arc::new(Self {
             objects: Mutex::default(),
-            exits: broadcast::channel(64).0,
+            events: broadcast::channel(64).0,
             stop_entered: Notify::new(),
         })
     }
@@ -95,17 +95,34 @@ impl FakeEngine {
     /// The container of `service` exits with `code` by itself, as a crash would; an exit
     /// event follows.
     pub fn crash(&self, service: &str, code: i64) {
+        let mut deployment = None;
         for c in self.objects().containers.values_mut().filter(|c| c.service == service) {
             c.status = ContainerStatus::Exited;
             c.exit_code = Some(code);
+            deployment = Some(c.deployment.clone());
         }
-        let _ = self.exits.send(());
+        self.event(deployment, service, "die", Some(code.to_string()));
     }
 
     /// Removes the container of `service` behind Hoster's back; an event follows.
     pub fn remove_behind_hosters_back(&self, service: &str) {
-        self.objects().containers.retain(|_, c| c.service != service);
-        let _ = self.exits.send(());
+        let mut deployment = None;
+        self.objects().containers.retain(|_, c| {
+            if c.service == service {
+                deployment = Some(c.deployment.clone());
+            }
+            c.service != service
+        });
+        self.event(deployment, service, "destroy", None);
+    }
+
+    fn event(&self, deployment: Option<String>, service: &str, action: &str, exit_code: Option<String>) {
+        let _ = self.events.send(super::ContainerEvent {
+            deployment,
+            service: Some(service.to_string()),
+            action: action.to_string(),
+            exit_code,
+        });
     }
 
     pub fn network_names(&self) -> Vec<String> {
@@ -272,12 +289,15 @@ impl Runtime for FakeEngine {
         Ok(futures_util::stream::once(async { Ok(super::Usage::default()) }).boxed())
     }
 
-    async fn container_exits(&self) -> Result<BoxStream<'_, Result<(), EngineError>>, EngineError> {
-        let receiver = self.exits.subscribe();
+    async fn container_events(&self) -> Result<BoxStream<'_, Result<super::ContainerEvent, EngineError>>, EngineError> {
+        let receiver = self.events.subscribe();
         Ok(futures_util::stream::unfold(receiver, |mut receiver| async move {
-            match receiver.recv().await {
-                Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => Some((Ok(()), receiver)),
-                Err(broadcast::error::RecvError::Closed) => None,
+            loop {
+                match receiver.recv().await {
+                    Ok(event) => return Some((Ok(event), receiver)),
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
             }
         })
         .boxed())

@@ -5,6 +5,7 @@
 
 mod containers;
 mod engine;
+mod events;
 #[cfg(test)]
 pub mod fake;
 mod logs;
@@ -19,6 +20,7 @@ use hoster_core::plan::{ContainerSpec, ObjectSpec};
 
 pub use containers::{ContainerState, ContainerStatus, ContainerSummary, Health};
 pub use engine::{Engine, EngineError, EngineInfo, public_reason};
+pub use events::ContainerEvent;
 pub use logs::{LogQuery, LogStream, RawLine};
 pub use objects::Owned;
 pub use stats::Usage;
@@ -70,9 +72,9 @@ pub trait Runtime: Send + Sync {
         name: &str,
         stream: bool,
     ) -> Result<BoxStream<'static, Result<Usage, EngineError>>, EngineError>;
-    /// One item each time one of this instance's containers dies, is destroyed or OOM-killed;
-    /// the stream ends (or errs) when the connection to the engine does.
-    async fn container_exits(&self) -> Result<BoxStream<'_, Result<(), EngineError>>, EngineError>;
+    /// What this instance's containers do (start, die, OOM, restart, health changes, removal),
+    /// as the engine reports it; the stream ends (or errs) when the connection to the engine does.
+    async fn container_events(&self) -> Result<BoxStream<'_, Result<ContainerEvent, EngineError>>, EngineError>;
 }
 
 #[async_trait::async_trait]
@@ -139,7 +141,7 @@ impl Runtime for Engine {
     ) -> Result<BoxStream<'static, Result<Usage, EngineError>>, EngineError> {
         Engine::stats(self, name, stream).await
     }
-    async fn container_exits(&self) -> Result<BoxStream<'_, Result<(), EngineError>>, EngineError> {
-        Engine::container_exits(self).await
+    async fn container_events(&self) -> Result<BoxStream<'_, Result<ContainerEvent, EngineError>>, EngineError> {
+        Engine::container_events(self).await
     }
 }

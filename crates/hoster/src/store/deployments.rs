@@ -62,22 +62,77 @@ pub enum Insert {
     LimitReached,
 }
 
-#[derive(Debug, Clone)]
+/// What a history row records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// The deployment's status changed.
+    State,
+    /// One of its containers started, died, ran out of memory, changed health, ... (the
+    /// engine's events).
+    Container,
+    /// Someone acted on it (a restart).
+    Action,
+}
+
+impl EventKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            EventKind::State => "state",
+            EventKind::Container => "container",
+            EventKind::Action => "action",
+        }
+    }
+}
+
+impl TryFrom<String> for EventKind {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        [EventKind::State, EventKind::Container, EventKind::Action]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown event kind `{s}`"))
+    }
+}
+
+/// One row of a deployment's history.
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Event {
+    /// Increases with every row of every deployment: a cursor for `after`.
+    pub seq: i64,
+    #[sqlx(try_from = "String")]
+    pub deployment_id: DeploymentId,
+    pub customer_id: String,
+    #[sqlx(try_from = "String")]
+    pub kind: EventKind,
+    #[sqlx(rename = "from_status", try_from = "OptionalStatus")]
     pub from: Option<Status>,
+    #[sqlx(rename = "to_status", try_from = "String")]
     pub to: Status,
     pub message: Option<String>,
     pub at: Timestamp,
 }
 
-/// A row of `deployment_events`, as stored.
-#[derive(sqlx::FromRow)]
-struct EventRow {
-    from_status: Option<String>,
-    #[sqlx(try_from = "String")]
-    to_status: Status,
-    message: Option<String>,
-    at: Timestamp,
+/// `from_status`, which is empty for the first row.
+#[derive(sqlx::Type)]
+#[sqlx(transparent)]
+struct OptionalStatus(Option<String>);
+
+impl TryFrom<OptionalStatus> for Option<Status> {
+    type Error = String;
+    fn try_from(s: OptionalStatus) -> Result<Self, String> {
+        s.0.map(Status::try_from).transpose().map_err(|e| e.to_string())
+    }
+}
+
+/// Which history rows to read.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter<'a> {
+    pub deployment: Option<&'a DeploymentId>,
+    pub customer_id: Option<&'a str>,
+    /// Rows after this `seq`.
+    pub after: i64,
+    pub limit: u32,
 }
 
 const COLUMNS: &str =
@@ -85,24 +140,37 @@ const COLUMNS: &str =
 const FILTER: &str =
     "(?1 IS NULL OR customer_id = ?1) AND (?2 IS NULL OR template_id = ?2) AND (?3 IS NULL OR status = ?3)";
 
-/// One row of a deployment's history, written in the transaction that made the change.
+const EVENT_COLUMNS: &str =
+    "e.seq, e.deployment_id, d.customer_id, e.kind, e.from_status, e.to_status, e.message, e.at";
+
+/// One row of a deployment's history, written in the transaction that made the change; the
+/// row as written, to publish once the transaction commits.
 async fn record_event(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     id: &DeploymentId,
+    kind: EventKind,
     from: Option<Status>,
     to: Status,
     message: Option<&str>,
     at: &Timestamp,
-) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO deployment_events (deployment_id, from_status, to_status, message, at) VALUES (?1, ?2, ?3, ?4, ?5)")
-        .bind(id.as_str())
-        .bind(from.map(Status::as_str))
-        .bind(to.as_str())
-        .bind(message)
-        .bind(at)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+) -> Result<Event, StoreError> {
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO deployment_events (deployment_id, kind, from_status, to_status, message, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING seq",
+    )
+    .bind(id.as_str())
+    .bind(kind.as_str())
+    .bind(from.map(Status::as_str))
+    .bind(to.as_str())
+    .bind(message)
+    .bind(at)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(sqlx::query_as(&format!(
+        "SELECT {EVENT_COLUMNS} FROM deployment_events e JOIN deployments d ON d.id = e.deployment_id WHERE e.seq = ?1"
+    ))
+    .bind(seq)
+    .fetch_one(&mut **tx)
+    .await?)
 }
 
 impl Store {
@@ -138,10 +206,11 @@ impl Store {
             Ok(done) if done.rows_affected() == 0 => return Ok(Insert::LimitReached),
             other => other?,
         };
-        record_event(&mut tx, &d.id, None, d.status, None, &d.created_at).await?;
+        let event = record_event(&mut tx, &d.id, EventKind::State, None, d.status, None, &d.created_at).await?;
         self.write_values(&mut tx, &d.id, values).await?;
         tx.commit().await?;
         self.deployments_written();
+        self.published(event);
         Ok(Insert::Done)
     }
 
@@ -287,9 +356,10 @@ impl Store {
         if moved.rows_affected() != 1 {
             return Ok(false);
         }
-        record_event(&mut tx, id, Some(from), to, error_message, at).await?;
+        let event = record_event(&mut tx, id, EventKind::State, Some(from), to, error_message, at).await?;
         tx.commit().await?;
         self.deployments_written();
+        self.published(event);
         Ok(true)
     }
 
@@ -309,11 +379,11 @@ impl Store {
     }
 
     /// Records something that happened to a deployment without changing its status (a
-    /// restarted service, say); `false` when the deployment is no longer `status`.
+    /// restart, a container's death); `false` when the deployment is gone.
     pub async fn note(
         &self,
         id: &DeploymentId,
-        status: Status,
+        kind: EventKind,
         message: &str,
         at: &Timestamp,
     ) -> Result<bool, StoreError> {
@@ -322,31 +392,38 @@ impl Store {
             .bind(id.as_str())
             .fetch_optional(&mut *tx)
             .await?;
-        if current.as_deref() != Some(status.as_str()) {
+        let Some(status) = current.map(Status::try_from).transpose().map_err(corrupt)? else {
             return Ok(false);
-        }
-        record_event(&mut tx, id, Some(status), status, Some(message), at).await?;
+        };
+        let event = record_event(&mut tx, id, kind, Some(status), status, Some(message), at).await?;
         tx.commit().await?;
+        self.published(event);
         Ok(true)
     }
 
-    pub async fn events(&self, id: &DeploymentId) -> Result<Vec<Event>, StoreError> {
-        let rows: Vec<EventRow> = sqlx::query_as(
-            "SELECT from_status, to_status, message, at FROM deployment_events WHERE deployment_id = ?1 ORDER BY seq",
-        )
-        .bind(id.as_str())
+    fn published(&self, event: Event) {
+        // No receiver is not an error: nobody follows events right now.
+        let _ = self.events.send(event);
+    }
+
+    /// History rows, oldest first.
+    pub async fn events(&self, filter: &EventFilter<'_>) -> Result<Vec<Event>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {EVENT_COLUMNS} FROM deployment_events e JOIN deployments d ON d.id = e.deployment_id \
+             WHERE e.seq > ?1 AND (?2 IS NULL OR e.deployment_id = ?2) AND (?3 IS NULL OR d.customer_id = ?3) \
+             ORDER BY e.seq LIMIT ?4"
+        ))
+        .bind(filter.after)
+        .bind(filter.deployment.map(DeploymentId::as_str))
+        .bind(filter.customer_id)
+        .bind(filter.limit)
         .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(Event {
-                    from: row.from_status.map(Status::try_from).transpose().map_err(corrupt)?,
-                    to: row.to_status,
-                    message: row.message,
-                    at: row.at,
-                })
-            })
-            .collect()
+        .await?)
+    }
+
+    /// History rows as they commit, from now on.
+    pub fn subscribe_events(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.events.subscribe()
     }
 
     /// Records that the deployment is to be deleted, whatever happens next.

@@ -16,7 +16,7 @@ use crate::sealing::Sealer;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub use access::{AuditEntry, TokenRecord};
-pub use deployments::{DeploymentFilter, DeploymentRecord, Event, Insert};
+pub use deployments::{DeploymentFilter, DeploymentRecord, Event, EventFilter, EventKind, Insert};
 pub use domains::{AddDomain, DomainRecord};
 pub use templates::{DeleteOutcome, TemplateFilter, TemplateRecord};
 
@@ -69,7 +69,13 @@ pub struct Store {
     /// Counts committed writes to deployments, their domains and ports: a value read before
     /// a lookup says whether what the lookup found may since have changed.
     deployment_writes: std::sync::Arc<AtomicU64>,
+    /// Every history row, as it commits, for live event streams.
+    events: tokio::sync::broadcast::Sender<deployments::Event>,
 }
+
+/// History rows a slow live reader may fall behind by before its stream ends (it resumes from
+/// the last one it saw with `after` / `Last-Event-ID`).
+const EVENT_BACKLOG: usize = 1024;
 
 impl Store {
     /// Opens (creating if needed) the database file and brings its schema up to date; secrets
@@ -132,6 +138,7 @@ impl Store {
             sealer,
             template_totals: Default::default(),
             deployment_writes: Default::default(),
+            events: tokio::sync::broadcast::channel(EVENT_BACKLOG).0,
         })
     }
 

@@ -293,6 +293,12 @@ async fn every_route_allows_exactly_what_each_role_should() {
         ),
         (
             Method::GET,
+            "/api/v1/events",
+            None,
+            [Allowed, Forbidden, Forbidden, Allowed, Allowed, Unauthenticated],
+        ),
+        (
+            Method::GET,
             "/metrics",
             None,
             [Allowed, Forbidden, Forbidden, Forbidden, Forbidden, Unauthenticated],
@@ -430,6 +436,13 @@ async fn customers_see_and_touch_only_their_own_deployments() {
         .call(Some(&dave), Method::GET, "/api/v1/deployments?customer_id=carol", None)
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "asking for another's list is refused");
+    let (_, events) = s.call(Some(&dave), Method::GET, "/api/v1/events", None).await;
+    let events = events.as_array().unwrap();
+    assert!(!events.is_empty());
+    assert!(
+        events.iter().all(|e| e["deployment_id"] == mine["id"]),
+        "dave's event feed has only his deployment's rows: {events:?}"
+    );
 
     let carols = format!("/api/v1/deployments/{}", f.deployment);
     for (method, path) in [

@@ -28,6 +28,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/deployments/{id}/stop"),
     ("get", "/api/v1/deployments/{id}/events"),
     ("get", "/api/v1/deployments/{id}/logs"),
+    ("get", "/api/v1/events"),
     ("get", "/metrics"),
     ("post", "/api/v1/deployments/{id}/restart"),
     ("get", "/api/v1/deployments/{id}/stats"),

@@ -48,7 +48,16 @@ async fn a_database_of_the_previous_release_keeps_every_row() {
     assert_eq!(stopped.status.to_string(), "stopped");
     assert!(!store.port_assignments(&stopped.id).await.unwrap().is_empty());
     assert!(
-        store.events(&stopped.id).await.unwrap().len() >= 4,
+        store
+            .events(&hoster::store::EventFilter {
+                deployment: Some(&stopped.id),
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len()
+            >= 4,
         "created, scheduled, starting, running, ..."
     );
     let pending = deployments.iter().find(|d| d.name == "pending site").unwrap();

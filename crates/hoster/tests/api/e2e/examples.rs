@@ -232,6 +232,7 @@ async fn e06_three_tiers_start_in_order_and_resolve_each_other() {
         .as_array()
         .unwrap()
         .iter()
+        .filter(|e| e["kind"] == "state")
         .map(|e| e["to"].as_str().unwrap())
         .collect();
     assert_eq!(path, ["pending", "scheduled", "starting", "running"]);

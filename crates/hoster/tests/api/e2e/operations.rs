@@ -167,11 +167,10 @@ async fn a_failed_deployment_keeps_its_last_lines() {
         ))
         .await;
     let id = h.create_deployment(&template, "crasher").await;
-    let (status, body) = h
-        .request(reqwest::Method::POST, &format!("/api/v1/deployments/{id}/start"), None)
+    // The start fails if the exit comes before its check, else the reconciler fails it.
+    h.request(reqwest::Method::POST, &format!("/api/v1/deployments/{id}/start"), None)
         .await;
-    assert!(status.is_client_error() || status.is_server_error(), "{status}: {body}");
-    assert_eq!(h.get_deployment(&id).await.1["status"], "failed");
+    super::deployments::wait_for_status(&h, &id, "failed").await;
 
     let (status, text) = logs(&h, &id, "", "*/*").await;
     assert_eq!(status, StatusCode::OK);
@@ -290,6 +289,7 @@ async fn restarting_one_service_replaces_only_its_container() {
         .as_array()
         .unwrap()
         .iter()
+        .filter(|e| e["kind"] == "state")
         .map(|e| e["to"].as_str().unwrap())
         .collect();
     assert!(
@@ -455,4 +455,74 @@ async fn metrics_parse_and_move_with_traffic_for_admin_and_metrics_tokens_only()
     let (status, _) = call_as(&h.client, h.url("/metrics"), Some(&admin), reqwest::Method::GET, None).await;
     assert_eq!(status, StatusCode::OK, "admins read metrics too");
     as_admin(reqwest::Method::DELETE, &format!("/api/v1/deployments/{id}"), None).await;
+}
+
+#[tokio::test]
+async fn a_container_killed_behind_hosters_back_shows_in_the_event_stream_within_two_seconds() {
+    let h = Hoster::start().await;
+    let d = h.deploy_example("01-nginx-simple").await;
+    let id = d["id"].as_str().unwrap().to_string();
+    let (_, rows) = h
+        .request(
+            reqwest::Method::GET,
+            &format!("/api/v1/deployments/{id}/events?limit=2"),
+            None,
+        )
+        .await;
+    let rows = rows.as_array().unwrap().clone();
+    assert_eq!(rows.len(), 2, "a page of two");
+    assert_eq!(rows[0]["kind"], "state");
+    let second = rows[1]["seq"].as_i64().unwrap();
+    let (_, next) = h
+        .request(
+            reqwest::Method::GET,
+            &format!("/api/v1/deployments/{id}/events?after={second}&limit=1000"),
+            None,
+        )
+        .await;
+    let next = next.as_array().unwrap();
+    assert!(next.iter().all(|e| e["seq"].as_i64().unwrap() > second), "{next:?}");
+    assert!(
+        next.iter()
+            .any(|e| e["kind"] == "container" && e["message"] == "the container of service `web` started"),
+        "the engine's start event is in the history: {next:?}"
+    );
+    let last = next.last().unwrap()["seq"].as_i64().unwrap();
+
+    let follow = |path: String| {
+        let client = h.client.clone();
+        let url = h.url(&path);
+        async move { client.get(url).send().await.unwrap() }
+    };
+    let mut one = follow(format!("/api/v1/deployments/{id}/events?follow=true&after={last}")).await;
+    let mut all = follow(format!("/api/v1/events?follow=true&after={last}")).await;
+    assert_eq!(one.headers()["content-type"], "text/event-stream");
+
+    let killed_at = Instant::now();
+    let out = std::process::Command::new("docker")
+        .args(["kill", &format!("hoster_{id}_web")])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    for stream in [&mut one, &mut all] {
+        let mut seen = String::new();
+        read_events_until(stream, &mut seen, |s| {
+            s.contains("exited with code 137") && s.contains("\"to\":\"failed\"")
+        })
+        .await;
+        assert!(
+            seen.contains("event: deployment") && seen.contains(&format!("\"deployment_id\":\"{id}\"")),
+            "{seen}"
+        );
+    }
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(2),
+        "the kill and the failure were told within 2 s, took {:?}",
+        killed_at.elapsed()
+    );
+    assert_eq!(h.get_deployment(&id).await.1["status"], "failed");
+
+    let (status, body) = h.request(reqwest::Method::GET, "/api/v1/events?limit=0", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    h.delete_deployment(&id).await;
 }
