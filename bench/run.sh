@@ -44,7 +44,7 @@ with_engine() { # with_engine SCRIPT ARGS...
         docker volume ls -q --filter label=io.hoster.instance=$instance | xargs -r docker volume rm >/dev/null' EXIT
   local script=$1
   shift
-  python3 "bench/$script" "$BASE" "$@"
+  HOSTER_PID=$HOSTER_PID python3 "bench/$script" "$BASE" "$@"
   kill $HOSTER_PID; wait $HOSTER_PID 2>/dev/null || true
   rm -rf "$dir"
   trap - EXIT
