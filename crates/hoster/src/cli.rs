@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use hoster_core::access::Role;
 
+use crate::client::{self, Api};
 use crate::config::{Config, LogFormat};
 use crate::store::Store;
 use crate::tokens;
@@ -31,16 +32,76 @@ pub enum Command {
     /// Check what an operator gets wrong (engine, address pools, ports, paths, disk, public
     /// URL) with the settings `serve` would use; exits non-zero on a problem.
     Doctor(Box<Config>),
+    /// Create a deployment of a published template and start it (through the API).
+    Deploy {
+        /// The template's id.
+        template: String,
+        #[arg(long)]
+        name: String,
+        /// The customer it is for (a customer's token implies it).
+        #[arg(long)]
+        customer: Option<String>,
+        /// A variable's value, NAME=VALUE; repeat for more.
+        #[arg(long = "var")]
+        vars: Vec<String>,
+        #[command(flatten)]
+        api: Api,
+        /// The API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List deployments (through the API).
+    Ps {
+        #[command(flatten)]
+        api: Api,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a deployment's logs, every service merged in time order.
+    Logs {
+        deployment: String,
+        /// Keep printing lines as they are written, until interrupted.
+        #[arg(short, long)]
+        follow: bool,
+        /// Only the last N lines.
+        #[arg(long)]
+        tail: Option<u32>,
+        /// One service only.
+        #[arg(long)]
+        service: Option<String>,
+        #[command(flatten)]
+        api: Api,
+    },
+    /// Start a deployment and wait until it runs.
+    Start(Target),
+    /// Stop a deployment and wait until it has stopped.
+    Stop(Target),
+    /// Restart a running deployment, or one of its services.
+    Restart {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        service: Option<String>,
+    },
+    /// Delete a deployment and everything it has on the engine.
+    Rm(Target),
+}
+
+/// One deployment, through the API.
+#[derive(Debug, Args)]
+pub struct Target {
+    pub deployment: String,
+    #[command(flatten)]
+    pub api: Api,
+    /// The API's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct TemplateArgs {
-    /// The API of the Hoster to talk to (plain HTTP, as on loopback).
-    #[arg(long, env = "HOSTER_API_URL", default_value = "http://127.0.0.1:9090", global = true)]
-    pub api: String,
-    /// A bearer token, when the server runs in token mode.
-    #[arg(long, env = "HOSTER_TOKEN", hide_env_values = true, global = true)]
-    pub token: Option<String>,
+    #[command(flatten)]
+    pub api: Api,
     #[command(subcommand)]
     pub action: TemplateAction,
 }
@@ -135,6 +196,44 @@ pub async fn token(args: TokenArgs) -> anyhow::Result<()> {
     .await;
     store.close().await;
     result
+}
+
+/// Runs one of the API client's commands (`deploy`, `ps`, `logs`, `start`, ...); `None` for
+/// any other command.
+pub async fn client_command(command: &Command) -> Option<anyhow::Result<()>> {
+    Some(match command {
+        Command::Deploy {
+            template,
+            name,
+            customer,
+            vars,
+            api,
+            json,
+        } => {
+            let deploy = client::Deploy {
+                template: template.clone(),
+                name: name.clone(),
+                customer: customer.clone(),
+                vars: vars.clone(),
+            };
+            client::deploy(api, deploy, *json).await
+        }
+        Command::Ps { api, json } => client::ps(api, *json).await,
+        Command::Logs {
+            deployment,
+            follow,
+            tail,
+            service,
+            api,
+        } => client::logs(api, deployment, *follow, *tail, service.as_deref()).await,
+        Command::Start(t) => client::act(&t.api, "start", &t.deployment, None, t.json).await,
+        Command::Stop(t) => client::act(&t.api, "stop", &t.deployment, None, t.json).await,
+        Command::Restart { target: t, service } => {
+            client::act(&t.api, "restart", &t.deployment, service.as_deref(), t.json).await
+        }
+        Command::Rm(t) => client::act(&t.api, "rm", &t.deployment, None, t.json).await,
+        _ => return None,
+    })
 }
 
 /// Parses the command line; a bad option or variable ends the process with one clear line.
@@ -242,8 +341,10 @@ pub async fn template(args: TemplateArgs) -> anyhow::Result<bool> {
     let body = serde_json::json!({
         "compose": compose, "files": files, "creator_id": creator, "name": name, "version": version,
     });
-    let url = format!("{}/api/v1/templates/import", args.api.trim_end_matches('/'));
-    let (status, report) = post_json(&url, args.token.as_deref(), &body).await?;
+    let (status, report) = args
+        .api
+        .json(hyper::Method::POST, "/api/v1/templates/import", Some(&body))
+        .await?;
     for c in report["converted"].as_array().into_iter().flatten() {
         println!(
             "converted {}: {}",
@@ -302,34 +403,4 @@ fn beside(
             _ => {}
         }
     }
-}
-
-/// POSTs JSON over plain HTTP; the status and the JSON answer.
-async fn post_json(
-    url: &str,
-    token: Option<&str>,
-    body: &serde_json::Value,
-) -> anyhow::Result<(u16, serde_json::Value)> {
-    let uri: hyper::Uri = url.parse().with_context(|| format!("`{url}` is not a URL"))?;
-    anyhow::ensure!(
-        uri.scheme_str() == Some("http"),
-        "--api takes an http:// URL (the API on loopback)"
-    );
-    let mut request = hyper::Request::post(uri).header("content-type", "application/json");
-    if let Some(token) = token {
-        request = request.header("authorization", format!("Bearer {token}"));
-    }
-    let request = request.body(axum::body::Body::from(body.to_string()))?;
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build(hyper_util::client::legacy::connect::HttpConnector::new());
-    let response = client
-        .request(request)
-        .await
-        .with_context(|| format!("cannot reach {url}"))?;
-    let status = response.status().as_u16();
-    let bytes = axum::body::to_bytes(axum::body::Body::new(response.into_body()), 16 << 20).await?;
-    Ok((
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-    ))
 }

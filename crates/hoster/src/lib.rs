@@ -5,6 +5,7 @@
 pub mod acme;
 pub mod api;
 pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod deployer;

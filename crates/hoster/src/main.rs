@@ -39,5 +39,11 @@ async fn main() {
                 std::process::exit(1);
             }
         }
+        client => {
+            if let Some(Err(e)) = cli::client_command(&client).await {
+                eprintln!("error: {}", cli::error_chain(&e));
+                std::process::exit(1);
+            }
+        }
     }
 }

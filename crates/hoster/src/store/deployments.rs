@@ -165,11 +165,15 @@ async fn record_event(
     .bind(at)
     .fetch_one(&mut **tx)
     .await?;
+    event_at(&mut **tx, seq).await
+}
+
+async fn event_at<'e>(db: impl sqlx::SqliteExecutor<'e>, seq: i64) -> Result<Event, StoreError> {
     Ok(sqlx::query_as(&format!(
         "SELECT {EVENT_COLUMNS} FROM deployment_events e JOIN deployments d ON d.id = e.deployment_id WHERE e.seq = ?1"
     ))
     .bind(seq)
-    .fetch_one(&mut **tx)
+    .fetch_one(db)
     .await?)
 }
 
@@ -387,17 +391,20 @@ impl Store {
         message: &str,
         at: &Timestamp,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let current: Option<String> = sqlx::query_scalar("SELECT status FROM deployments WHERE id = ?1")
-            .bind(id.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(status) = current.map(Status::try_from).transpose().map_err(corrupt)? else {
-            return Ok(false);
-        };
-        let event = record_event(&mut tx, id, kind, Some(status), status, Some(message), at).await?;
-        tx.commit().await?;
-        self.published(event);
+        // One statement: a transaction that reads the status and then writes would fail, not
+        // wait, when another write commits in between (SQLite's snapshot rule).
+        let seq: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO deployment_events (deployment_id, kind, from_status, to_status, message, at) \
+             SELECT id, ?2, status, status, ?3, ?4 FROM deployments WHERE id = ?1 RETURNING seq",
+        )
+        .bind(id.as_str())
+        .bind(kind.as_str())
+        .bind(message)
+        .bind(at)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(seq) = seq else { return Ok(false) };
+        self.published(event_at(&self.pool, seq).await?);
         Ok(true)
     }
 

@@ -460,6 +460,17 @@ pub fn running_or_networked(label: &str) -> Vec<String> {
     .collect()
 }
 
+/// The statuses a deployment went through, from its events (the `state` rows).
+pub fn status_path(events: &Value) -> Vec<&str> {
+    events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "state")
+        .map(|e| e["to"].as_str().unwrap())
+        .collect()
+}
+
 /// Names of containers, networks and volumes with this label (`key=value`).
 pub fn engine_objects(label: &str) -> Vec<String> {
     let filter = format!("label={label}");

@@ -228,14 +228,7 @@ async fn e06_three_tiers_start_in_order_and_resolve_each_other() {
         )
         .await
         .1;
-    let path: Vec<&str> = events
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "state")
-        .map(|e| e["to"].as_str().unwrap())
-        .collect();
-    assert_eq!(path, ["pending", "scheduled", "starting", "running"]);
+    assert_eq!(status_path(&events), ["pending", "scheduled", "starting", "running"]);
     let d = stop_and_restart(&h, &d).await;
     assert!(exec(&container(&d, "web"), &["curl", "-s", "http://api/"]).starts_with("Hostname: "));
     h.delete_deployment(d["id"].as_str().unwrap()).await;

@@ -285,13 +285,7 @@ async fn restarting_one_service_replaces_only_its_container() {
         .collect();
     assert!(messages.contains(&"service `api` restarted"), "{events}");
     assert!(messages.contains(&"restart requested"), "{events}");
-    let tos: Vec<&str> = events
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "state")
-        .map(|e| e["to"].as_str().unwrap())
-        .collect();
+    let tos = status_path(&events);
     assert!(
         tos.ends_with(&["running", "stopping", "stopped", "starting", "running"]),
         "{tos:?}"
@@ -525,4 +519,121 @@ async fn a_container_killed_behind_hosters_back_shows_in_the_event_stream_within
     let (status, body) = h.request(reqwest::Method::GET, "/api/v1/events?limit=0", None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     h.delete_deployment(&id).await;
+}
+
+/// Runs `hoster ARGS` against `h`; (exit success, stdout, stderr).
+fn hoster_cli(h: &Hoster, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hoster"))
+        .args(args)
+        .env("HOSTER_URL", format!("http://127.0.0.1:{}", h.port))
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_cli_deploys_lists_follows_restarts_and_removes_through_the_api() {
+    let h = Hoster::start().await;
+    let template = h
+        .publish(&json!({
+            "name": "greeter", "version": "1.0.0", "creator_id": "c",
+            "variables": [
+                {"name": "GREETING", "type": "string", "default": "hello"},
+                {"name": "TIMES", "type": "number", "default": 1}
+            ],
+            "compose_spec": "services:\n  app:\n    image: busybox\n    stop_grace_period: 1s\n    environment:\n      GREETING: ${GREETING}\n      TIMES: ${TIMES}\n    command: [\"sh\", \"-c\", \"while true; do echo \\\"$$GREETING x$$TIMES\\\"; sleep 1; done\"]\n"
+        }))
+        .await;
+
+    let (ok, out, err) = hoster_cli(
+        &h,
+        &[
+            "deploy",
+            &template,
+            "--name",
+            "cli site",
+            "--customer",
+            "c1",
+            "--var",
+            "GREETING=bonjour",
+            "--var",
+            "TIMES=3",
+            "--json",
+        ],
+    );
+    assert!(ok, "{err}");
+    let d: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(d["status"], "running", "{d}");
+    let id = d["id"].as_str().unwrap().to_string();
+
+    let (ok, table, err) = hoster_cli(&h, &["ps"]);
+    assert!(ok, "{err}");
+    let header = table.lines().next().unwrap();
+    assert!(
+        header.starts_with("ID") && header.contains("STATUS") && header.contains("URL"),
+        "{table}"
+    );
+    let line = table
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .expect("the deployment is listed");
+    assert!(
+        line.contains("cli site") && line.contains("running") && line.contains("1/1 running"),
+        "{table}"
+    );
+    let (_, listed, _) = hoster_cli(&h, &["ps", "--json"]);
+    assert_eq!(serde_json::from_str::<Value>(&listed).unwrap()["total"], 1);
+
+    // Following prints lines as they come, with the variables applied.
+    let mut follow = std::process::Command::new(env!("CARGO_BIN_EXE_hoster"))
+        .args(["logs", &id, "-f", "--tail", "1"])
+        .env("HOSTER_URL", format!("http://127.0.0.1:{}", h.port))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(follow.stdout.take().unwrap()));
+    for _ in 0..2 {
+        assert_eq!(lines.next().unwrap().unwrap(), "app | bonjour x3");
+    }
+    follow.kill().unwrap();
+    let _ = follow.wait();
+
+    let (ok, out, err) = hoster_cli(&h, &["restart", &id, "--service", "app", "--json"]);
+    assert!(ok, "{err}");
+    let restarted: Value = serde_json::from_str(&out).unwrap();
+    assert_ne!(
+        restarted["containers"][0]["container_id"],
+        d["containers"][0]["container_id"]
+    );
+    let (ok, out, _) = hoster_cli(&h, &["stop", &id]);
+    assert!(ok && out.contains("stopped"), "{out}");
+    let (ok, _, err) = hoster_cli(&h, &["restart", &id]);
+    assert!(!ok && err.contains("invalid_transition"), "a clear refusal: {err}");
+    let (ok, out, _) = hoster_cli(&h, &["rm", &id]);
+    assert!(ok && out.contains(&format!("deleted {id}")), "{out}");
+
+    let (ok, _, err) = hoster_cli(
+        &h,
+        &[
+            "deploy",
+            &template,
+            "--name",
+            "bad",
+            "--customer",
+            "c1",
+            "--var",
+            "TIMES=many",
+        ],
+    );
+    assert!(!ok, "a wrong type is refused");
+    assert!(
+        err.contains("variables.TIMES"),
+        "the API's reason, naming the variable: {err}"
+    );
+    let (ok, _, err) = hoster_cli(&h, &["logs", "depl_aaaaaaaaaaaaaaaa"]);
+    assert!(!ok && err.contains("deployment_not_found"), "{err}");
 }
