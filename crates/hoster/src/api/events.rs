@@ -1,13 +1,9 @@
 //! Deployments' history: `GET /api/v1/deployments/{id}/events` and `GET /api/v1/events`, pages
 //! of rows or, with `follow=true`, server-sent events as rows commit.
 
-use std::convert::Infallible;
-use std::time::Duration;
-
 use axum::Extension;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use futures_util::stream;
@@ -171,17 +167,6 @@ async fn answer(
             && customer.as_deref().is_none_or(|c| c == e.customer_id);
         std::future::ready(keep)
     });
-    let events = stream::iter(backlog).chain(live).map(|e| {
-        let id = e.seq.to_string();
-        Ok::<_, Infallible>(
-            SseEvent::default()
-                .event("deployment")
-                .id(id)
-                .json_data(EventView::from(e))
-                .unwrap_or_default(),
-        )
-    });
-    Ok(Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response())
+    let rows = stream::iter(backlog).chain(live).map(EventView::from);
+    Ok(super::stream::sse(rows, "deployment", |e| Some(e.seq.to_string())))
 }

@@ -1,13 +1,11 @@
 //! `GET /api/v1/deployments/{id}/logs`: the containers' output, merged in time order.
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use hoster_core::access::{Caller, Operation};
@@ -21,6 +19,7 @@ use super::AppState;
 use super::deployments::load;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Path, Query};
+use super::stream::{sse, until_error};
 use crate::deployer::logs::{LogLine, MAX_TAIL};
 use crate::runtime::{LogQuery, LogStream};
 
@@ -127,30 +126,12 @@ pub async fn deployment_logs(
         until,
         follow,
     };
-    let lines = state
-        .deployer
-        .logs(&d, query.service.as_deref(), &engine_query)
-        .await?
-        // An engine error ends the output; the log says why.
-        .take_while(|line| {
-            if let Err(e) = line {
-                tracing::warn!(error = %e, "reading a deployment's logs failed");
-            }
-            std::future::ready(line.is_ok())
-        })
-        .filter_map(|line| std::future::ready(line.ok()));
+    let lines = until_error(
+        state.deployer.logs(&d, query.service.as_deref(), &engine_query).await?,
+        "reading a deployment's logs",
+    );
     if follow {
-        let events = lines.map(|line| {
-            Ok::<_, Infallible>(
-                Event::default()
-                    .event("log")
-                    .json_data(LogLineView::from(line))
-                    .unwrap_or_default(),
-            )
-        });
-        return Ok(Sse::new(events)
-            .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-            .into_response());
+        return Ok(sse(lines.map(LogLineView::from), "log", |_| None));
     }
     let ndjson = headers
         .get(header::ACCEPT)

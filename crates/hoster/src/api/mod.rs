@@ -14,6 +14,7 @@ mod logs;
 mod metrics;
 pub mod request_id;
 mod stats;
+mod stream;
 pub(crate) mod templates;
 mod variables;
 

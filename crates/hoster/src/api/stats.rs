@@ -1,11 +1,7 @@
 //! `GET /api/v1/deployments/{id}/stats`: what each running container uses.
 
-use std::convert::Infallible;
-use std::time::Duration;
-
 use axum::Extension;
 use axum::extract::State;
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt, TryStreamExt, future};
 use hoster_core::access::{Caller, Operation};
@@ -16,6 +12,7 @@ use super::AppState;
 use super::deployments::load;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Path, Query};
+use super::stream::{sse, until_error};
 use crate::deployer::DeployError;
 use crate::runtime::{ContainerStatus, Usage};
 
@@ -90,19 +87,9 @@ pub async fn deployment_stats(
         }));
     }
     if stream {
-        let events = futures_util::stream::select_all(samples)
-            // A container that stops ends its part; an engine error is logged and ends it too.
-            .take_while(|sample| {
-                if let Err(e) = sample {
-                    tracing::warn!(error = %e, "reading stats failed");
-                }
-                future::ready(sample.is_ok())
-            })
-            .filter_map(|sample| future::ready(sample.ok()))
-            .map(|sample| Ok::<_, Infallible>(Event::default().event("stats").json_data(sample).unwrap_or_default()));
-        return Ok(Sse::new(events)
-            .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-            .into_response());
+        // A container that stops ends its part.
+        let samples = until_error(futures_util::stream::select_all(samples), "reading stats");
+        return Ok(sse(samples, "stats", |_| None));
     }
     let containers = future::try_join_all(
         samples
