@@ -44,6 +44,7 @@ install_packages() {
   command -v c++ >/dev/null || missing+=(g++)                    # cargo fuzz builds libFuzzer (C++)
   command -v systemd-analyze >/dev/null || missing+=(systemd)    # the unit in dist/ is verified
   command -v setpriv >/dev/null || missing+=(util-linux)         # the non-root start test
+  command -v docker-registry >/dev/null || missing+=(docker-registry) # e2e: a real image pull
   install "${missing[@]}"
 }
 
@@ -60,6 +61,35 @@ start_engine() {
   done
   log "dockerd did not come up; see /var/log/hoster-testenv-dockerd.log"
   tail -20 /var/log/hoster-testenv-dockerd.log >&2 || true
+  exit 1
+}
+
+# A registry on loopback for the tests that pull (the engine trusts 127.0.0.0/8 over plain
+# HTTP by default); its own config, without the package's htpasswd auth.
+start_registry() {
+  curl -fsS -o /dev/null http://127.0.0.1:5000/v2/ 2>/dev/null && return
+  need_root
+  log "starting a registry on 127.0.0.1:5000"
+  mkdir -p /var/lib/hoster-testenv-registry
+  cat >/var/lib/hoster-testenv-registry/config.yml <<'YAML'
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: /var/lib/hoster-testenv-registry/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:5000
+YAML
+  nohup docker-registry serve /var/lib/hoster-testenv-registry/config.yml \
+    >/var/log/hoster-testenv-registry.log 2>&1 &
+  for _ in $(seq 1 30); do
+    curl -fsS -o /dev/null http://127.0.0.1:5000/v2/ 2>/dev/null && return
+    sleep 1
+  done
+  log "the registry did not come up; see /var/log/hoster-testenv-registry.log"
   exit 1
 }
 
@@ -141,6 +171,7 @@ esac
 
 install_packages
 start_engine
+start_registry
 build busybox:latest "$here/images/busybox" /bin/busybox
 build traefik/whoami:latest "$here/images/whoami"
 build adminer:latest "$here/images/adminer"

@@ -211,3 +211,48 @@ mod tests {
         );
     }
 }
+
+/// Where one service is in a start or restart; a deployment shows it per service while the
+/// operation lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Not begun: the images of the others are being pulled.
+    Pending,
+    /// Its image is being pulled.
+    Pulling,
+    /// Its container is being created (files copied in).
+    Creating,
+    /// Waiting for the services it depends on, then started.
+    Starting,
+    /// Started; a service that depends on it waits for its healthcheck to pass.
+    WaitingHealthy,
+    Running,
+}
+
+/// One service's [`Phase`], with the bytes of its image pulled so far while `pulling`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServiceProgress {
+    pub phase: Phase,
+    /// Bytes downloaded of the layers the engine has reported so far (pulling only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_bytes: Option<u64>,
+    /// Bytes of those layers in all; grows as the engine reports more layers (pulling only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_bytes: Option<u64>,
+}
+
+impl ServiceProgress {
+    pub fn at(phase: Phase) -> Self {
+        Self {
+            phase,
+            current_bytes: None,
+            total_bytes: None,
+        }
+    }
+}
+
+/// A deployment's progress: each service by name.
+pub type Progress = std::collections::BTreeMap<String, ServiceProgress>;

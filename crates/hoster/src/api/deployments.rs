@@ -5,7 +5,7 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use hoster_core::access::{Caller, Operation};
-use hoster_core::deployment::Status;
+use hoster_core::deployment::{ServiceProgress, Status};
 use hoster_core::id::{DeploymentId, TemplateId};
 use hoster_core::plan::PortAssignment;
 use hoster_core::problem::{Problem, Problems};
@@ -53,6 +53,9 @@ pub struct Deployment {
     /// Why the deployment failed, when it did.
     pub error_message: Option<String>,
     pub containers: Vec<ContainerView>,
+    /// While a start or restart runs: where each service is (by name). Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<std::collections::BTreeMap<String, ServiceProgress>>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
@@ -106,7 +109,7 @@ pub struct WaitQuery {
 /// The response for one deployment: its row, live container states from the engine, and the
 /// host ports assigned to each service.
 fn view(
-    public_port: u16,
+    state: &AppState,
     d: DeploymentRecord,
     containers: &[ContainerSummary],
     ports: &[PortAssignment],
@@ -137,7 +140,8 @@ fn view(
         template_id: d.template_id.to_string(),
         customer_id: d.customer_id,
         status: d.status,
-        url: hoster_core::hostname::deployment_url(&d.domain, public_port),
+        url: hoster_core::hostname::deployment_url(&d.domain, state.public_port),
+        progress: state.deployer.progress().of(&d.id),
         domain: d.domain,
         error_message: d.error_message,
         containers,
@@ -161,7 +165,7 @@ async fn live_containers(state: &AppState, id: Option<&DeploymentId>) -> Vec<Con
 async fn view_one(state: &AppState, d: DeploymentRecord) -> Result<Deployment, ApiError> {
     let containers = live_containers(state, Some(&d.id)).await;
     let ports = state.store.port_assignments(&d.id).await?;
-    Ok(view(state.public_port, d, &containers, &ports))
+    Ok(view(state, d, &containers, &ports))
 }
 
 /// The deployment if the caller may see it and `op`; not-yours answers like unknown (404).
@@ -245,7 +249,7 @@ pub async fn create_deployment(
     Ok((
         StatusCode::CREATED,
         headers,
-        axum::Json(view(state.public_port, created, &[], &[])),
+        axum::Json(view(&state, created, &[], &[])),
     ))
 }
 
@@ -281,7 +285,7 @@ pub async fn list_deployments(
         .into_iter()
         .map(|d| {
             let ports = ports.remove(&d.id).unwrap_or_default();
-            view(state.public_port, d, &containers, &ports)
+            view(&state, d, &containers, &ports)
         })
         .collect();
     Ok(axum::Json(DeploymentList {

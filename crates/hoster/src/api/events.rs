@@ -8,9 +8,15 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use futures_util::stream;
 use hoster_core::access::{Caller, Operation};
-use hoster_core::deployment::Status;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use hoster_core::deployment::{ServiceProgress, Status};
+use hoster_core::id::DeploymentId;
 use hoster_core::problem::{Problem, Problems};
 use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
 use utoipa::{IntoParams, ToSchema};
 
 use super::deployments::load;
@@ -32,7 +38,8 @@ pub struct EventsQuery {
     /// Rows per page, 1 to 1,000 (default 100).
     limit: Option<u32>,
     /// Keep the response open as server-sent events (`event: deployment`, `id` = `seq`):
-    /// the rows after `after`, then each row as it is written, until the client leaves.
+    /// the rows after `after`, then each row as it is written, until the client leaves; and
+    /// `event: progress` (a `ProgressView`, no id) as a start's progress changes.
     follow: Option<bool>,
 }
 
@@ -49,6 +56,24 @@ pub struct EventView {
     pub message: Option<String>,
     #[schema(value_type = String, format = DateTime)]
     pub at: Timestamp,
+}
+
+/// A deployment's progress while a start or restart runs (`event: progress`, no id): each
+/// service's phase, and bytes while pulling. Empty `services` says the operation is over.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProgressView {
+    pub deployment_id: String,
+    pub services: BTreeMap<String, ServiceProgress>,
+}
+
+/// What a followed stream carries.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Followed {
+    Row(EventView),
+    Progress(ProgressView),
+    /// The rows ended (the client fell too far behind, or Hoster shuts down): the stream ends.
+    End,
 }
 
 impl From<Event> for EventView {
@@ -149,24 +174,80 @@ async fn answer(
     }
     // Subscribed before the backlog is read, so no row falls between the two.
     let live = state.store.subscribe_events();
-    let filter = EventFilter {
-        deployment: deployment.as_ref(),
-        customer_id: customer.as_deref(),
-        after,
-        limit: MAX_LIMIT,
-    };
-    let backlog = state.store.events(&filter).await?;
-    let last = backlog.last().map_or(after, |e| e.seq);
+    let moving = state.deployer.progress().subscribe();
+    let now_moving = state.deployer.progress().current();
+    // The rows written so far, page by page (a read error ends the stream, as a lag does);
+    // then the live rows past the last one sent.
+    let sent = Arc::new(AtomicI64::new(after));
+    let reader = (state.store.clone(), deployment.clone(), customer.clone(), sent.clone());
+    let written = stream::unfold((Some(after), reader), |(cursor, reader)| async move {
+        let (store, deployment, customer, sent) = &reader;
+        let filter = EventFilter {
+            deployment: deployment.as_ref(),
+            customer_id: customer.as_deref(),
+            after: cursor?,
+            limit: MAX_LIMIT,
+        };
+        let page = match store.events(&filter).await {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading events failed");
+                return Some((vec![Followed::End], (None, reader)));
+            }
+        };
+        let last = page.last()?.seq;
+        sent.store(last, Ordering::Relaxed);
+        let next = (page.len() == MAX_LIMIT as usize).then_some(last);
+        Some((
+            page.into_iter().map(|e| Followed::Row(e.into())).collect(),
+            (next, reader),
+        ))
+    })
+    .flat_map(stream::iter);
     let live = stream::unfold(live, |mut live| async move {
         // Too far behind (lagged) or shut down: end, and let the client resume from its last id.
         live.recv().await.ok().map(|event| (event, live))
     })
-    .filter(move |e| {
-        let keep = e.seq > last
-            && deployment.as_ref().is_none_or(|d| *d == e.deployment_id)
-            && customer.as_deref().is_none_or(|c| c == e.customer_id);
-        std::future::ready(keep)
+    .filter(move |e| std::future::ready(e.seq > sent.load(Ordering::Relaxed)));
+    let mine = move |d: &DeploymentId, c: &str| {
+        deployment.as_ref().is_none_or(|mine| mine == d) && customer.as_deref().is_none_or(|mine| mine == c)
+    };
+    let also_mine = mine.clone();
+    let rows = live
+        .filter(move |e| std::future::ready(also_mine(&e.deployment_id, &e.customer_id)))
+        .map(|e| Followed::Row(e.into()))
+        .chain(stream::once(async { Followed::End }));
+    // A progress update that was missed is overtaken by the next: falling behind skips, not ends.
+    let moving = stream::unfold(moving, |mut moving| async move {
+        loop {
+            match moving.recv().await {
+                Ok(update) => return Some((update, moving)),
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
     });
-    let rows = stream::iter(backlog).chain(live).map(EventView::from);
-    Ok(super::stream::sse(rows, "deployment", |e| Some(e.seq.to_string())))
+    let progress = stream::iter(now_moving.into_iter().map(Arc::new))
+        .chain(moving)
+        .filter(move |u| std::future::ready(mine(&u.deployment, &u.customer_id)))
+        .map(|u| {
+            Followed::Progress(ProgressView {
+                deployment_id: u.deployment.to_string(),
+                services: u.services.clone(),
+            })
+        });
+    let items = written
+        .chain(stream::select(rows, progress))
+        .take_while(|item| std::future::ready(!matches!(item, Followed::End)));
+    Ok(super::stream::sse(
+        items,
+        |item| match item {
+            Followed::Progress(_) => "progress",
+            Followed::Row(_) | Followed::End => "deployment",
+        },
+        |item| match item {
+            Followed::Row(e) => Some(e.seq.to_string()),
+            Followed::Progress(_) | Followed::End => None,
+        },
+    ))
 }

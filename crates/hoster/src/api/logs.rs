@@ -131,7 +131,7 @@ pub async fn deployment_logs(
         "reading a deployment's logs",
     );
     if follow {
-        return Ok(sse(lines.map(LogLineView::from), "log", |_| None));
+        return Ok(sse(lines.map(LogLineView::from), |_| "log", |_| None));
     }
     let ndjson = headers
         .get(header::ACCEPT)

@@ -89,7 +89,7 @@ pub async fn deployment_stats(
     if stream {
         // A container that stops ends its part.
         let samples = until_error(futures_util::stream::select_all(samples), "reading stats");
-        return Ok(sse(samples, "stats", |_| None));
+        return Ok(sse(samples, |_| "stats", |_| None));
     }
     let containers = future::try_join_all(
         samples

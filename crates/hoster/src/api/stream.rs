@@ -26,15 +26,15 @@ pub fn until_error<T, E: Display>(
         .filter_map(|item| std::future::ready(item.ok()))
 }
 
-/// Server-sent events: one `event: KIND` per item with its JSON as data and, when `id` gives one,
-/// its id (for `Last-Event-ID`); a comment every 15 s keeps idle connections open.
+/// Server-sent events: one per item, `event:` its `kind`, its JSON as data and, when `id` gives
+/// one, its id (for `Last-Event-ID`); a comment every 15 s keeps idle connections open.
 pub fn sse<T: Serialize>(
     items: impl Stream<Item = T> + Send + 'static,
-    kind: &'static str,
+    kind: impl Fn(&T) -> &'static str + Send + 'static,
     id: impl Fn(&T) -> Option<String> + Send + 'static,
 ) -> Response {
     let events = items.map(move |item| {
-        let mut event = Event::default().event(kind);
+        let mut event = Event::default().event(kind(&item));
         if let Some(id) = id(&item) {
             event = event.id(id);
         }

@@ -12,9 +12,11 @@ use hoster_core::id::DeploymentId;
 use hoster_core::plan::{self, ContainerSpec, Plan, PlanInput, Wait, object_name};
 use tokio::time::{Duration, sleep};
 
+use super::progress::Tracker;
 use super::{DeployError, Deployer};
 use crate::runtime::{ContainerStatus, EngineError, Health};
 use crate::store::{DeploymentRecord, TemplateRecord};
+use hoster_core::deployment::Phase;
 use hoster_core::problem::Problems;
 use hoster_core::template::{self, ConfigFile};
 use hoster_core::variables::{BuiltIns, Values};
@@ -176,10 +178,10 @@ impl Deployer {
     /// Everything a start does after the state is `starting`. A host port someone else bound
     /// between our check and the engine's bind (another process, another Hoster) is given up
     /// for the next free one, a few times over.
-    pub(super) async fn run(&self, d: &DeploymentRecord) -> Result<(), DeployError> {
+    pub(super) async fn run(&self, d: &DeploymentRecord, tracker: &Tracker<'_>) -> Result<(), DeployError> {
         let mut avoid = BTreeSet::new();
         loop {
-            match self.run_once(d, &avoid).await {
+            match self.run_once(d, &avoid, tracker).await {
                 Err(DeployError::Engine(EngineError::PortUnavailable { port, .. })) if avoid.len() < 5 => {
                     let Ok(port) = port.parse::<u16>() else {
                         return Err(DeployError::Failed {
@@ -196,10 +198,16 @@ impl Deployer {
         }
     }
 
-    async fn run_once(&self, d: &DeploymentRecord, avoid: &BTreeSet<u16>) -> Result<(), DeployError> {
+    async fn run_once(
+        &self,
+        d: &DeploymentRecord,
+        avoid: &BTreeSet<u16>,
+        tracker: &Tracker<'_>,
+    ) -> Result<(), DeployError> {
         let (plan, before, ports) = self.plan_for(d, Some(avoid)).await?;
+        tracker.set(plan.containers().map(|c| c.service.as_str()), Phase::Pending);
         let images: BTreeSet<&str> = plan.containers().map(|c| c.image.as_str()).collect();
-        try_join_all(images.into_iter().map(|image| self.engine.ensure_image(image))).await?;
+        try_join_all(images.into_iter().map(|image| self.pull(&plan, image, tracker))).await?;
         self.engine.ensure_network(&plan.network).await?;
         for volume in &plan.volumes {
             self.engine.ensure_volume(volume).await?;
@@ -212,31 +220,45 @@ impl Deployer {
         if !plan.reuses(&present, &before, &ports) {
             self.remove_containers(&d.id).await?;
             self.keep_config_copies(&d.id, &plan).await;
+            tracker.set(plan.containers().map(|c| c.service.as_str()), Phase::Creating);
             // Wave by wave: a container made with volumes_from needs its source to exist.
             for wave in &plan.waves {
                 try_join_all(wave.iter().map(|c| self.engine.create_container(c, &plan.network.name))).await?;
             }
         }
         for wave in &plan.waves {
-            try_join_all(wave.iter().map(|c| self.start_when_ready(c))).await?;
+            try_join_all(wave.iter().map(|c| self.start_when_ready(&plan, c, tracker))).await?;
         }
         self.check_started(&plan).await
+    }
+
+    /// Makes sure `image` is present, telling the services that use it how far its pull is.
+    async fn pull(&self, plan: &Plan, image: &str, tracker: &Tracker<'_>) -> Result<(), DeployError> {
+        let services: Vec<&str> = plan
+            .containers()
+            .filter(|c| c.image == image)
+            .map(|c| c.service.as_str())
+            .collect();
+        let report = |pulled| tracker.pulled(services.iter().copied(), pulled);
+        Ok(self.engine.ensure_image(image, &report).await?)
     }
 
     /// Replaces one service's container of a running deployment with a new one made from the
     /// plan as it is now (same ports, network and volumes); the others are not touched.
     pub(super) async fn recreate_service(&self, d: &DeploymentRecord, service: &str) -> Result<(), DeployError> {
+        let tracker = &self.progress.track(d);
         let (plan, _, _) = self.plan_for(d, None).await?;
         let container = plan
             .containers()
             .find(|c| c.service == service)
             .ok_or_else(|| failed(format!("service `{service}` has no container in the plan")))?;
-        self.engine.ensure_image(&container.image).await?;
+        self.pull(&plan, &container.image, tracker).await?;
         self.engine.stop_container(&container.name, None).await?;
         self.engine.remove_container(&container.name).await?;
         self.keep_config_copies(&d.id, &plan).await;
+        tracker.set([service], Phase::Creating);
         self.engine.create_container(container, &plan.network.name).await?;
-        self.start_when_ready(container).await?;
+        self.start_when_ready(&plan, container, tracker).await?;
         self.check_started(&plan).await
     }
 
@@ -297,11 +319,34 @@ impl Deployer {
         Ok((plan, before, ports))
     }
 
-    async fn start_when_ready(&self, container: &ContainerSpec) -> Result<(), DeployError> {
+    /// Starts the container once what it depends on is ready; a service that another waits
+    /// to see healthy is `waiting_healthy` until then, any other `running` once started.
+    async fn start_when_ready(
+        &self,
+        plan: &Plan,
+        container: &ContainerSpec,
+        tracker: &Tracker<'_>,
+    ) -> Result<(), DeployError> {
+        let service = container.service.as_str();
+        tracker.set([service], Phase::Starting);
         for wait in &container.waits_for {
             self.wait_for(wait).await?;
+            if wait.condition == Condition::Healthy {
+                tracker.set([wait.service.as_str()], Phase::Running);
+            }
         }
-        Ok(self.engine.start_container(&container.name).await?)
+        self.engine.start_container(&container.name).await?;
+        let awaited_healthy = plan
+            .containers()
+            .flat_map(|c| &c.waits_for)
+            .any(|w| w.service == service && w.condition == Condition::Healthy);
+        let phase = if awaited_healthy {
+            Phase::WaitingHealthy
+        } else {
+            Phase::Running
+        };
+        tracker.set([service], phase);
+        Ok(())
     }
 
     async fn wait_for(&self, wait: &Wait) -> Result<(), DeployError> {

@@ -7,6 +7,7 @@
 
 mod execute;
 pub mod logs;
+pub mod progress;
 mod reconcile;
 #[cfg(test)]
 mod tests;
@@ -125,6 +126,7 @@ pub struct Deployer {
     reconcile_now: Notify,
     /// Parsed compose models by template, with the `updated_at` they were parsed at.
     instances: Mutex<HashMap<DeploymentId, execute::Instance>>,
+    progress: progress::Board,
 }
 
 impl Deployer {
@@ -137,11 +139,17 @@ impl Deployer {
             ports: tokio::sync::Mutex::new(()),
             reconcile_now: Notify::new(),
             instances: Mutex::default(),
+            progress: progress::Board::default(),
         })
     }
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Where the services of deployments being started are.
+    pub fn progress(&self) -> &progress::Board {
+        &self.progress
     }
 
     fn lock_for(&self, id: &DeploymentId) -> Arc<tokio::sync::Mutex<()>> {
@@ -334,7 +342,12 @@ impl Deployer {
     }
 
     async fn run_start(&self, d: &mut DeploymentRecord) -> Result<(), DeployError> {
-        match self.run(d).await {
+        // The progress ends (and says so) before the status changes.
+        let run = {
+            let tracker = self.progress.track(d);
+            self.run(d, &tracker).await
+        };
+        match run {
             Ok(()) => self.step(d, Status::Running, None).await,
             Err(e) => {
                 let (code, message) = e.public_failure();

@@ -353,3 +353,39 @@ async fn a_delete_interrupted_half_way_is_finished_by_the_reconciler() {
     assert!(w.store.get_deployment(&d.id).await.unwrap().is_none());
     assert!(w.services_on_engine().is_empty());
 }
+
+#[tokio::test]
+async fn a_start_publishes_each_services_phases_in_order_then_clears_them() {
+    use hoster_core::deployment::Phase;
+    let w = world().await;
+    let d = w.deployment(TWO_SERVICES).await;
+    let mut updates = w.deployer.progress().subscribe();
+    w.deployer.start(&d.id, true).await.unwrap();
+    assert_eq!(w.deployer.progress().of(&d.id), None, "nothing once it runs");
+
+    let mut seen: std::collections::BTreeMap<String, Vec<Phase>> = Default::default();
+    let mut last = None;
+    while let Ok(u) = updates.try_recv() {
+        assert_eq!((&u.deployment, u.customer_id.as_str()), (&d.id, "customer"));
+        for (service, p) in &u.services {
+            let phases = seen.entry(service.clone()).or_default();
+            if phases.last() != Some(&p.phase) {
+                phases.push(p.phase);
+            }
+            if p.phase == Phase::Pulling && p.total_bytes.is_some() {
+                assert_eq!(p.total_bytes, Some(100), "the fake pulls 100 bytes");
+            }
+        }
+        last = Some(u.services.clone());
+    }
+    let order = [
+        Phase::Pending,
+        Phase::Pulling,
+        Phase::Creating,
+        Phase::Starting,
+        Phase::Running,
+    ];
+    assert_eq!(seen["db"], order);
+    assert_eq!(seen["web"], order);
+    assert_eq!(last, Some(Default::default()), "the last update says it is over");
+}

@@ -34,6 +34,8 @@ struct Objects {
     refuse_start: HashMap<String, String>,
     /// While set, every stop waits here first; `stop_entered` is notified as it does.
     stop_gate: Option<Arc<Notify>>,
+    /// Images pulled so far: the first use of any other is a pull of 100 bytes in two steps.
+    images: std::collections::BTreeSet<String>,
 }
 
 pub struct FakeEngine {
@@ -149,7 +151,12 @@ impl Runtime for FakeEngine {
         Ok(())
     }
 
-    async fn ensure_image(&self, _image: &str) -> Result<(), EngineError> {
+    async fn ensure_image(&self, image: &str, report: super::PullReport<'_>) -> Result<(), EngineError> {
+        if self.objects().images.insert(image.to_string()) {
+            for current in [0, 50, 100] {
+                report(super::Pulled { current, total: 100 });
+            }
+        }
         Ok(())
     }
 

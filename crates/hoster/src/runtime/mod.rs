@@ -10,6 +10,7 @@ mod events;
 pub mod fake;
 mod logs;
 mod objects;
+mod pull;
 mod stats;
 
 use std::time::Duration;
@@ -23,6 +24,7 @@ pub use engine::{Engine, EngineError, EngineInfo, public_reason};
 pub use events::ContainerEvent;
 pub use logs::{LogQuery, LogStream, RawLine};
 pub use objects::Owned;
+pub use pull::{PullReport, Pulled};
 pub use stats::Usage;
 
 /// What Hoster asks of a container engine. Objects are Hoster's when they carry its instance
@@ -33,8 +35,8 @@ pub trait Runtime: Send + Sync {
     fn instance(&self) -> &str;
     async fn ping(&self, timeout: Duration) -> Result<(), EngineError>;
 
-    /// Makes sure the image is present, pulling it when it is not.
-    async fn ensure_image(&self, image: &str) -> Result<(), EngineError>;
+    /// Makes sure the image is present, pulling it when it is not (telling `report` how far).
+    async fn ensure_image(&self, image: &str, report: PullReport<'_>) -> Result<(), EngineError>;
     /// Creates the network unless it exists.
     async fn ensure_network(&self, spec: &ObjectSpec) -> Result<(), EngineError>;
     /// Creates the volume unless it exists.
@@ -85,8 +87,8 @@ impl Runtime for Engine {
     async fn ping(&self, timeout: Duration) -> Result<(), EngineError> {
         Engine::ping(self, timeout).await
     }
-    async fn ensure_image(&self, image: &str) -> Result<(), EngineError> {
-        Engine::ensure_image(self, image).await
+    async fn ensure_image(&self, image: &str, report: PullReport<'_>) -> Result<(), EngineError> {
+        Engine::ensure_image(self, image, report).await
     }
     async fn ensure_network(&self, spec: &ObjectSpec) -> Result<(), EngineError> {
         Engine::ensure_network(self, spec).await

@@ -9,6 +9,7 @@ use hoster_core::id::DeploymentId;
 use hoster_core::plan::{ObjectSpec, labels};
 
 use super::engine::{Engine, EngineError, is_status};
+use super::pull::{PullReport, Pulled, Tally};
 
 impl Engine {
     /// `label=...` filters selecting this instance's objects, optionally of one deployment.
@@ -34,7 +35,7 @@ pub struct Owned {
 
 impl Engine {
     /// Makes sure `image` is present, pulling it when it is not.
-    pub(super) async fn ensure_image(&self, image: &str) -> Result<(), EngineError> {
+    pub(super) async fn ensure_image(&self, image: &str, report: PullReport<'_>) -> Result<(), EngineError> {
         let docker = self.client().await?;
         match docker.inspect_image(image).await {
             Ok(_) => return Ok(()),
@@ -46,6 +47,8 @@ impl Engine {
             ..Default::default()
         };
         let mut pull = docker.create_image(Some(options), None, None);
+        let mut tally = Tally::default();
+        report(Pulled::default());
         while let Some(progress) = pull.next().await {
             match progress {
                 Ok(info) if info.error.is_some() => {
@@ -54,7 +57,14 @@ impl Engine {
                         reason: info.error.unwrap_or_default(),
                     });
                 }
-                Ok(_) => {}
+                Ok(info) => {
+                    let detail = info.progress_detail.unwrap_or_default();
+                    if let Some(pulled) =
+                        tally.absorb(info.id.as_deref(), info.status.as_deref(), detail.current, detail.total)
+                    {
+                        report(pulled);
+                    }
+                }
                 Err(e) => {
                     let reason = match EngineError::from_docker(e) {
                         EngineError::Docker(message) => message,

@@ -569,6 +569,11 @@ async fn the_cli_deploys_lists_follows_restarts_and_removes_through_the_api() {
     let d: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(d["status"], "running", "{d}");
     let id = d["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        err.lines().collect::<Vec<_>>(),
+        ["app: pending", "app: creating", "app: starting", "app: running"],
+        "plain progress lines on standard error when it is not a terminal"
+    );
 
     let (ok, table, err) = hoster_cli(&h, &["ps"]);
     assert!(ok, "{err}");
@@ -604,6 +609,10 @@ async fn the_cli_deploys_lists_follows_restarts_and_removes_through_the_api() {
 
     let (ok, out, err) = hoster_cli(&h, &["restart", &id, "--service", "app", "--json"]);
     assert!(ok, "{err}");
+    assert!(
+        err.contains("app: creating") && err.ends_with("app: running\n"),
+        "{err}"
+    );
     let restarted: Value = serde_json::from_str(&out).unwrap();
     assert_ne!(
         restarted["containers"][0]["container_id"],
@@ -636,4 +645,140 @@ async fn the_cli_deploys_lists_follows_restarts_and_removes_through_the_api() {
     );
     let (ok, _, err) = hoster_cli(&h, &["logs", "depl_aaaaaaaaaaaaaaaa"]);
     assert!(!ok && err.contains("deployment_not_found"), "{err}");
+}
+
+/// An image only the loopback registry of testenv/setup.sh has: busybox with a layer of
+/// `bytes` random bytes, pushed there and removed from the engine, so a start must pull it.
+fn image_to_pull(bytes: usize) -> String {
+    let registry = "127.0.0.1:5000";
+    assert!(
+        std::net::TcpStream::connect(registry).is_ok(),
+        "no registry on {registry}: run testenv/setup.sh, which starts Debian's docker-registry there"
+    );
+    let tag = format!("{registry}/hoster-e2e/pulled:{}", rand::random::<u32>());
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        format!("FROM busybox:latest\nRUN head -c {bytes} /dev/urandom > /blob\n"),
+    )
+    .unwrap();
+    let docker = |args: &[&str]| {
+        let out = std::process::Command::new("docker")
+            .args(args)
+            .env("DOCKER_BUILDKIT", "0")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    docker(&["build", "-q", "-t", &tag, context.path().to_str().unwrap()]);
+    docker(&["push", "-q", &tag]);
+    docker(&["rmi", &tag]);
+    tag
+}
+
+/// The `data` of each server-sent event named `kind` in `text`.
+fn sse_data(text: &str, kind: &str) -> Vec<Value> {
+    text.split("\n\n")
+        .filter(|block| block.lines().any(|l| l == format!("event: {kind}")))
+        .filter_map(|block| block.lines().find_map(|l| l.strip_prefix("data: ")))
+        .map(|data| serde_json::from_str(data).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_start_shows_each_services_progress_pull_bytes_and_health_wait_included() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = Hoster::start_in(dir, &[("HOSTER_ALLOWED_REGISTRIES", "127.0.0.1:5000")]).await;
+    let image = image_to_pull(4_000_000);
+    let template = h
+        .publish(&json!({
+            "name": "progress", "version": "1.0.0", "creator_id": "c",
+            "compose_spec": format!("services:\n  web:\n    image: {image}\n    command: [\"sleep\", \"3600\"]\n    stop_grace_period: 1s\n    depends_on:\n      db:\n        condition: service_healthy\n  db:\n    image: busybox\n    command: [\"sh\", \"-c\", \"sleep 1; touch /ready; sleep 3600\"]\n    stop_grace_period: 1s\n    healthcheck:\n      test: [\"CMD\", \"test\", \"-f\", \"/ready\"]\n      interval: 1s\n      retries: 20\n")
+        }))
+        .await;
+    let id = h.create_deployment(&template, "progress").await;
+    let mut events = h
+        .client
+        .get(h.url(&format!("/api/v1/deployments/{id}/events?follow=true")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), StatusCode::OK);
+
+    let started = h
+        .client
+        .post(h.url(&format!("/api/v1/deployments/{id}/start?wait=false")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), StatusCode::ACCEPTED);
+    // The deployment itself carries its progress while it starts.
+    let mut shown = None;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, d) = h.get_deployment(&id).await;
+        if shown.is_none() && d["progress"].is_object() {
+            shown = Some(d["progress"].clone());
+        }
+        if d["status"] != "starting" {
+            assert_eq!(d["status"], "running", "{d}");
+            assert!(d.get("progress").is_none(), "no progress once it runs: {d}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "still starting: {d}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let shown = shown.expect("the deployment showed progress while starting");
+    assert!(
+        shown["web"]["phase"].is_string() && shown["db"]["phase"].is_string(),
+        "{shown}"
+    );
+
+    let mut seen = String::new();
+    read_events_until(&mut events, &mut seen, |s| s.contains("\"to\":\"running\"")).await;
+    let updates = sse_data(&seen, "progress");
+    assert!(
+        sse_data(&seen, "deployment").iter().all(|row| row["seq"].is_i64()),
+        "history rows keep their form"
+    );
+    let mut phases: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let mut pulled = (0, 0);
+    for u in &updates {
+        assert_eq!(u["deployment_id"], id.as_str());
+        for (service, p) in u["services"].as_object().unwrap() {
+            let phase = p["phase"].as_str().unwrap().to_string();
+            let list = phases.entry(service.clone()).or_default();
+            if list.last() != Some(&phase) {
+                list.push(phase.clone());
+            }
+            if service == "web" && phase == "pulling" && p["total_bytes"].is_u64() {
+                pulled = (p["current_bytes"].as_u64().unwrap(), p["total_bytes"].as_u64().unwrap());
+            }
+        }
+    }
+    assert_eq!(
+        phases["web"],
+        ["pending", "pulling", "creating", "starting", "running"],
+        "{updates:?}"
+    );
+    assert_eq!(
+        phases["db"],
+        ["pending", "creating", "starting", "waiting_healthy", "running"],
+        "db's image is present: no pull; web waits for it to be healthy: {updates:?}"
+    );
+    assert!(
+        pulled.1 >= 4_000_000 && pulled.0 > 0 && pulled.0 <= pulled.1,
+        "bytes of the pull, as the engine reported them: {pulled:?}"
+    );
+    assert_eq!(
+        updates.last().unwrap()["services"],
+        json!({}),
+        "the last update says the start is over"
+    );
+    h.delete_deployment(&id).await;
+    let _ = std::process::Command::new("docker").args(["rmi", &image]).output();
 }

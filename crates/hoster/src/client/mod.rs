@@ -1,6 +1,8 @@
 //! `hoster deploy | ps | logs | start | stop | restart | rm`: a small client of a running
 //! Hoster's API for operators and scripts. Human tables by default, the API's JSON with `--json`.
 
+mod progress;
+
 use std::collections::HashMap;
 use std::io::Write;
 
@@ -122,9 +124,9 @@ pub async fn deploy(api: &Api, deploy: Deploy, as_json: bool) -> anyhow::Result<
         .expect(hyper::Method::POST, "/api/v1/deployments", Some(&body))
         .await?;
     let id = created["id"].as_str().context("the API answered without an id")?;
-    let started = api
-        .expect(hyper::Method::POST, &format!("/api/v1/deployments/{id}/start"), None)
-        .await?;
+    let path = format!("/api/v1/deployments/{id}/start");
+    let start = api.expect(hyper::Method::POST, &path, None);
+    let started = progress::shown_while(api, id, start).await?;
     print_one(&started, as_json);
     Ok(())
 }
@@ -220,13 +222,13 @@ pub async fn act(api: &Api, action: &str, id: &str, service: Option<&str>, as_js
         return Ok(());
     }
     let query = service.map(|s| format!("?service={s}")).unwrap_or_default();
-    let d = api
-        .expect(
-            hyper::Method::POST,
-            &format!("/api/v1/deployments/{id}/{action}{query}"),
-            None,
-        )
-        .await?;
+    let path = format!("/api/v1/deployments/{id}/{action}{query}");
+    let request = api.expect(hyper::Method::POST, &path, None);
+    let d = if action == "stop" {
+        request.await?
+    } else {
+        progress::shown_while(api, id, request).await?
+    };
     print_one(&d, as_json);
     Ok(())
 }
@@ -258,27 +260,21 @@ pub async fn logs(api: &Api, id: &str, follow: bool, tail: Option<u32>, service:
     }
     let mut out = std::io::stdout().lock();
     // Server-sent events when following: `data: {"service", "line", ...}` per line.
-    let mut pending = String::new();
+    let mut sse = progress::SseData::default();
     while let Some(chunk) = body.next().await {
         let chunk = chunk?;
         if !follow {
             out.write_all(&chunk)?;
             continue;
         }
-        pending.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = pending.find('\n') {
-            let line: String = pending.drain(..=end).collect();
-            if let Some(data) = line.trim_end().strip_prefix("data: ")
-                && let Ok(l) = serde_json::from_str::<Value>(data)
-            {
-                writeln!(
-                    out,
-                    "{} | {}",
-                    l["service"].as_str().unwrap_or("?"),
-                    l["line"].as_str().unwrap_or("")
-                )?;
-                out.flush()?;
-            }
+        for l in sse.push(&chunk) {
+            writeln!(
+                out,
+                "{} | {}",
+                l["service"].as_str().unwrap_or("?"),
+                l["line"].as_str().unwrap_or("")
+            )?;
+            out.flush()?;
         }
     }
     Ok(())
