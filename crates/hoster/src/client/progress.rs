@@ -105,9 +105,7 @@ impl Display {
             Display::Bars { all, bars } => {
                 for (service, now) in services {
                     let bar = bars.entry(service.clone()).or_insert_with(|| {
-                        let bar = all.add(ProgressBar::new(0));
-                        bar.set_prefix(service.clone());
-                        bar
+                        all.add(ProgressBar::new(0).with_style(plain()).with_prefix(service.clone()))
                     });
                     draw(bar, now);
                 }
@@ -144,11 +142,14 @@ fn draw(bar: &ProgressBar, now: &ServiceProgress) {
             bar.set_length(total);
             bar.set_position(current);
         }
-        _ => {
-            bar.set_style(ProgressStyle::with_template("{prefix:>16} {msg}").expect("a valid template"));
-        }
+        _ => bar.set_style(plain()),
     }
     bar.set_message(phase(now.phase));
+}
+
+/// A service's line without a bar: its name and phase.
+fn plain() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix:>16} {msg}").expect("a valid template")
 }
 
 fn phase(phase: Phase) -> &'static str {
