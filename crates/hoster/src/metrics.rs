@@ -60,6 +60,8 @@ pub struct Metrics {
     /// Bytes sent to clients by proxied deployments (response heads and bodies), on the relay's
     /// path: HTTP/1.1, plain or TLS (upgraded connections and HTTP/2 are not counted).
     pub proxy_bytes: Family<HostLabels, Counter>,
+    /// Server-sent event streams (logs, stats, events) open now.
+    pub streams_open: Gauge,
     deployments: Family<StatusLabels, Gauge>,
 }
 
@@ -85,6 +87,7 @@ impl Metrics {
             reconcile_findings: Counter::default(),
             proxy_requests: Family::default(),
             proxy_bytes: Family::default(),
+            streams_open: Gauge::default(),
             deployments: Family::default(),
             registry: Registry::default(),
         };
@@ -128,6 +131,11 @@ impl Metrics {
             "proxy_response_bytes",
             "Bytes proxied deployments sent to clients",
             metrics.proxy_bytes.clone(),
+        );
+        registry.register(
+            "streams_open",
+            "Server-sent event streams (logs, stats, events) open now",
+            metrics.streams_open.clone(),
         );
         registry.register("deployments", "Deployments by status", metrics.deployments.clone());
         Metrics { registry, ..metrics }

@@ -33,7 +33,9 @@ pub fn sse<T: Serialize>(
     kind: impl Fn(&T) -> &'static str + Send + 'static,
     id: impl Fn(&T) -> Option<String> + Send + 'static,
 ) -> Response {
+    let open = Open::new();
     let events = items.map(move |item| {
+        let _counted = &open;
         let mut event = Event::default().event(kind(&item));
         if let Some(id) = id(&item) {
             event = event.id(id);
@@ -43,4 +45,21 @@ pub fn sse<T: Serialize>(
     Sse::new(events)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
+}
+
+/// One open stream in `hoster_streams_open`, until the stream (the client's response) is
+/// dropped: the figure shows that a stream the client left holds nothing.
+struct Open;
+
+impl Open {
+    fn new() -> Self {
+        crate::metrics::global().streams_open.inc();
+        Open
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        crate::metrics::global().streams_open.dec();
+    }
 }

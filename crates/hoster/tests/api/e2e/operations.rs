@@ -144,7 +144,22 @@ async fn following_a_ticking_service_streams_lines_as_they_are_written() {
         "in order, none twice: {followed:?}"
     );
     assert!(!first.is_empty());
+    let open = |scraped: &[_]| sample(scraped, "hoster_streams_open", &[]);
+    assert_eq!(
+        open(&scrape(&h, "").await),
+        1.0,
+        "the followed logs are one open stream"
+    );
     drop(response);
+    // The client left: the stream, and the engine's log streams it read, are dropped.
+    let left = Instant::now();
+    while open(&scrape(&h, "").await) != 0.0 {
+        assert!(
+            left.elapsed() < Duration::from_secs(2),
+            "the stream outlived its client"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // The history that follows on from a tail has no gap and no repeat.
     let (_, text) = logs(&h, &id, "", "*/*").await;
