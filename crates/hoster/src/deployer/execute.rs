@@ -31,6 +31,8 @@ pub(super) struct Instance {
 }
 
 const POLL: Duration = Duration::from_millis(100);
+/// Longest wait for the engine to release the host ports of a deployment's stopped containers.
+const RELEASE: Duration = Duration::from_secs(2);
 /// Deployments' instances kept at most; with more in use than this, some are rebuilt now and then.
 const INSTANCES: usize = 1000;
 
@@ -134,6 +136,18 @@ impl Deployer {
         let previous = self.store.port_assignments(id).await?;
         let others: HashSet<(u16, Protocol)> = self.store.ports_of_others(id).await?.into_iter().collect();
         let addr = self.settings.publish_address;
+        // Its own containers were just stopped (a restart): the engine may still be letting go
+        // of their ports for a moment. Wait for that rather than move the deployment's ports.
+        let deadline = Instant::now() + RELEASE;
+        for p in &previous {
+            while !avoid.contains(&p.host_port)
+                && !others.contains(&(p.host_port, p.protocol))
+                && !bindable(addr, p.host_port, p.protocol)
+                && Instant::now() < deadline
+            {
+                sleep(Duration::from_millis(50)).await;
+            }
+        }
         let own = &self.settings.own_ports;
         let mut taken = |port: u16, protocol: Protocol| {
             avoid.contains(&port)
