@@ -44,6 +44,10 @@ codes! {
     AlreadyPublished = "already_published",
     TemplateInUse = "template_in_use",
     TemplateNotPublished = "template_not_published",
+    /// The template version was deprecated by its creator: no new deployments.
+    TemplateDeprecated = "template_deprecated",
+    /// A template version whose version is not newer than the product's newest.
+    VersionNotNewer = "version_not_newer",
     AlreadyRunning = "already_running",
     InvalidTransition = "invalid_transition",
     DomainTaken = "domain_taken",

@@ -500,5 +500,35 @@ fn check_container_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Of a product's versions (item, version), the newest one newer than `current`: what a
+/// deployment on `current` could upgrade to. Versions that do not parse are passed over.
+/// Pure.
+pub fn newest_after<'a, T>(current: &str, versions: &'a [(T, String)]) -> Option<&'a (T, String)> {
+    let current = semver::Version::parse(current).ok()?;
+    versions
+        .iter()
+        .filter_map(|entry| Some((semver::Version::parse(&entry.1).ok()?, entry)))
+        // A pre-release is offered only to a deployment on a pre-release.
+        .filter(|(v, _)| *v > current && (v.pre.is_empty() || !current.pre.is_empty()))
+        .max_by(|(a, _), (b, _)| a.cmp(b))
+        .map(|(_, entry)| entry)
+}
+
+/// Semantic version order; a version that does not parse sorts before every one that does.
+pub fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
+    semver::Version::parse(a).ok().cmp(&semver::Version::parse(b).ok())
+}
+
+/// Whether `version` is newer than every one of `existing` (semantic version order).
+pub fn is_newest(version: &str, existing: &[&str]) -> bool {
+    let Ok(version) = semver::Version::parse(version) else {
+        return false;
+    };
+    existing
+        .iter()
+        .filter_map(|v| semver::Version::parse(v).ok())
+        .all(|v| v < version)
+}
+
 #[cfg(test)]
 mod tests;

@@ -520,3 +520,30 @@ fn a_malformed_reference_is_reported_once() {
         ["compose_spec: services.web.image: invalid interpolation format in `nginx:${`: write `$$` for a literal `$`"]
     );
 }
+
+#[test]
+fn the_upgrade_is_the_newest_later_release_in_semver_order() {
+    let versions = vec![
+        ("a", "1.2.0".to_string()),
+        ("b", "1.10.0".to_string()),
+        ("c", "0.9.0".to_string()),
+        ("d", "not a version".to_string()),
+        ("e", "2.0.0-rc.1".to_string()),
+    ];
+    assert_eq!(
+        newest_after("1.2.0", &versions).map(|e| e.0),
+        Some("b"),
+        "1.10 after 1.2, not the rc"
+    );
+    assert_eq!(newest_after("1.10.0", &versions), None, "only a pre-release is newer");
+    assert_eq!(
+        newest_after("2.0.0-beta.1", &versions).map(|e| e.0),
+        Some("e"),
+        "pre-release to pre-release"
+    );
+    assert_eq!(newest_after("junk", &versions), None);
+    assert!(is_newest("1.10.1", &["1.2.0", "1.10.0"]));
+    assert!(!is_newest("1.9.0", &["1.2.0", "1.10.0"]), "1.10 is newer than 1.9");
+    assert!(!is_newest("1.10.0", &["1.10.0"]), "the same is not newer");
+    assert!(!is_newest("x", &[]));
+}

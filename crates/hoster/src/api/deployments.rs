@@ -17,7 +17,8 @@ use super::extract::{Json, Path, Query, page};
 use super::{AppState, auth};
 use crate::deployer::{DeployError, NewDeployment};
 use crate::runtime::{ContainerStatus, ContainerSummary, Health};
-use crate::store::{DeploymentFilter, DeploymentRecord};
+use crate::store::{DeploymentFilter, DeploymentRecord, Offer};
+use std::collections::HashMap;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PortView {
@@ -53,6 +54,11 @@ pub struct Deployment {
     /// Why the deployment failed, when it did.
     pub error_message: Option<String>,
     pub containers: Vec<ContainerView>,
+    /// Its template version was deprecated by the creator: their message. Null otherwise.
+    pub template_deprecated: Option<String>,
+    /// The newest published, non-deprecated version of its template's product that is newer
+    /// than the one it runs, when there is one.
+    pub upgrade_available: Option<UpgradeView>,
     /// While a start or restart runs: where each service is (by name). Absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub progress: Option<std::collections::BTreeMap<String, ServiceProgress>>,
@@ -60,6 +66,12 @@ pub struct Deployment {
     pub created_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpgradeView {
+    pub template_id: String,
+    pub version: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -113,7 +125,15 @@ fn view(
     d: DeploymentRecord,
     containers: &[ContainerSummary],
     ports: &[PortAssignment],
+    offers: &HashMap<TemplateId, Offer>,
 ) -> Deployment {
+    let offer = offers.get(&d.template_id);
+    let upgrade_available = offer
+        .and_then(|o| hoster_core::template::newest_after(&o.version, &o.others))
+        .map(|(id, version)| UpgradeView {
+            template_id: id.to_string(),
+            version: version.clone(),
+        });
     let mut mine: Vec<&ContainerSummary> = containers.iter().filter(|c| c.deployment == d.id.as_str()).collect();
     mine.sort_by(|a, b| a.service.cmp(&b.service));
     let containers = mine
@@ -142,6 +162,8 @@ fn view(
         status: d.status,
         url: hoster_core::hostname::deployment_url(&d.domain, state.public_port),
         progress: state.deployer.progress().of(&d.id),
+        template_deprecated: offer.and_then(|o| o.deprecated.clone()),
+        upgrade_available,
         domain: d.domain,
         error_message: d.error_message,
         containers,
@@ -165,7 +187,8 @@ async fn live_containers(state: &AppState, id: Option<&DeploymentId>) -> Vec<Con
 async fn view_one(state: &AppState, d: DeploymentRecord) -> Result<Deployment, ApiError> {
     let containers = live_containers(state, Some(&d.id)).await;
     let ports = state.store.port_assignments(&d.id).await?;
-    Ok(view(state, d, &containers, &ports))
+    let offers = state.store.offers(&[&d.template_id]).await?;
+    Ok(view(state, d, &containers, &ports, &offers))
 }
 
 /// The deployment if the caller may see it and `op`; not-yours answers like unknown (404).
@@ -249,7 +272,7 @@ pub async fn create_deployment(
     Ok((
         StatusCode::CREATED,
         headers,
-        axum::Json(view(&state, created, &[], &[])),
+        axum::Json(view_one(&state, created).await?),
     ))
 }
 
@@ -281,11 +304,13 @@ pub async fn list_deployments(
     };
     let ids: Vec<DeploymentId> = records.iter().map(|d| d.id.clone()).collect();
     let mut ports = state.store.port_assignments_of(&ids).await?;
+    let templates: Vec<&TemplateId> = records.iter().map(|d| &d.template_id).collect();
+    let offers = state.store.offers(&templates).await?;
     let deployments = records
         .into_iter()
         .map(|d| {
             let ports = ports.remove(&d.id).unwrap_or_default();
-            view(&state, d, &containers, &ports)
+            view(&state, d, &containers, &ports, &offers)
         })
         .collect();
     Ok(axum::Json(DeploymentList {

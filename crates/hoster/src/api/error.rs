@@ -41,6 +41,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | AlreadyPublished
         | TemplateInUse
         | TemplateNotPublished
+        | TemplateDeprecated
+        | VersionNotNewer
         | AlreadyRunning
         | InvalidTransition
         | DomainTaken
@@ -123,6 +125,7 @@ impl From<DeployError> for ApiError {
             DeployError::NotFound(_) => ApiError::new(ErrorCode::DeploymentNotFound, message),
             DeployError::TemplateNotFound(id) => ApiError::template_not_found(&id),
             DeployError::TemplateNotPublished(_) => ApiError::new(ErrorCode::TemplateNotPublished, message),
+            DeployError::TemplateDeprecated { .. } => ApiError::new(ErrorCode::TemplateDeprecated, message),
             DeployError::AlreadyRunning => ApiError::new(ErrorCode::AlreadyRunning, message),
             DeployError::InvalidTransition { .. } => ApiError::new(ErrorCode::InvalidTransition, message),
             DeployError::Invalid(problems) => ApiError::validation(problems),

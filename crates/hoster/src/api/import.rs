@@ -106,6 +106,7 @@ pub async fn import_template(
         spec,
         published: false,
         trusted: false,
+        deprecated: None,
         created_at: now,
         updated_at: now,
     };

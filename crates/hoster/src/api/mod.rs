@@ -114,6 +114,8 @@ fn routes() -> OpenApiRouter<AppState> {
             templates::delete_template
         ))
         .routes(routes!(templates::publish_template))
+        .routes(routes!(templates::list_versions, templates::create_version))
+        .routes(routes!(templates::deprecate_template))
         .routes(routes!(import::import_template))
         .routes(routes!(templates::trust_template, templates::distrust_template))
         .routes(routes!(deployments::list_deployments, deployments::create_deployment))

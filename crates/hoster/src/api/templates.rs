@@ -38,6 +38,10 @@ pub struct Template {
     pub published: bool,
     /// An admin lifted the safe-compose policy for this template.
     pub trusted: bool,
+    /// Why its creator deprecated this version (no new deployments), when they did.
+    pub deprecation_message: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub deprecated_at: Option<Timestamp>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
@@ -62,6 +66,8 @@ impl From<TemplateRecord> for Template {
             tags: s.tags,
             published: r.published,
             trusted: r.trusted,
+            deprecation_message: r.deprecated.as_ref().map(|(m, _)| m.clone()),
+            deprecated_at: r.deprecated.map(|(_, at)| at),
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -271,6 +277,7 @@ pub async fn create_template(
         spec,
         published: false,
         trusted,
+        deprecated: None,
         created_at: now,
         updated_at: now,
     };
@@ -482,4 +489,168 @@ async fn set_trusted(
         }
         .into(),
     ))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TemplateVersions {
+    /// The product's versions the caller may see, newest first (semantic version order).
+    pub versions: Vec<Template>,
+}
+
+/// Every version of this template's product (its creator's templates of the same slug) that
+/// the caller may see: published ones, and unpublished ones to their creator and admins.
+#[utoipa::path(
+    get,
+    path = "/api/v1/templates/{id}/versions",
+    tag = "templates",
+    params(("id" = String, Path, description = "Template id: any version of the product")),
+    responses((status = 200, body = TemplateVersions), (status = 404, body = ErrorBody))
+)]
+pub async fn list_versions(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<TemplateVersions>, ApiError> {
+    let t = load(&state, &caller, Operation::GetTemplate, &id).await?;
+    let mut versions: Vec<TemplateRecord> = state
+        .store
+        .template_versions(&t.spec.creator_id, &t.spec.slug)
+        .await?
+        .into_iter()
+        .filter(|v| caller.sees_template(&v.spec.creator_id, v.published))
+        .collect();
+    versions.sort_by(|a, b| hoster_core::template::version_order(&b.spec.version, &a.spec.version));
+    Ok(axum::Json(TemplateVersions {
+        versions: versions.into_iter().map(Template::from).collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewVersion {
+    /// The new version: a semantic version newer than every version of the product.
+    pub version: Option<String>,
+}
+
+/// A new version of the product: an unpublished copy of this version with `version`, to
+/// edit (`PUT`) and publish. Its creator's or an admin's; the copy is under the safe-compose
+/// policy until an admin trusts it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/templates/{id}/versions",
+    tag = "templates",
+    params(("id" = String, Path, description = "Template id: the version to copy")),
+    request_body = NewVersion,
+    responses(
+        (status = 201, body = Template),
+        (status = 400, description = "validation_error: no version, or the copy is refused by the policy", body = ErrorBody),
+        (status = 409, description = "version_not_newer or template_exists", body = ErrorBody)
+    )
+)]
+pub async fn create_version(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Json(body): Json<NewVersion>,
+) -> Result<(StatusCode, HeaderMap, axum::Json<Template>), ApiError> {
+    auth::require(&caller, Operation::CreateTemplate)?;
+    let source = load(&state, &caller, Operation::UpdateTemplate, &id).await?;
+    let Some(version) = body.version else {
+        return Err(ApiError::validation(hoster_core::problem::Problems(vec![
+            hoster_core::problem::Problem::field("version", "required"),
+        ])));
+    };
+    let fields = TemplateFields {
+        version: Some(version.clone()),
+        ..TemplateFields::default()
+    }
+    .merged_over(&source.spec)
+    .map_err(ApiError::validation)?;
+    let spec = validate(fields, &state.limits, false)?;
+    let existing = state
+        .store
+        .template_versions(&source.spec.creator_id, &source.spec.slug)
+        .await?;
+    let versions: Vec<&str> = existing.iter().map(|t| t.spec.version.as_str()).collect();
+    if !hoster_core::template::is_newest(&spec.version, &versions) {
+        return Err(ApiError::new(
+            ErrorCode::VersionNotNewer,
+            format!(
+                "version `{version}` is not newer than every version of `{}` ({})",
+                spec.slug,
+                versions.join(", ")
+            ),
+        ));
+    }
+    let now = clock::now();
+    let record = TemplateRecord {
+        id: TemplateId::from_random(rand::random()),
+        spec,
+        published: false,
+        trusted: false,
+        deprecated: None,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.insert_template(&record).await?;
+    auth::audit(&state, &caller, "template.new_version", record.id.as_str(), &id).await;
+    let mut headers = HeaderMap::new();
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/templates/{}", record.id)) {
+        headers.insert(header::LOCATION, location);
+    }
+    Ok((StatusCode::CREATED, headers, axum::Json(record.into())))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Deprecate {
+    /// What customers read: why, and what to move to (1 to 500 characters).
+    pub message: Option<String>,
+}
+
+/// Deprecate a published version: its deployments keep running and are offered an upgrade;
+/// new deployments of it are refused (409 `template_deprecated` with the message). Again:
+/// changes the message.
+#[utoipa::path(
+    post,
+    path = "/api/v1/templates/{id}/deprecate",
+    tag = "templates",
+    params(("id" = String, Path, description = "Template id")),
+    request_body = Deprecate,
+    responses(
+        (status = 200, body = Template),
+        (status = 400, description = "validation_error: no message", body = ErrorBody),
+        (status = 409, description = "template_not_published", body = ErrorBody)
+    )
+)]
+pub async fn deprecate_template(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Json(body): Json<Deprecate>,
+) -> Result<axum::Json<Template>, ApiError> {
+    let current = load(&state, &caller, Operation::PublishTemplate, &id).await?;
+    let message = body.message.unwrap_or_default().trim().to_string();
+    if message.is_empty() || message.chars().count() > 500 {
+        return Err(ApiError::validation(hoster_core::problem::Problems(vec![
+            hoster_core::problem::Problem::field("message", "must be 1 to 500 characters long"),
+        ])));
+    }
+    let now = clock::now();
+    if !state.store.deprecate_template(&current.id, &message, &now).await? {
+        return Err(match state.store.get_template(&current.id).await? {
+            Some(_) => ApiError::new(
+                ErrorCode::TemplateNotPublished,
+                format!("template `{id}` is not published; delete it instead"),
+            ),
+            None => ApiError::template_not_found(&id),
+        });
+    }
+    auth::audit(&state, &caller, "template.deprecate", &id, &message).await;
+    let updated = state
+        .store
+        .get_template(&current.id)
+        .await?
+        .ok_or_else(|| ApiError::template_not_found(&id))?;
+    Ok(axum::Json(updated.into()))
 }

@@ -63,6 +63,8 @@ pub enum DeployError {
     TemplateNotFound(String),
     #[error("template `{0}` is not published; publish it before deploying")]
     TemplateNotPublished(String),
+    #[error("template `{id}` is deprecated: {message}")]
+    TemplateDeprecated { id: String, message: String },
     #[error("deployment is already running")]
     AlreadyRunning,
     #[error("cannot {action} a deployment that is {status}")]
@@ -231,6 +233,12 @@ impl Deployer {
             .ok_or_else(|| DeployError::TemplateNotFound(new.template_id.clone()))?;
         if !template.published {
             return Err(DeployError::TemplateNotPublished(new.template_id));
+        }
+        if let Some((message, _)) = template.deprecated {
+            return Err(DeployError::TemplateDeprecated {
+                id: new.template_id,
+                message,
+            });
         }
         let values = variables::assign(&template.spec.variables, &new.variables, &Values::new(), &mut os_random)
             .map_err(|p| DeployError::Invalid(Problems(p)))?;

@@ -78,6 +78,7 @@ impl World {
             },
             published: true,
             trusted: false,
+            deprecated: None,
             created_at: now,
             updated_at: now,
         };

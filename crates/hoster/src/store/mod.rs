@@ -18,7 +18,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 pub use access::{AuditEntry, TokenRecord};
 pub use deployments::{DeploymentFilter, DeploymentRecord, Event, EventFilter, EventKind, Insert};
 pub use domains::{AddDomain, DomainRecord};
-pub use templates::{DeleteOutcome, TemplateFilter, TemplateRecord};
+pub use templates::{DeleteOutcome, Offer, TemplateFilter, TemplateRecord};
 
 /// One page of a list, newest first: at most `limit` rows after skipping `offset`.
 #[derive(Debug, Clone, Copy)]

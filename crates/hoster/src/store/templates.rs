@@ -1,5 +1,7 @@
 //! The `templates` table.
 
+use std::collections::HashMap;
+
 use hoster_core::id::TemplateId;
 use hoster_core::template::{ConfigFile, TemplateSpec, Variable};
 use sqlx::Row;
@@ -16,8 +18,32 @@ pub struct TemplateRecord {
     pub published: bool,
     /// An admin lifted the safe-compose policy for it.
     pub trusted: bool,
+    /// Its creator deprecated it: why, and when.
+    pub deprecated: Option<(String, Timestamp)>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// What a deployment of one template version is offered: see [`Store::offers`].
+#[derive(Debug, Clone)]
+pub struct Offer {
+    pub version: String,
+    /// The deprecation message, when its creator deprecated it.
+    pub deprecated: Option<String>,
+    /// The product's other published, non-deprecated versions: (id, version).
+    pub others: Vec<(TemplateId, String)>,
+}
+
+/// A version and one other version of its product, as [`Store::offers`] reads them.
+#[derive(sqlx::FromRow)]
+struct OfferRow {
+    #[sqlx(try_from = "String")]
+    id: TemplateId,
+    version: String,
+    deprecation_message: Option<String>,
+    deprecated_at: Option<Timestamp>,
+    other: Option<String>,
+    other_version: Option<String>,
 }
 
 /// A row of `templates`, as stored: lists are JSON text.
@@ -40,6 +66,8 @@ struct TemplateRow {
     created_at: Timestamp,
     updated_at: Timestamp,
     trusted: bool,
+    deprecated_at: Option<Timestamp>,
+    deprecation_message: Option<String>,
 }
 
 /// What a secret default is bound to when sealed.
@@ -85,6 +113,9 @@ impl Store {
             },
             published: row.published,
             trusted: row.trusted,
+            deprecated: row
+                .deprecated_at
+                .map(|at| (row.deprecation_message.unwrap_or_default(), at)),
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -166,7 +197,8 @@ const SPEC_COLUMNS: &str = "name, slug, version, description, creator_id, compos
 const SPEC_PARAMETERS: &str = "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12";
 
 const COLUMNS: &str = "id, name, slug, version, description, creator_id, compose_spec, config_files, \
-                       variables, price_monthly, category, tags, published, created_at, updated_at, trusted";
+                       variables, price_monthly, category, tags, published, created_at, updated_at, trusted, \
+                       deprecated_at, deprecation_message";
 
 const FILTER: &str = "(?1 IS NULL OR creator_id = ?1) AND (?2 IS NULL OR published = ?2) AND \
                       (?3 IS NULL OR name LIKE ?3 ESCAPE '\\' OR description LIKE ?3 ESCAPE '\\') AND \
@@ -207,12 +239,15 @@ fn slug_version_conflict(e: sqlx::Error, spec: &TemplateSpec) -> StoreError {
 }
 
 impl Store {
+    /// Stores a new template: a new product, or a new version of its creator's product of the
+    /// same slug; a slug another creator's product has is refused in the same statement.
     pub async fn insert_template(&self, t: &TemplateRecord) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO templates (id, {SPEC_COLUMNS}, published, created_at, updated_at, trusted) \
-             VALUES (?1, {SPEC_PARAMETERS}, ?13, ?14, ?15, ?16)"
+             SELECT ?1, {SPEC_PARAMETERS}, ?13, ?14, ?15, ?16 \
+             WHERE NOT EXISTS (SELECT 1 FROM templates WHERE slug = ?3 AND creator_id <> ?6)"
         );
-        bind_spec(
+        let inserted = bind_spec(
             sqlx::query(&sql).bind(t.id.as_str()),
             &t.spec,
             self.sealed_variables(&t.spec.variables),
@@ -224,8 +259,71 @@ impl Store {
         .execute(&self.pool)
         .await
         .map_err(|e| slug_version_conflict(e, &t.spec))?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::TemplateExists(format!(
+                "the name `{}` (slug `{}`) is another creator's template; choose another name",
+                t.spec.name, t.spec.slug
+            )));
+        }
         self.template_totals.invalidate();
         Ok(())
+    }
+
+    /// Every version of the creator's product `slug`, in no particular order.
+    pub async fn template_versions(&self, creator_id: &str, slug: &str) -> Result<Vec<TemplateRecord>, StoreError> {
+        let rows: Vec<TemplateRow> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM templates WHERE creator_id = ?1 AND slug = ?2"
+        ))
+        .bind(creator_id)
+        .bind(slug)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(|row| self.template_record(row)).collect()
+    }
+
+    /// Marks a published version deprecated (again: a new message). `false`: it is gone or
+    /// not published.
+    pub async fn deprecate_template(&self, id: &TemplateId, message: &str, at: &Timestamp) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE templates SET deprecated_at = COALESCE(deprecated_at, ?3), deprecation_message = ?2 \
+             WHERE id = ?1 AND published = 1",
+        )
+        .bind(id.as_str())
+        .bind(message)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        self.template_totals.invalidate();
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// For deployments of these template versions: each version's own version and
+    /// deprecation message, and the other versions of its product that are published and not
+    /// deprecated. One query for a whole page.
+    pub async fn offers(&self, ids: &[&TemplateId]) -> Result<HashMap<TemplateId, Offer>, StoreError> {
+        let ids: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
+        let rows: Vec<OfferRow> = sqlx::query_as(
+            "SELECT t.id, t.version, t.deprecation_message, t.deprecated_at, o.id AS other, o.version AS other_version \
+             FROM templates t LEFT JOIN templates o ON o.creator_id = t.creator_id AND o.slug = t.slug \
+               AND o.id <> t.id AND o.published = 1 AND o.deprecated_at IS NULL \
+             WHERE t.id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(Json(&ids))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut offers: HashMap<TemplateId, Offer> = HashMap::new();
+        for row in rows {
+            let offer = offers.entry(row.id).or_insert_with(|| Offer {
+                version: row.version,
+                deprecated: row.deprecated_at.map(|_| row.deprecation_message.unwrap_or_default()),
+                others: Vec::new(),
+            });
+            if let (Some(other), Some(version)) = (row.other, row.other_version) {
+                let other = TemplateId::try_from(other).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                offer.others.push((other, version));
+            }
+        }
+        Ok(offers)
     }
 
     pub async fn get_template(&self, id: &TemplateId) -> Result<Option<TemplateRecord>, StoreError> {

@@ -42,6 +42,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/tokens"),
     ("delete", "/api/v1/tokens/{id}"),
     ("get", "/api/v1/audit"),
+    ("get", "/api/v1/templates/{id}/versions"),
+    ("post", "/api/v1/templates/{id}/versions"),
+    ("post", "/api/v1/templates/{id}/deprecate"),
 ];
 
 #[tokio::test]

@@ -612,3 +612,136 @@ async fn a_lost_key_is_a_clear_error_and_the_right_key_opens_everything_again() 
     assert_eq!(after["variables"][0], before["variables"][0]);
     assert_eq!(after["variables"][1], before["variables"][1]);
 }
+
+#[tokio::test]
+async fn versions_of_one_product_are_listed_copied_deprecated_and_offered_as_upgrades() {
+    let app = spawn_app().await;
+    let blog = |version: &str, creator: &str| {
+        json!({"name": "Blog", "version": version, "creator_id": creator,
+               "compose_spec": "services:\n  web:\n    image: nginx:alpine\n"})
+    };
+    let create = |body: Value| {
+        let app = &app;
+        async move { status_json(app.post_json("/api/v1/templates", &body).await).await }
+    };
+    let (status, v1) = create(blog("1.0.0", "c1")).await;
+    assert_eq!(status, StatusCode::CREATED, "{v1}");
+    let v1_id = v1["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        app.post(&format!("/api/v1/templates/{v1_id}/publish")).await.status(),
+        StatusCode::OK
+    );
+
+    // A copy to edit, newer than every version.
+    let versions = format!("/api/v1/templates/{v1_id}/versions");
+    let (status, body) = status_json(app.post_json(&versions, &json!({"version": "1.0.0"})).await).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("version_not_newer")),
+        "{body}"
+    );
+    let (status, body) = status_json(app.post_json(&versions, &json!({})).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, v2) = status_json(app.post_json(&versions, &json!({"version": "1.10.0"})).await).await;
+    assert_eq!(status, StatusCode::CREATED, "{v2}");
+    assert_eq!(
+        (v2["slug"].as_str(), v2["published"].as_bool()),
+        (Some("blog"), Some(false))
+    );
+    assert_eq!(v2["compose_spec"], v1["compose_spec"], "a copy");
+    let v2_id = v2["id"].as_str().unwrap().to_string();
+
+    // A create with the same name is another version of the creator's product; another
+    // creator cannot take the name.
+    let (status, old) = create(blog("1.9.0", "c1")).await;
+    assert_eq!(status, StatusCode::CREATED, "{old}");
+    let (status, body) = create(blog("3.0.0", "c2")).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("template_exists")),
+        "{body}"
+    );
+    let (status, listed) = status_json(app.get(&versions).await).await;
+    assert_eq!(status, StatusCode::OK);
+    let order: Vec<&str> = listed["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        ["1.10.0", "1.9.0", "1.0.0"],
+        "newest first in semver order, not text order"
+    );
+
+    // A deployment of 1.0.0 is offered the newest published version once there is one.
+    let (status, d) = status_json(
+        app.post_json(
+            "/api/v1/deployments",
+            &json!({"template_id": v1_id, "customer_id": "alice", "name": "my blog"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{d}");
+    let d_path = format!("/api/v1/deployments/{}", d["id"].as_str().unwrap());
+    assert_eq!(
+        (d["upgrade_available"].clone(), d["template_deprecated"].clone()),
+        (Value::Null, Value::Null)
+    );
+    assert_eq!(
+        app.post(&format!("/api/v1/templates/{v2_id}/publish")).await.status(),
+        StatusCode::OK
+    );
+    let (_, d) = status_json(app.get(&d_path).await).await;
+    assert_eq!(
+        d["upgrade_available"],
+        json!({"template_id": v2_id, "version": "1.10.0"}),
+        "{d}"
+    );
+
+    // Deprecation: the deployment says so; new deployments of that version are refused.
+    let deprecate = format!("/api/v1/templates/{v1_id}/deprecate");
+    let (status, _) = status_json(app.post_json(&deprecate, &json!({"message": " "})).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, t) = status_json(
+        app.post_json(&deprecate, &json!({"message": "1.0 leaks memory; upgrade to 1.10"}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{t}");
+    assert_eq!(t["deprecation_message"], "1.0 leaks memory; upgrade to 1.10");
+    assert!(t["deprecated_at"].is_string());
+    let (_, d) = status_json(app.get(&d_path).await).await;
+    assert_eq!(d["template_deprecated"], "1.0 leaks memory; upgrade to 1.10");
+    let (_, page) = status_json(app.get("/api/v1/deployments").await).await;
+    assert_eq!(
+        page["deployments"][0]["upgrade_available"]["version"], "1.10.0",
+        "lists say it too"
+    );
+    let (status, body) = status_json(
+        app.post_json(
+            "/api/v1/deployments",
+            &json!({"template_id": v1_id, "customer_id": "bob", "name": "late"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "template_deprecated");
+    assert!(body["error"].as_str().unwrap().contains("leaks memory"), "{body}");
+    // An unpublished version cannot be deprecated (it can be deleted).
+    let (status, body) = status_json(
+        app.post_json(
+            &format!("/api/v1/templates/{}/deprecate", old["id"].as_str().unwrap()),
+            &json!({"message": "old"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("template_not_published"))
+    );
+}
