@@ -15,10 +15,12 @@ pub enum Status {
     Failed,
     Deleting,
     Deleted,
+    /// Moving a running deployment to another version of its template (or back).
+    Upgrading,
 }
 
 impl Status {
-    pub const ALL: [Status; 9] = [
+    pub const ALL: [Status; 10] = [
         Status::Pending,
         Status::Scheduled,
         Status::Starting,
@@ -28,6 +30,7 @@ impl Status {
         Status::Failed,
         Status::Deleting,
         Status::Deleted,
+        Status::Upgrading,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -41,6 +44,7 @@ impl Status {
             Status::Failed => "failed",
             Status::Deleting => "deleting",
             Status::Deleted => "deleted",
+            Status::Upgrading => "upgrading",
         }
     }
 
@@ -66,6 +70,9 @@ impl Status {
                 | (Failed, Starting)
                 | (Failed, Deleting)
                 | (Deleting, Deleted)
+                | (Running, Upgrading)
+                | (Upgrading, Running)
+                | (Upgrading, Failed)
         )
     }
 }
@@ -136,6 +143,9 @@ mod tests {
             (Failed, Deleting),
             (Deleting, Deleted),
             (Pending, Deleting),
+            (Running, Upgrading),
+            (Upgrading, Running),
+            (Upgrading, Failed),
         ];
         for from in Status::ALL {
             for to in Status::ALL {

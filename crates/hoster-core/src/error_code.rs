@@ -48,6 +48,8 @@ codes! {
     TemplateDeprecated = "template_deprecated",
     /// A template version whose version is not newer than the product's newest.
     VersionNotNewer = "version_not_newer",
+    /// An upgrade or rollback did not come up and was undone: the deployment runs as before.
+    UpgradeRolledBack = "upgrade_rolled_back",
     AlreadyRunning = "already_running",
     InvalidTransition = "invalid_transition",
     DomainTaken = "domain_taken",

@@ -460,5 +460,8 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     })
 }
 
+mod changes;
+pub use changes::{Change, ServiceChange, changes, differences};
+
 #[cfg(test)]
 mod tests;

@@ -358,3 +358,50 @@ fn a_container_answers_to_its_service_name_container_name_and_link_aliases() {
     assert_eq!(aliases("db"), ["db", "legacy-db", "database"]);
     assert_eq!(aliases("web"), ["web"]);
 }
+
+#[test]
+fn changes_name_the_services_an_upgrade_replaces_and_why() {
+    let (deployment, v1) = ids();
+    let v2 = TemplateId::from_random([3; RANDOM_BYTES]);
+    let of = |yaml: &str, template: &TemplateId, revision: &str| {
+        plan(&PlanInput {
+            instance: "test",
+            deployment: &deployment,
+            template,
+            compose: &compose(yaml),
+            config_files: &[],
+            ports: &[],
+            publish_address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            trusted: false,
+            policy: &Default::default(),
+            default_limits: Resources::default(),
+            revision,
+        })
+        .unwrap()
+    };
+    let old = of(
+        "services:\n  web:\n    image: nginx:1\n    environment: {A: \"1\"}\n  db:\n    image: redis\n  cache:\n    image: redis\n",
+        &v1,
+        "r1",
+    );
+    let new = of(
+        "services:\n  web:\n    image: nginx:2\n    environment: {A: \"2\"}\n  db:\n    image: redis\n  worker:\n    image: busybox\n",
+        &v2,
+        "r2",
+    );
+    let got: Vec<(String, Change, Vec<&str>)> = changes(&old, &new)
+        .into_iter()
+        .map(|c| (c.service, c.change, c.reasons))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("web".to_string(), Change::Replaced, vec!["image", "environment"]),
+            ("db".to_string(), Change::Unchanged, vec![]),
+            ("worker".to_string(), Change::Added, vec![]),
+            ("cache".to_string(), Change::Removed, vec![]),
+        ],
+        "another template id and values revision alone change nothing"
+    );
+    assert!(changes(&old, &old).iter().all(|c| c.change == Change::Unchanged));
+}

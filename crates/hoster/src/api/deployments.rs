@@ -459,3 +459,124 @@ pub async fn delete_deployment(
     state.deployer.delete(&d.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpgradeRequest {
+    /// Another published, non-deprecated version of the deployment's template's product.
+    pub template_id: Option<String>,
+    /// Values for the new version's variables, laid over the values the deployment keeps
+    /// (those the new version declares); new required ones must be given.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub variables: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DryRunQuery {
+    /// `true`: answer what would change, change nothing.
+    dry_run: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpgradeAnswer {
+    pub deployment: Deployment,
+    pub dry_run: bool,
+    pub from_version: String,
+    pub to_version: String,
+    /// Every service of either version, in the new version's start order: `added`, `removed`,
+    /// `replaced` (with `reasons`: what differs) or `unchanged` (its container keeps running).
+    #[schema(value_type = Vec<Object>)]
+    pub changes: Vec<hoster_core::plan::ServiceChange>,
+    /// Values of variables the new version no longer declares, dropped.
+    pub dropped_variables: Vec<String>,
+}
+
+async fn upgrade_answer(
+    state: &AppState,
+    d: DeploymentRecord,
+    upgrade: crate::deployer::Upgrade,
+    dry_run: bool,
+) -> Result<axum::Json<UpgradeAnswer>, ApiError> {
+    Ok(axum::Json(UpgradeAnswer {
+        deployment: view_one(state, d).await?,
+        dry_run,
+        from_version: upgrade.from_version,
+        to_version: upgrade.to_version,
+        changes: upgrade.changes,
+        dropped_variables: upgrade.dropped_variables,
+    }))
+}
+
+/// Move a running deployment to another version of its template. Only the containers whose
+/// definition changes are replaced (the others keep running); named volumes, the hostname and
+/// the host ports of container ports both versions publish stay. A version that does not come
+/// up within the start timeout is undone at once (409 `upgrade_rolled_back`, the deployment
+/// runs the version it ran, with the reason in its events and `error_message`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/deployments/{id}/upgrade",
+    tag = "deployments",
+    params(("id" = String, Path, description = "Deployment id"), DryRunQuery),
+    request_body = UpgradeRequest,
+    responses(
+        (status = 200, body = UpgradeAnswer),
+        (status = 400, description = "validation_error: values, or not a version of this product", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "invalid_transition (not running), template_deprecated, template_not_published, upgrade_rolled_back", body = ErrorBody)
+    )
+)]
+pub async fn upgrade_deployment(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Query(query): Query<DryRunQuery>,
+    Json(body): Json<UpgradeRequest>,
+) -> Result<axum::Json<UpgradeAnswer>, ApiError> {
+    let d = load(&state, &caller, Operation::ConfigureDeployment, &id).await?;
+    let Some(template_id) = body.template_id else {
+        return Err(ApiError::validation(Problems(vec![Problem::field(
+            "template_id",
+            "required",
+        )])));
+    };
+    let dry_run = query.dry_run.unwrap_or(false);
+    if !dry_run {
+        auth::audit(&state, &caller, "deployment.upgrade", &id, &template_id).await;
+    }
+    let (d, upgrade) = state
+        .deployer
+        .upgrade(&d.id, &template_id, &body.variables, dry_run)
+        .await?;
+    upgrade_answer(&state, d, upgrade, dry_run).await
+}
+
+/// Return a running deployment to the version it ran before its current one (template and
+/// variable values), on the same terms as an upgrade.
+#[utoipa::path(
+    post,
+    path = "/api/v1/deployments/{id}/rollback",
+    tag = "deployments",
+    params(("id" = String, Path, description = "Deployment id"), DryRunQuery),
+    responses(
+        (status = 200, body = UpgradeAnswer),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "invalid_transition (not running, or no other version), upgrade_rolled_back", body = ErrorBody)
+    )
+)]
+pub async fn rollback_deployment(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Query(query): Query<DryRunQuery>,
+) -> Result<axum::Json<UpgradeAnswer>, ApiError> {
+    let d = load(&state, &caller, Operation::ConfigureDeployment, &id).await?;
+    let dry_run = query.dry_run.unwrap_or(false);
+    if !dry_run {
+        auth::audit(&state, &caller, "deployment.rollback", &id, "").await;
+    }
+    let (d, upgrade) = state.deployer.rollback(&d.id, dry_run).await?;
+    upgrade_answer(&state, d, upgrade, dry_run).await
+}

@@ -43,6 +43,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | TemplateNotPublished
         | TemplateDeprecated
         | VersionNotNewer
+        | UpgradeRolledBack
         | AlreadyRunning
         | InvalidTransition
         | DomainTaken
@@ -126,6 +127,7 @@ impl From<DeployError> for ApiError {
             DeployError::TemplateNotFound(id) => ApiError::template_not_found(&id),
             DeployError::TemplateNotPublished(_) => ApiError::new(ErrorCode::TemplateNotPublished, message),
             DeployError::TemplateDeprecated { .. } => ApiError::new(ErrorCode::TemplateDeprecated, message),
+            DeployError::RolledBack(_) => ApiError::new(ErrorCode::UpgradeRolledBack, message),
             DeployError::AlreadyRunning => ApiError::new(ErrorCode::AlreadyRunning, message),
             DeployError::InvalidTransition { .. } => ApiError::new(ErrorCode::InvalidTransition, message),
             DeployError::Invalid(problems) => ApiError::validation(problems),

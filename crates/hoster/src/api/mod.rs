@@ -123,6 +123,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(deployments::start_deployment))
         .routes(routes!(deployments::stop_deployment))
         .routes(routes!(deployments::restart_deployment))
+        .routes(routes!(deployments::upgrade_deployment))
+        .routes(routes!(deployments::rollback_deployment))
         .routes(routes!(events::deployment_events))
         .routes(routes!(events::all_events))
         .routes(routes!(logs::deployment_logs))

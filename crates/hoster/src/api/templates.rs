@@ -392,7 +392,9 @@ pub async fn delete_template(
         DeleteOutcome::NotFound => Err(ApiError::template_not_found(&id)),
         DeleteOutcome::InUse { deployments } => Err(ApiError::new(
             ErrorCode::TemplateInUse,
-            format!("template `{id}` has {deployments} deployment(s); delete them first"),
+            format!(
+                "template `{id}` is used by {deployments} deployment(s), running it or able to roll back to it; delete them first"
+            ),
         )),
     }
 }

@@ -30,13 +30,13 @@ pub(super) struct Instance {
     pub template: Arc<TemplateRecord>,
 }
 
-const POLL: Duration = Duration::from_millis(100);
+pub(super) const POLL: Duration = Duration::from_millis(100);
 /// Longest wait for the engine to release the host ports of a deployment's stopped containers.
 const RELEASE: Duration = Duration::from_secs(2);
 /// Deployments' instances kept at most; with more in use than this, some are rebuilt now and then.
 const INSTANCES: usize = 1000;
 
-fn failed(message: impl Into<String>) -> DeployError {
+pub(super) fn failed(message: impl Into<String>) -> DeployError {
     DeployError::Failed {
         code: ErrorCode::RuntimeError,
         message: message.into(),
@@ -44,7 +44,7 @@ fn failed(message: impl Into<String>) -> DeployError {
 }
 
 /// Whether nothing else holds the port on the publish address.
-fn bindable(addr: IpAddr, port: u16, protocol: Protocol) -> bool {
+pub(super) fn bindable(addr: IpAddr, port: u16, protocol: Protocol) -> bool {
     match protocol {
         Protocol::Tcp => TcpListener::bind((addr, port)).is_ok(),
         Protocol::Udp => UdpSocket::bind((addr, port)).is_ok(),
@@ -65,6 +65,7 @@ impl Deployer {
         {
             let cached = self.instances.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(instance) = cached.get(&d.id)
+                && instance.template.id == template.id
                 && instance.template.updated_at == template.updated_at
                 && instance.values == values
             {
@@ -247,7 +248,7 @@ impl Deployer {
     }
 
     /// Makes sure `image` is present, telling the services that use it how far its pull is.
-    async fn pull(&self, plan: &Plan, image: &str, tracker: &Tracker<'_>) -> Result<(), DeployError> {
+    pub(super) async fn pull(&self, plan: &Plan, image: &str, tracker: &Tracker<'_>) -> Result<(), DeployError> {
         let services: Vec<&str> = plan
             .containers()
             .filter(|c| c.image == image)
@@ -279,17 +280,12 @@ impl Deployer {
     /// The deployment's plan. `ports`: `Some(avoid)` assigns host ports (a start: the
     /// deployment's own containers are not running, so its ports are free), `None` keeps the
     /// ones it has (its containers hold them now). Also answers the ports before and now.
-    async fn plan_for(
+    pub(super) async fn plan_for(
         &self,
         d: &DeploymentRecord,
         ports: Option<&BTreeSet<u16>>,
     ) -> Result<(Plan, Vec<plan::PortAssignment>, Vec<plan::PortAssignment>), DeployError> {
-        let Instance {
-            compose,
-            config_files,
-            template,
-            values,
-        } = self.instance_of(d).await.map_err(|e| match e {
+        let instance = self.instance_of(d).await.map_err(|e| match e {
             // At a start, a model that no longer checks (the template or the operator's policy
             // changed since) is the deployment's failure, with every problem in its message.
             DeployError::Invalid(problems) => failed(format!(
@@ -304,24 +300,35 @@ impl Deployer {
             other => other,
         })?;
         let (before, ports) = match ports {
-            Some(avoid) => self.assign_ports(&d.id, &compose, avoid).await?,
+            Some(avoid) => self.assign_ports(&d.id, &instance.compose, avoid).await?,
             None => {
                 let kept = self.store.port_assignments(&d.id).await?;
                 (kept.clone(), kept)
             }
         };
-        let plan = plan::plan(&PlanInput {
+        let plan = self.plan_with(d, &instance, &ports)?;
+        Ok((plan, before, ports))
+    }
+
+    /// The plan of `d` running `instance` on `ports`.
+    pub(super) fn plan_with(
+        &self,
+        d: &DeploymentRecord,
+        instance: &Instance,
+        ports: &[plan::PortAssignment],
+    ) -> Result<Plan, DeployError> {
+        plan::plan(&PlanInput {
             instance: self.engine.instance(),
             deployment: &d.id,
-            template: &d.template_id,
-            compose: &compose,
-            config_files: &config_files,
-            ports: &ports,
+            template: &instance.template.id,
+            compose: &instance.compose,
+            config_files: &instance.config_files,
+            ports,
             publish_address: self.settings.publish_address,
-            trusted: template.trusted,
+            trusted: instance.template.trusted,
             policy: &self.settings.limits.policy,
             default_limits: self.settings.default_limits,
-            revision: &hoster_core::variables::revision(&values),
+            revision: &hoster_core::variables::revision(&instance.values),
         })
         .map_err(|e| DeployError::Failed {
             code: match e {
@@ -329,13 +336,12 @@ impl Deployer {
                 plan::PlanError::Cycle(_) => ErrorCode::RuntimeError,
             },
             message: e.to_string(),
-        })?;
-        Ok((plan, before, ports))
+        })
     }
 
     /// Starts the container once what it depends on is ready; a service that another waits
     /// to see healthy is `waiting_healthy` until then, any other `running` once started.
-    async fn start_when_ready(
+    pub(super) async fn start_when_ready(
         &self,
         plan: &Plan,
         container: &ContainerSpec,
@@ -399,7 +405,7 @@ impl Deployer {
     }
 
     /// A container that died right away fails the start instead of reporting `running`.
-    async fn check_started(&self, plan: &Plan) -> Result<(), DeployError> {
+    pub(super) async fn check_started(&self, plan: &Plan) -> Result<(), DeployError> {
         for c in plan.containers() {
             if let Some(state) = self.engine.inspect_container(&c.name).await?
                 && state.status.has_stopped()
@@ -506,7 +512,7 @@ impl Deployer {
 
     /// Copies of the config files as injected, under HOSTER_CONFIG_DIR/<deployment>/<service>/,
     /// for the operator to inspect. The containers hold the real ones, so failures only warn.
-    async fn keep_config_copies(&self, id: &DeploymentId, plan: &Plan) {
+    pub(super) async fn keep_config_copies(&self, id: &DeploymentId, plan: &Plan) {
         for c in plan.containers() {
             for f in &c.files {
                 let path = self

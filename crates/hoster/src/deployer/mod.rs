@@ -11,6 +11,7 @@ pub mod progress;
 mod reconcile;
 #[cfg(test)]
 mod tests;
+mod upgrade;
 
 use hoster_core::error_code::ErrorCode;
 use std::collections::HashMap;
@@ -77,6 +78,10 @@ pub enum DeployError {
     /// No hostname under the base domain was free for a new deployment.
     #[error("could not reserve a hostname for the deployment; try another name")]
     NoHostname,
+    /// An upgrade or rollback failed and was undone: the deployment runs the version it ran
+    /// before, with this message.
+    #[error("{0}")]
+    RolledBack(String),
     /// The operation ran and failed; the deployment is now `failed` with this message.
     #[error("{message}")]
     Failed { code: ErrorCode, message: String },
@@ -109,6 +114,8 @@ pub(crate) fn os_random(n: usize) -> usize {
     use rand::{Rng, TryRngCore};
     rand::rngs::OsRng.unwrap_err().random_range(0..n)
 }
+
+pub use upgrade::Upgrade;
 
 pub struct NewDeployment {
     pub template_id: String,

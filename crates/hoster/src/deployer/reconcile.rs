@@ -160,6 +160,7 @@ impl Deployer {
                 .await
             }
             Status::Stopping => self.finish_stop(d).await,
+            Status::Upgrading => self.undo_interrupted_upgrade(d).await,
             Status::Deleting => self.walk_to_deleted(d).await,
             Status::Running => self.check_running(d, containers).await,
             Status::Pending | Status::Stopped | Status::Failed | Status::Deleted => Ok(()),

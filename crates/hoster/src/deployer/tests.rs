@@ -390,3 +390,55 @@ async fn a_start_publishes_each_services_phases_in_order_then_clears_them() {
     assert_eq!(seen["web"], order);
     assert_eq!(last, Some(Default::default()), "the last update says it is over");
 }
+
+#[tokio::test]
+async fn an_upgrade_cut_short_by_a_crash_is_rolled_back_by_the_next_reconcile() {
+    let w = world().await;
+    let d = w.deployment(TWO_SERVICES).await;
+    w.deployer.start(&d.id, true).await.unwrap();
+    let v1 = w.store.get_template(&d.template_id).await.unwrap().unwrap();
+    let now = crate::clock::now();
+    let mut spec = v1.spec.clone();
+    spec.version = "1.1.0".into();
+    spec.compose_spec = TWO_SERVICES.replace("nginx:alpine", "nginx:2");
+    let v2 = TemplateRecord {
+        id: TemplateId::from_random(rand::random()),
+        spec,
+        created_at: now,
+        updated_at: now,
+        ..v1.clone()
+    };
+    w.store.insert_template(&v2).await.unwrap();
+    let values = w.store.deployment_values(&d.id).await.unwrap();
+    // The upgrade got as far as the database, then Hoster was killed.
+    let past = w
+        .store
+        .begin_upgrade(&d.id, &v2.id, &values, "from 1.0.0 to 1.1.0", &now)
+        .await
+        .unwrap();
+    assert!(past.is_some());
+    assert_eq!(w.status(&d.id).await.0, Status::Upgrading);
+
+    let restarted = Deployer::new(w.store.clone(), w.engine.clone(), w.deployer.settings().clone());
+    assert_eq!(restarted.reconcile().await.unwrap(), 0);
+    let after = w.store.get_deployment(&d.id).await.unwrap().unwrap();
+    assert_eq!(after.status, Status::Running);
+    assert_eq!(after.template_id, v1.id, "back on the version it ran");
+    assert!(
+        after.error_message.as_deref().unwrap_or("").starts_with("rolled_back:"),
+        "{:?}",
+        after.error_message
+    );
+    assert!(
+        w.store.past_versions(&d.id).await.unwrap().is_empty(),
+        "nothing left to roll back to"
+    );
+    let mut running = w.running_services();
+    running.sort();
+    assert_eq!(running, ["db", "web"]);
+    let history = w.history(&d.id).await;
+    assert!(
+        history.ends_with(&[Status::Running, Status::Upgrading, Status::Running]),
+        "{history:?}"
+    );
+}

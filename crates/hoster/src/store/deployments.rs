@@ -249,6 +249,11 @@ impl Store {
                 .bind(id.as_str())
                 .fetch_all(&self.pool)
                 .await?;
+        self.opened(id, rows)
+    }
+
+    /// Rows of (name, sealed value, generated) of deployment `id`, opened.
+    fn opened(&self, id: &DeploymentId, rows: Vec<(String, String, bool)>) -> Result<Values, StoreError> {
         rows.into_iter()
             .map(|(name, sealed, generated)| {
                 let value = self
@@ -517,5 +522,146 @@ impl Store {
         tx.commit().await?;
         self.deployments_written();
         Ok(())
+    }
+}
+
+/// A version a deployment ran before its current one ([`Store::begin_upgrade`]).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PastVersion {
+    pub seq: i64,
+    #[sqlx(try_from = "String")]
+    pub template_id: TemplateId,
+    pub at: Timestamp,
+}
+
+impl Store {
+    /// Moves a running deployment to `upgrading` on `template` with `values`, keeping the
+    /// version it leaves (template and values) as its last past version, all in one
+    /// transaction; the past version's `seq`, or `None` when it is no longer running.
+    pub async fn begin_upgrade(
+        &self,
+        id: &DeploymentId,
+        template: &TemplateId,
+        values: &Values,
+        message: &str,
+        at: &Timestamp,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let seq: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO deployment_versions (deployment_id, template_id, at) \
+             SELECT id, template_id, ?2 FROM deployments WHERE id = ?1 AND status = 'running' RETURNING seq",
+        )
+        .bind(id.as_str())
+        .bind(at)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(seq) = seq else { return Ok(None) };
+        sqlx::query(
+            "INSERT INTO deployment_version_variables (version_seq, name, value, generated) \
+             SELECT ?1, name, value, generated FROM deployment_variables WHERE deployment_id = ?2",
+        )
+        .bind(seq)
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE deployments SET status = 'upgrading', template_id = ?2, error_message = NULL, updated_at = ?3 WHERE id = ?1",
+        )
+        .bind(id.as_str())
+        .bind(template.as_str())
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        self.write_values(&mut tx, id, values).await?;
+        let event = record_event(
+            &mut tx,
+            id,
+            EventKind::State,
+            Some(Status::Running),
+            Status::Upgrading,
+            Some(message),
+            at,
+        )
+        .await?;
+        tx.commit().await?;
+        self.deployments_written();
+        self.published(event);
+        Ok(Some(seq))
+    }
+
+    /// Puts the deployment back on a past version (template and values) and forgets that
+    /// version, in one transaction: an upgrade undone, or a rollback done.
+    pub async fn restore_version(&self, id: &DeploymentId, seq: i64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE deployments SET template_id = \
+             (SELECT template_id FROM deployment_versions WHERE seq = ?2 AND deployment_id = ?1) WHERE id = ?1",
+        )
+        .bind(id.as_str())
+        .bind(seq)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM deployment_variables WHERE deployment_id = ?1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO deployment_variables (deployment_id, name, value, generated) \
+             SELECT ?1, name, value, generated FROM deployment_version_variables WHERE version_seq = ?2",
+        )
+        .bind(id.as_str())
+        .bind(seq)
+        .execute(&mut *tx)
+        .await?;
+        self.forget_version_in(&mut tx, seq).await?;
+        tx.commit().await?;
+        self.deployments_written();
+        Ok(())
+    }
+
+    /// Drops a past version (a rollback to it succeeded: the deployment runs it again).
+    pub async fn forget_version(&self, seq: i64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        self.forget_version_in(&mut tx, seq).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn forget_version_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        seq: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM deployment_version_variables WHERE version_seq = ?1")
+            .bind(seq)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query("DELETE FROM deployment_versions WHERE seq = ?1")
+            .bind(seq)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// The versions the deployment ran before, newest last.
+    pub async fn past_versions(&self, id: &DeploymentId) -> Result<Vec<PastVersion>, StoreError> {
+        Ok(
+            sqlx::query_as(
+                "SELECT seq, template_id, at FROM deployment_versions WHERE deployment_id = ?1 ORDER BY seq",
+            )
+            .bind(id.as_str())
+            .fetch_all(&self.pool)
+            .await?,
+        )
+    }
+
+    /// The values of a past version, opened.
+    pub async fn past_values(&self, id: &DeploymentId, seq: i64) -> Result<Values, StoreError> {
+        let rows: Vec<(String, String, bool)> =
+            sqlx::query_as("SELECT name, value, generated FROM deployment_version_variables WHERE version_seq = ?1")
+                .bind(seq)
+                .fetch_all(&self.pool)
+                .await?;
+        self.opened(id, rows)
     }
 }

@@ -16,7 +16,7 @@ use crate::sealing::Sealer;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub use access::{AuditEntry, TokenRecord};
-pub use deployments::{DeploymentFilter, DeploymentRecord, Event, EventFilter, EventKind, Insert};
+pub use deployments::{DeploymentFilter, DeploymentRecord, Event, EventFilter, EventKind, Insert, PastVersion};
 pub use domains::{AddDomain, DomainRecord};
 pub use templates::{DeleteOutcome, Offer, TemplateFilter, TemplateRecord};
 

@@ -192,6 +192,9 @@ pub enum DeleteOutcome {
     InUse { deployments: i64 },
 }
 
+/// The deployments that use template `?1`: running it, or able to roll back to it.
+const USERS: &str = "template_id = ?1 OR id IN (SELECT deployment_id FROM deployment_versions WHERE template_id = ?1)";
+
 /// The columns a template's content is stored in, bound by [`bind_spec`] as `?2` to `?12`.
 const SPEC_COLUMNS: &str = "name, slug, version, description, creator_id, compose_spec, config_files, variables, price_monthly, category, tags";
 const SPEC_PARAMETERS: &str = "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12";
@@ -446,10 +449,11 @@ impl Store {
 
     /// Deletes a template no deployment references, in one statement so that a deployment
     /// created concurrently either blocks the delete or fails its foreign key.
+    /// Deletes a template no deployment runs or may roll back to.
     pub async fn delete_template(&self, id: &TemplateId) -> Result<DeleteOutcome, StoreError> {
-        let result = sqlx::query(
-            "DELETE FROM templates WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM deployments WHERE template_id = ?1)",
-        )
+        let result = sqlx::query(&format!(
+            "DELETE FROM templates WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM deployments WHERE {USERS})"
+        ))
         .bind(id.as_str())
         .execute(&self.pool)
         .await?;
@@ -457,9 +461,9 @@ impl Store {
             self.template_totals.invalidate();
             return Ok(DeleteOutcome::Deleted);
         }
-        let row = sqlx::query(
-            "SELECT (SELECT COUNT(*) FROM templates WHERE id = ?1), (SELECT COUNT(*) FROM deployments WHERE template_id = ?1)",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT (SELECT COUNT(*) FROM templates WHERE id = ?1), (SELECT COUNT(*) FROM deployments WHERE {USERS})"
+        ))
         .bind(id.as_str())
         .fetch_one(&self.pool)
         .await?;

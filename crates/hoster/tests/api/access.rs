@@ -219,6 +219,30 @@ async fn every_route_allows_exactly_what_each_role_should() {
         ),
         (
             Method::GET,
+            "/api/v1/templates/{draft}/versions",
+            None,
+            [Allowed, Allowed, Hidden, Hidden, Hidden, Unauthenticated],
+        ),
+        (
+            Method::GET,
+            "/api/v1/templates/{published}/versions",
+            None,
+            [Allowed, Allowed, Allowed, Allowed, Allowed, Unauthenticated],
+        ),
+        (
+            Method::POST,
+            "/api/v1/templates/{published}/versions",
+            Some(json!({"version": "2.0.0"})),
+            [Allowed, Allowed, Hidden, Forbidden, Forbidden, Unauthenticated],
+        ),
+        (
+            Method::POST,
+            "/api/v1/templates/{published}/deprecate",
+            Some(json!({"message": "old"})),
+            [Allowed, Allowed, Hidden, Forbidden, Forbidden, Unauthenticated],
+        ),
+        (
+            Method::GET,
             "/api/v1/deployments",
             None,
             [Allowed, Forbidden, Forbidden, Allowed, Allowed, Unauthenticated],
@@ -288,6 +312,18 @@ async fn every_route_allows_exactly_what_each_role_should() {
         (
             Method::POST,
             "/api/v1/deployments/{deployment}/restart",
+            None,
+            [Allowed, Forbidden, Forbidden, Allowed, Hidden, Unauthenticated],
+        ),
+        (
+            Method::POST,
+            "/api/v1/deployments/{deployment}/upgrade",
+            Some(json!({"template_id": "{published}"})),
+            [Allowed, Forbidden, Forbidden, Allowed, Hidden, Unauthenticated],
+        ),
+        (
+            Method::POST,
+            "/api/v1/deployments/{deployment}/rollback",
             None,
             [Allowed, Forbidden, Forbidden, Allowed, Hidden, Unauthenticated],
         ),

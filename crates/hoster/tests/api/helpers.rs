@@ -439,7 +439,7 @@ fn read_port(child: &mut std::process::Child, log: PathBuf) -> u16 {
         .expect("hoster serve reports its address")
 }
 
-fn docker(args: &[&str]) -> String {
+pub fn docker(args: &[&str]) -> String {
     let out = std::process::Command::new("docker")
         .args(args)
         .output()

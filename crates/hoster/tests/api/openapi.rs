@@ -45,6 +45,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/templates/{id}/versions"),
     ("post", "/api/v1/templates/{id}/versions"),
     ("post", "/api/v1/templates/{id}/deprecate"),
+    ("post", "/api/v1/deployments/{id}/upgrade"),
+    ("post", "/api/v1/deployments/{id}/rollback"),
 ];
 
 #[tokio::test]

@@ -228,3 +228,46 @@ async fn a_container_its_restart_policy_brings_back_keeps_the_deployment_running
     assert_eq!(d["containers"][0]["status"], "running", "{d}");
     h.delete_deployment(&id).await;
 }
+
+#[tokio::test]
+async fn kill_9_in_the_middle_of_an_upgrade_goes_back_to_the_version_it_ran() {
+    let h = Hoster::start().await;
+    let quick = json!({
+        "name": "slow start", "version": "0.9.0", "creator_id": "c",
+        "compose_spec": "services:\n  a:\n    image: busybox\n    command: [\"sleep\", \"600\"]\n    stop_grace_period: 1s\n  b:\n    image: busybox\n    command: [\"sleep\", \"600\"]\n    stop_grace_period: 1s\n"
+    });
+    let v1 = h.publish(&quick).await;
+    let v2 = h.publish(&slow_start()).await;
+    let id = h.create_deployment(&v1, "upgraded").await;
+    h.start_deployment(&id).await;
+    let upgrade = {
+        let client = h.client.clone();
+        let url = h.url(&format!("/api/v1/deployments/{id}/upgrade"));
+        tokio::spawn(async move { client.post(url).json(&json!({"template_id": v2})).send().await })
+    };
+    within_10s("the upgrade is under way", async || {
+        let (_, d) = h.get_deployment(&id).await;
+        d["status"] == "upgrading"
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let h = h.crash_and_restart(&[]).await;
+    let _ = upgrade.await;
+    within_10s("the upgrade is undone", async || {
+        let (_, d) = h.get_deployment(&id).await;
+        d["status"] == "running"
+    })
+    .await;
+    let (_, d) = h.get_deployment(&id).await;
+    assert_eq!(d["template_id"], v1.as_str(), "{d}");
+    assert!(d["error_message"].as_str().unwrap().contains("interrupted"), "{d}");
+    let running: Vec<&str> = d["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "running")
+        .map(|c| c["service_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(running, ["a", "b"], "{d}");
+    h.delete_deployment(&id).await;
+}

@@ -8,4 +8,5 @@ mod operations;
 mod proxy;
 mod security;
 mod tls;
+mod upgrades;
 mod variables;
