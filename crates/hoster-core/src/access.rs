@@ -96,6 +96,10 @@ pub enum Operation {
     ManageTokens,
     ReadAudit,
     ReadMetrics,
+    /// What deployments cost (a customer: its own).
+    ReadUsage,
+    /// What a creator's templates earned (a creator: its own).
+    ReadEarnings,
 }
 
 /// Whether `role` may attempt `op` at all; ownership is checked separately.
@@ -105,7 +109,13 @@ pub fn permits(role: Role, op: Operation) -> bool {
         Role::Admin => true,
         Role::Creator => matches!(
             op,
-            ListTemplates | GetTemplate | CreateTemplate | UpdateTemplate | DeleteTemplate | PublishTemplate
+            ListTemplates
+                | GetTemplate
+                | CreateTemplate
+                | UpdateTemplate
+                | DeleteTemplate
+                | PublishTemplate
+                | ReadEarnings
         ),
         Role::Customer => matches!(
             op,
@@ -119,6 +129,7 @@ pub fn permits(role: Role, op: Operation) -> bool {
                 | DeleteDeployment
                 | ConfigureDeployment
                 | ManageDomains
+                | ReadUsage
         ),
         Role::Metrics => op == ReadMetrics,
     }

@@ -17,4 +17,5 @@ pub mod problem;
 pub mod rate;
 pub mod slug;
 pub mod template;
+pub mod usage;
 pub mod variables;

@@ -85,6 +85,57 @@ pub enum Command {
     },
     /// Delete a deployment and everything it has on the engine.
     Rm(Target),
+    /// What deployments cost, through the API (an admin's token: everyone's).
+    Usage(UsageArgs),
+    /// The starter catalog shipped in the binary.
+    Catalog(CatalogArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CatalogArgs {
+    #[command(flatten)]
+    pub api: Api,
+    #[command(subcommand)]
+    pub action: CatalogAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogAction {
+    /// List the starter templates (no server needed).
+    List,
+    /// Create and publish the starter templates for a creator through the API; those it has
+    /// already (same name and version) are left as they are, published if they were not.
+    Import {
+        #[arg(long)]
+        creator: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    #[command(flatten)]
+    pub api: Api,
+    #[command(subcommand)]
+    pub action: UsageAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsageAction {
+    /// Each deployment's seconds and amount over a window, for a billing system: CSV (a
+    /// header, then one line per deployment) or the API's JSON.
+    Export {
+        /// The window's start, RFC 3339 (included).
+        #[arg(long)]
+        from: String,
+        /// The window's end, RFC 3339 (excluded).
+        #[arg(long)]
+        to: String,
+        #[arg(long, value_enum, default_value_t = client::ExportFormat::Csv)]
+        format: client::ExportFormat,
+        /// One customer only.
+        #[arg(long)]
+        customer: Option<String>,
+    },
 }
 
 /// One deployment, through the API.
@@ -232,6 +283,27 @@ pub async fn client_command(command: &Command) -> Option<anyhow::Result<()>> {
             client::act(&t.api, "restart", &t.deployment, service.as_deref(), t.json).await
         }
         Command::Rm(t) => client::act(&t.api, "rm", &t.deployment, None, t.json).await,
+        Command::Usage(UsageArgs {
+            api,
+            action:
+                UsageAction::Export {
+                    from,
+                    to,
+                    format,
+                    customer,
+                },
+        }) => client::usage_export(api, from, to, *format, customer.as_deref()).await,
+        Command::Catalog(CatalogArgs {
+            action: CatalogAction::List,
+            ..
+        }) => {
+            client::catalog_list();
+            Ok(())
+        }
+        Command::Catalog(CatalogArgs {
+            api,
+            action: CatalogAction::Import { creator },
+        }) => client::catalog_import(api, creator).await,
         _ => return None,
     })
 }

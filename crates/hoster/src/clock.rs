@@ -25,6 +25,13 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// Milliseconds since the Unix epoch, for the core's arithmetic on times.
+    pub fn unix_millis(&self) -> i64 {
+        i64::try_from(self.0.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+    }
+}
+
 /// Now; see [`Timestamp`].
 pub fn now() -> Timestamp {
     Timestamp::now()

@@ -182,5 +182,7 @@ fn describe(op: Operation) -> &'static str {
         ManageTokens => "manage tokens",
         ReadAudit => "read the audit log",
         ReadMetrics => "read metrics",
+        ReadUsage => "read usage",
+        ReadEarnings => "read earnings",
     }
 }

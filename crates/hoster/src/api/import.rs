@@ -7,7 +7,6 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use hoster_core::access::{Caller, Operation};
-use hoster_core::id::TemplateId;
 use hoster_core::import::{self, Converted};
 use hoster_core::problem::{Problem, Problems};
 use hoster_core::template::TemplateFields;
@@ -18,8 +17,6 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::Json;
 use super::templates::Template;
 use super::{AppState, auth};
-use crate::clock;
-use crate::store::TemplateRecord;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -100,25 +97,8 @@ pub async fn import_template(
             ));
         }
     };
-    let now = clock::now();
-    let record = TemplateRecord {
-        id: TemplateId::from_random(rand::random()),
-        spec,
-        published: false,
-        trusted: false,
-        deprecated: None,
-        created_at: now,
-        updated_at: now,
-    };
-    state.store.insert_template(&record).await?;
-    auth::audit(
-        &state,
-        &caller,
-        "template.import",
-        record.id.as_str(),
-        &record.spec.slug,
-    )
-    .await;
+    let slug = spec.slug.clone();
+    let record = super::templates::insert_new(&state, &caller, spec, false, ("template.import", &slug)).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(ImportReport {

@@ -3,6 +3,7 @@
 
 mod access;
 mod auth;
+mod catalog;
 mod deployments;
 mod domains;
 mod error;
@@ -16,6 +17,7 @@ pub mod request_id;
 mod stats;
 mod stream;
 pub(crate) mod templates;
+mod usage;
 mod variables;
 
 use hoster_core::error_code::ErrorCode;
@@ -115,6 +117,7 @@ fn routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(templates::publish_template))
         .routes(routes!(templates::list_versions, templates::create_version))
+        .routes(routes!(catalog::catalog))
         .routes(routes!(templates::deprecate_template))
         .routes(routes!(import::import_template))
         .routes(routes!(templates::trust_template, templates::distrust_template))
@@ -136,6 +139,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(access::list_tokens, access::create_token))
         .routes(routes!(access::revoke_token))
         .routes(routes!(access::audit_log))
+        .routes(routes!(usage::usage))
+        .routes(routes!(usage::earnings))
 }
 
 /// The OpenAPI document [`router`] serves, as served: every route with the answers any route can

@@ -271,6 +271,24 @@ pub async fn create_template(
     fields.creator_id = auth::acting_for(&caller, "creator_id", fields.creator_id)?;
     let trusted = stays_trusted(&caller, query.trusted, false)?;
     let spec = validate(fields, &state.limits, trusted)?;
+    let action = if trusted {
+        "template.create_trusted"
+    } else {
+        "template.create"
+    };
+    let slug = spec.slug.clone();
+    let record = insert_new(&state, &caller, spec, trusted, (action, &slug)).await?;
+    Ok(created(record))
+}
+
+/// Stores a new, unpublished template made of `spec` and audits it as `action` with `detail`.
+pub(super) async fn insert_new(
+    state: &AppState,
+    caller: &Caller,
+    spec: TemplateSpec,
+    trusted: bool,
+    (action, detail): (&str, &str),
+) -> Result<TemplateRecord, ApiError> {
     let now = clock::now();
     let record = TemplateRecord {
         id: TemplateId::from_random(rand::random()),
@@ -282,17 +300,17 @@ pub async fn create_template(
         updated_at: now,
     };
     state.store.insert_template(&record).await?;
-    let action = if trusted {
-        "template.create_trusted"
-    } else {
-        "template.create"
-    };
-    auth::audit(&state, &caller, action, record.id.as_str(), &record.spec.slug).await;
+    auth::audit(state, caller, action, record.id.as_str(), detail).await;
+    Ok(record)
+}
+
+/// 201 with the template and its `Location`.
+fn created(record: TemplateRecord) -> (StatusCode, HeaderMap, axum::Json<Template>) {
     let mut headers = HeaderMap::new();
     if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/templates/{}", record.id)) {
         headers.insert(header::LOCATION, location);
     }
-    Ok((StatusCode::CREATED, headers, axum::Json(record.into())))
+    (StatusCode::CREATED, headers, axum::Json(record.into()))
 }
 
 /// Get one template.
@@ -584,23 +602,8 @@ pub async fn create_version(
             ),
         ));
     }
-    let now = clock::now();
-    let record = TemplateRecord {
-        id: TemplateId::from_random(rand::random()),
-        spec,
-        published: false,
-        trusted: false,
-        deprecated: None,
-        created_at: now,
-        updated_at: now,
-    };
-    state.store.insert_template(&record).await?;
-    auth::audit(&state, &caller, "template.new_version", record.id.as_str(), &id).await;
-    let mut headers = HeaderMap::new();
-    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/templates/{}", record.id)) {
-        headers.insert(header::LOCATION, location);
-    }
-    Ok((StatusCode::CREATED, headers, axum::Json(record.into())))
+    let record = insert_new(&state, &caller, spec, false, ("template.new_version", &id)).await?;
+    Ok(created(record))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

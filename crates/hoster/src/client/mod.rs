@@ -280,6 +280,119 @@ pub async fn logs(api: &Api, id: &str, follow: bool, tail: Option<u32>, service:
     Ok(())
 }
 
+/// Prints the starter templates as a table.
+pub fn catalog_list() {
+    let rows: Vec<[String; 4]> = crate::catalog::starters()
+        .into_iter()
+        .map(|t| {
+            let text = |key: &str| t[key].as_str().unwrap_or_default().to_string();
+            let cents = t["price_monthly"].as_i64().unwrap_or(0);
+            [
+                text("name"),
+                text("version"),
+                text("category"),
+                format!("{}.{:02}", cents / 100, cents % 100),
+            ]
+        })
+        .collect();
+    print!("{}", table(&["NAME", "VERSION", "CATEGORY", "PRICE/MONTH"], &rows));
+}
+
+/// Creates and publishes the starter templates for `creator`; a second run changes nothing.
+pub async fn catalog_import(api: &Api, creator: &str) -> anyhow::Result<()> {
+    for mut body in crate::catalog::starters() {
+        let name = body["name"].as_str().unwrap_or_default().to_string();
+        let version = body["version"].as_str().unwrap_or_default().to_string();
+        body["creator_id"] = creator.into();
+        let (status, answer) = api.json(hyper::Method::POST, "/api/v1/templates", Some(&body)).await?;
+        let template = match status {
+            201 => answer,
+            409 if answer["code"] == "template_exists" => {
+                let query =
+                    serde_urlencoded::to_string([("creator_id", creator), ("q", name.as_str()), ("limit", "100")])?;
+                let listed = api
+                    .expect(hyper::Method::GET, &format!("/api/v1/templates?{query}"), None)
+                    .await?;
+                listed["templates"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|t| t["name"] == name.as_str() && t["version"] == version.as_str())
+                    .cloned()
+                    .with_context(|| format!("{name} {version}: {}", refusal(status, &answer)))?
+            }
+            _ => bail!("{name} {version}: {}", refusal(status, &answer)),
+        };
+        let id = template["id"].as_str().context("the API answered without an id")?;
+        if template["published"] == true {
+            println!("{name} {version}: already there ({id})");
+        } else {
+            api.expect(hyper::Method::POST, &format!("/api/v1/templates/{id}/publish"), None)
+                .await?;
+            println!("{name} {version}: published ({id})");
+        }
+    }
+    Ok(())
+}
+
+/// How `hoster usage export` writes.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Json,
+}
+
+/// Prints each deployment's usage over `[from, to)`.
+pub async fn usage_export(
+    api: &Api,
+    from: &str,
+    to: &str,
+    format: ExportFormat,
+    customer: Option<&str>,
+) -> anyhow::Result<()> {
+    let mut query = vec![("from", from), ("to", to)];
+    if let Some(customer) = customer {
+        query.push(("customer_id", customer));
+    }
+    let query = serde_urlencoded::to_string(&query)?;
+    let report = api
+        .expect(hyper::Method::GET, &format!("/api/v1/usage?{query}"), None)
+        .await?;
+    match format {
+        ExportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        ExportFormat::Csv => print!("{}", usage_csv(&report)),
+    }
+    Ok(())
+}
+
+/// `deployment_id,deployment_name,customer_id,seconds,amount_cents` and a line per
+/// deployment of a usage report. Pure.
+fn usage_csv(report: &Value) -> String {
+    let mut out = String::from("deployment_id,deployment_name,customer_id,seconds,amount_cents\n");
+    for d in report["deployments"].as_array().into_iter().flatten() {
+        let text = |key: &str| csv_field(d[key].as_str().unwrap_or_default());
+        out.push_str(&format!(
+            "{},{},{},{},{}\n",
+            text("deployment_id"),
+            text("deployment_name"),
+            text("customer_id"),
+            d["seconds"].as_i64().unwrap_or(0),
+            d["amount_cents"].as_i64().unwrap_or(0)
+        ));
+    }
+    out
+}
+
+/// A CSV field (RFC 4180): quoted, with its quotes doubled, when it holds a comma, a quote or
+/// a line break.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,5 +428,19 @@ mod tests {
         let answer = json!({"error": "name: is empty", "code": "validation_error", "details": [{"field": "name", "message": "is empty"}]});
         assert_eq!(refusal(400, &answer), "name: is empty (validation_error)");
         assert_eq!(refusal(502, &Value::Null), "the API answered 502");
+    }
+
+    #[test]
+    fn usage_csv_quotes_what_needs_quoting() {
+        let report = json!({"deployments": [
+            {"deployment_id": "depl_a", "deployment_name": "shop, \"main\"", "customer_id": "c1", "seconds": 90, "amount_cents": 7},
+            {"deployment_id": "depl_b", "deployment_name": "blog", "customer_id": "c2", "seconds": 0, "amount_cents": 0}
+        ]});
+        assert_eq!(
+            usage_csv(&report),
+            "deployment_id,deployment_name,customer_id,seconds,amount_cents\n\
+             depl_a,\"shop, \"\"main\"\"\",c1,90,7\n\
+             depl_b,blog,c2,0,0\n"
+        );
     }
 }

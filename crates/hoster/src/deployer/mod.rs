@@ -530,7 +530,7 @@ impl Deployer {
         {
             tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the deployment's config files");
         }
-        self.store.delete_deployment(&d.id).await?;
+        self.store.delete_deployment(&d.id, &clock::now()).await?;
         self.instances.lock().unwrap_or_else(|e| e.into_inner()).remove(&d.id);
         tracing::info!(deployment = %d.id, "deployment deleted");
         Ok(())

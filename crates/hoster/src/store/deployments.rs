@@ -366,6 +366,9 @@ impl Store {
             return Ok(false);
         }
         let event = record_event(&mut tx, id, EventKind::State, Some(from), to, error_message, at).await?;
+        if to == Status::Running {
+            super::usage::running(&mut tx, id, at).await?;
+        }
         tx.commit().await?;
         self.deployments_written();
         self.published(event);
@@ -447,12 +450,15 @@ impl Store {
         Ok(())
     }
 
-    /// Removes the deployment row with its events and port assignments.
-    pub async fn delete_deployment(&self, id: &DeploymentId) -> Result<(), StoreError> {
+    /// Removes the deployment row with its events and port assignments; its usage ends `at`.
+    pub async fn delete_deployment(&self, id: &DeploymentId, at: &Timestamp) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM deployments WHERE id = ?1")
             .bind(id.as_str())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        super::usage::deleted(&mut tx, id, at).await?;
+        tx.commit().await?;
         self.deployments_written();
         Ok(())
     }

@@ -4,6 +4,7 @@ mod access;
 mod deployments;
 mod domains;
 mod templates;
+mod usage;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -19,6 +20,7 @@ pub use access::{AuditEntry, TokenRecord};
 pub use deployments::{DeploymentFilter, DeploymentRecord, Event, EventFilter, EventKind, Insert, PastVersion};
 pub use domains::{AddDomain, DomainRecord};
 pub use templates::{DeleteOutcome, Offer, TemplateFilter, TemplateRecord};
+pub use usage::{UsageOf, UsagePeriod};
 
 /// One page of a list, newest first: at most `limit` rows after skipping `offset`.
 #[derive(Debug, Clone, Copy)]

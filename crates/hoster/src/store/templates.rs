@@ -272,6 +272,34 @@ impl Store {
         Ok(())
     }
 
+    /// Every published, non-deprecated template: what the catalog picks from.
+    pub async fn offered_templates(&self) -> Result<Vec<TemplateRecord>, StoreError> {
+        let rows: Vec<TemplateRow> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM templates WHERE published = 1 AND deprecated_at IS NULL"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(|row| self.template_record(row)).collect()
+    }
+
+    /// Deployments of each template that are not being deleted.
+    pub async fn active_deployments(&self) -> Result<HashMap<TemplateId, i64>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT template_id, COUNT(*) FROM deployments WHERE status NOT IN ('deleting', 'deleted') \
+             AND delete_requested = 0 GROUP BY template_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(id, n)| {
+                Ok((
+                    TemplateId::try_from(id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    n,
+                ))
+            })
+            .collect()
+    }
+
     /// Every version of the creator's product `slug`, in no particular order.
     pub async fn template_versions(&self, creator_id: &str, slug: &str) -> Result<Vec<TemplateRecord>, StoreError> {
         let rows: Vec<TemplateRow> = sqlx::query_as(&format!(

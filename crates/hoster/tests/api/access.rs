@@ -243,6 +243,12 @@ async fn every_route_allows_exactly_what_each_role_should() {
         ),
         (
             Method::GET,
+            "/api/v1/catalog",
+            None,
+            [Allowed, Allowed, Allowed, Allowed, Allowed, Unauthenticated],
+        ),
+        (
+            Method::GET,
             "/api/v1/deployments",
             None,
             [Allowed, Forbidden, Forbidden, Allowed, Allowed, Unauthenticated],
@@ -395,6 +401,24 @@ async fn every_route_allows_exactly_what_each_role_should() {
         ),
         (
             Method::GET,
+            "/api/v1/usage?from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z",
+            None,
+            [Allowed, Forbidden, Forbidden, Allowed, Allowed, Unauthenticated],
+        ),
+        (
+            Method::GET,
+            "/api/v1/usage?customer_id=carol&from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z",
+            None,
+            [Allowed, Forbidden, Forbidden, Allowed, Forbidden, Unauthenticated],
+        ),
+        (
+            Method::GET,
+            "/api/v1/creators/alice/earnings?from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z",
+            None,
+            [Allowed, Allowed, Forbidden, Forbidden, Forbidden, Unauthenticated],
+        ),
+        (
+            Method::GET,
             "/api/v1/audit",
             None,
             [Allowed, Forbidden, Forbidden, Forbidden, Forbidden, Unauthenticated],
@@ -403,11 +427,14 @@ async fn every_route_allows_exactly_what_each_role_should() {
     // Every route the server has appears above (the OpenAPI test keeps that list complete).
     for (method, path) in crate::openapi::ROUTES {
         assert!(
-            routes.iter().any(|(m, p, _, _)| m.as_str().eq_ignore_ascii_case(method)
-                && p.split('/').count() == path.split('/').count()
-                && p.split('/')
-                    .zip(path.split('/'))
-                    .all(|(a, b)| a == b || b.starts_with('{'))),
+            routes.iter().any(|(m, p, _, _)| {
+                let p = p.split('?').next().unwrap_or_default();
+                m.as_str().eq_ignore_ascii_case(method)
+                    && p.split('/').count() == path.split('/').count()
+                    && p.split('/')
+                        .zip(path.split('/'))
+                        .all(|(a, b)| a == b || b.starts_with('{'))
+            }),
             "{method} {path} is missing from the access table"
         );
     }

@@ -598,3 +598,18 @@ pub async fn raw_http(addr: SocketAddr, request: &str) -> (u16, String) {
         .unwrap_or_default();
     (status, body)
 }
+
+/// A deployment's container ids by service.
+pub fn container_ids(d: &Value) -> std::collections::BTreeMap<String, String> {
+    d["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["service_name"].as_str().unwrap().to_string(),
+                c["container_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}

@@ -47,6 +47,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/templates/{id}/deprecate"),
     ("post", "/api/v1/deployments/{id}/upgrade"),
     ("post", "/api/v1/deployments/{id}/rollback"),
+    ("get", "/api/v1/usage"),
+    ("get", "/api/v1/catalog"),
+    ("get", "/api/v1/creators/{id}/earnings"),
 ];
 
 #[tokio::test]

@@ -236,20 +236,6 @@ async fn stats_of_a_running_nginx_show_its_memory_and_stream_every_second() {
     h.delete_deployment(id).await;
 }
 
-fn container_ids(d: &Value) -> std::collections::BTreeMap<String, String> {
-    d["containers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["service_name"].as_str().unwrap().to_string(),
-                c["container_id"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn restarting_one_service_replaces_only_its_container() {
     let h = Hoster::start().await;
