@@ -442,3 +442,61 @@ async fn an_upgrade_cut_short_by_a_crash_is_rolled_back_by_the_next_reconcile() 
         "{history:?}"
     );
 }
+
+#[tokio::test]
+async fn an_upgrade_takes_new_required_values_and_drops_the_ones_no_longer_declared() {
+    use hoster_core::variables::Variable;
+    let w = world().await;
+    let old_var = Variable {
+        name: "OLD".into(),
+        default: Some("o".into()),
+        ..Default::default()
+    };
+    let d = w
+        .deployment_with(
+            "services:\n  web:\n    image: nginx:alpine\n    environment:\n      OLD: ${OLD}\n",
+            vec![old_var],
+        )
+        .await;
+    w.deployer.start(&d.id, true).await.unwrap();
+    let v1 = w.store.get_template(&d.template_id).await.unwrap().unwrap();
+    let mut spec = v1.spec.clone();
+    spec.version = "2.0.0".into();
+    spec.compose_spec = "services:\n  web:\n    image: nginx:alpine\n    environment:\n      NEW: ${NEW}\n".into();
+    spec.variables = vec![Variable {
+        name: "NEW".into(),
+        required: true,
+        ..Default::default()
+    }];
+    let now = crate::clock::now();
+    let v2 = TemplateRecord {
+        id: TemplateId::from_random(rand::random()),
+        spec,
+        created_at: now,
+        updated_at: now,
+        ..v1
+    };
+    w.store.insert_template(&v2).await.unwrap();
+    let old = serde_json::json!({"OLD": "given"}).as_object().unwrap().clone();
+    w.deployer.update_variables(&d.id, &old).await.unwrap();
+
+    let refused = w
+        .deployer
+        .upgrade(&d.id, v2.id.as_str(), &Default::default(), true)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, DeployError::Invalid(p) if p.to_string().contains("NEW")),
+        "a new required variable must be given: {refused:?}"
+    );
+    let given = serde_json::json!({"NEW": "n"}).as_object().unwrap().clone();
+    let (after, upgrade) = w.deployer.upgrade(&d.id, v2.id.as_str(), &given, false).await.unwrap();
+    assert_eq!(after.status, Status::Running);
+    assert_eq!(upgrade.dropped_variables, ["OLD"]);
+    let values = w.store.deployment_values(&d.id).await.unwrap();
+    assert_eq!(values.keys().collect::<Vec<_>>(), ["NEW"]);
+    // Rolling back brings the old value back.
+    w.deployer.rollback(&d.id, false).await.unwrap();
+    let values = w.store.deployment_values(&d.id).await.unwrap();
+    assert_eq!(values["OLD"].value, "given");
+}
