@@ -580,3 +580,54 @@ pub async fn rollback_deployment(
     let (d, upgrade) = state.deployer.rollback(&d.id, dry_run).await?;
     upgrade_answer(&state, d, upgrade, dry_run).await
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionView {
+    pub template_id: String,
+    /// Null when that template was deleted.
+    pub version: Option<String>,
+    /// When the deployment left it (past versions).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub left_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionHistory {
+    pub current: VersionView,
+    /// The versions it ran before, most recent first (at most ten; `rollback` returns to the
+    /// first). Their variable values are kept too, not shown.
+    pub past: Vec<VersionView>,
+}
+
+/// The version a deployment runs and the ones it ran before.
+#[utoipa::path(
+    get,
+    path = "/api/v1/deployments/{id}/versions",
+    tag = "deployments",
+    params(("id" = String, Path, description = "Deployment id")),
+    responses((status = 200, body = VersionHistory), (status = 404, body = ErrorBody))
+)]
+pub async fn deployment_versions(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<VersionHistory>, ApiError> {
+    let d = load(&state, &caller, Operation::GetDeployment, &id).await?;
+    let version_of = async |template: &TemplateId| -> Result<Option<String>, ApiError> {
+        Ok(state.store.get_template(template).await?.map(|t| t.spec.version))
+    };
+    let current = VersionView {
+        template_id: d.template_id.to_string(),
+        version: version_of(&d.template_id).await?,
+        left_at: None,
+    };
+    let mut past = Vec::new();
+    for v in state.store.past_versions(&d.id).await?.into_iter().rev() {
+        past.push(VersionView {
+            version: version_of(&v.template_id).await?,
+            template_id: v.template_id.to_string(),
+            left_at: Some(v.at),
+        });
+    }
+    Ok(axum::Json(VersionHistory { current, past }))
+}

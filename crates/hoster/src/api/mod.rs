@@ -128,6 +128,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(deployments::restart_deployment))
         .routes(routes!(deployments::upgrade_deployment))
         .routes(routes!(deployments::rollback_deployment))
+        .routes(routes!(deployments::deployment_versions))
         .routes(routes!(events::deployment_events))
         .routes(routes!(events::all_events))
         .routes(routes!(logs::deployment_logs))

@@ -328,6 +328,12 @@ async fn every_route_allows_exactly_what_each_role_should() {
             [Allowed, Forbidden, Forbidden, Allowed, Hidden, Unauthenticated],
         ),
         (
+            Method::GET,
+            "/api/v1/deployments/{deployment}/versions",
+            None,
+            [Allowed, Forbidden, Forbidden, Allowed, Hidden, Unauthenticated],
+        ),
+        (
             Method::POST,
             "/api/v1/deployments/{deployment}/rollback",
             None,

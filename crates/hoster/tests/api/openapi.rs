@@ -49,6 +49,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/deployments/{id}/rollback"),
     ("get", "/api/v1/usage"),
     ("get", "/api/v1/catalog"),
+    ("get", "/api/v1/deployments/{id}/versions"),
     ("get", "/api/v1/creators/{id}/earnings"),
 ];
 

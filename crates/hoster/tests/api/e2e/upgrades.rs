@@ -110,6 +110,18 @@ async fn an_upgrade_replaces_only_what_changed_undoes_a_broken_version_and_rolls
         "{events}"
     );
 
+    let (_, history) = h
+        .request(Method::GET, &format!("/api/v1/deployments/{id}/versions"), None)
+        .await;
+    assert_eq!(history["current"]["version"], "1.1.0", "{history}");
+    let past: Vec<&str> = history["past"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(past, ["1.0.0"], "the undone upgrade left no trace in the history");
+
     // Rollback: back to the version it ran before 1.1.0.
     let (status, back) = h
         .request(Method::POST, &format!("/api/v1/deployments/{id}/rollback"), None)
