@@ -106,8 +106,11 @@ pub enum CatalogAction {
     /// Create and publish the starter templates for a creator through the API; those it has
     /// already (same name and version) are left as they are, published if they were not.
     Import {
+        #[arg(long, required_unless_present = "list")]
+        creator: Option<String>,
+        /// Only list them, as `hoster catalog list` does.
         #[arg(long)]
-        creator: String,
+        list: bool,
     },
 }
 
@@ -294,16 +297,17 @@ pub async fn client_command(command: &Command) -> Option<anyhow::Result<()>> {
                 },
         }) => client::usage_export(api, from, to, *format, customer.as_deref()).await,
         Command::Catalog(CatalogArgs {
-            action: CatalogAction::List,
-            ..
-        }) => {
+            api,
+            action:
+                CatalogAction::Import {
+                    creator: Some(creator),
+                    list: false,
+                },
+        }) => client::catalog_import(api, creator).await,
+        Command::Catalog(_) => {
             client::catalog_list();
             Ok(())
         }
-        Command::Catalog(CatalogArgs {
-            api,
-            action: CatalogAction::Import { creator },
-        }) => client::catalog_import(api, creator).await,
         _ => return None,
     })
 }
@@ -324,11 +328,13 @@ pub fn parse() -> Cli {
 /// is usually where a bad value came from.
 fn one_line(e: &clap::Error) -> String {
     let text = e.render().to_string();
-    let mut line = text
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("error: invalid arguments")
-        .to_string();
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let mut line = lines.next().unwrap_or("error: invalid arguments").to_string();
+    // "... were not provided:" lists what on the indented lines below it.
+    if line.ends_with(':') {
+        let listed: Vec<&str> = lines.take_while(|l| l.starts_with(' ')).map(str::trim).collect();
+        line = format!("{line} {}", listed.join(", "));
+    }
     let command = Cli::command();
     for arg in command.get_subcommands().flat_map(|c| c.get_arguments()) {
         let (Some(long), Some(env)) = (arg.get_long(), arg.get_env()) else {
@@ -474,5 +480,20 @@ fn beside(
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_argument_is_named_on_the_one_line() {
+        let e = Cli::try_parse_from(["hoster", "catalog", "import"]).unwrap_err();
+        assert_eq!(
+            one_line(&e),
+            "error: the following required arguments were not provided: --creator <CREATOR>"
+        );
+        assert!(Cli::try_parse_from(["hoster", "catalog", "import", "--list"]).is_ok());
     }
 }
