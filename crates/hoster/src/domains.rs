@@ -76,16 +76,18 @@ impl Domains {
         let now = clock::now();
         match proof {
             Ok(()) => {
-                if !self
+                // Not verified by this check: a concurrent check of the same claim (the periodic
+                // one) did it first, and the claim reads verified below; or another deployment
+                // verified the name, and the claim is gone below.
+                if self
                     .store
                     .verify_custom_domain(&claim.deployment_id, &claim.domain, &now)
                     .await?
                 {
-                    return Ok(Checked::TakenMeanwhile);
-                }
-                tracing::info!(deployment = %claim.deployment_id, domain = %claim.domain, "custom domain verified");
-                if let Some(certificates) = &self.certificates {
-                    certificates.request(&claim.domain);
+                    tracing::info!(deployment = %claim.deployment_id, domain = %claim.domain, "custom domain verified");
+                    if let Some(certificates) = &self.certificates {
+                        certificates.request(&claim.domain);
+                    }
                 }
             }
             Err(why) => {
@@ -128,5 +130,69 @@ impl Domains {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{DeploymentRecord, TemplateRecord};
+    use hoster_core::deployment::Status;
+    use hoster_core::id::TemplateId;
+    use hoster_core::template::TemplateSpec;
+
+    #[tokio::test]
+    async fn a_check_that_loses_the_race_to_another_check_of_the_same_claim_reads_it_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("hoster.db")).await.unwrap();
+        let now = clock::now();
+        let template = TemplateRecord {
+            id: TemplateId::from_random([1; 10]),
+            spec: TemplateSpec {
+                name: "t".into(),
+                slug: "t".into(),
+                version: "1.0.0".into(),
+                description: String::new(),
+                creator_id: "c".into(),
+                compose_spec: "services:\n  a:\n    image: busybox\n".into(),
+                config_files: Vec::new(),
+                variables: Vec::new(),
+                price_monthly: 0,
+                category: None,
+                tags: Vec::new(),
+            },
+            published: true,
+            trusted: false,
+            deprecated: None,
+            created_at: now,
+            updated_at: now,
+        };
+        store.insert_template(&template).await.unwrap();
+        let d = DeploymentRecord {
+            id: DeploymentId::from_random([2; 10]),
+            name: "d".into(),
+            template_id: template.id.clone(),
+            customer_id: "cu".into(),
+            status: Status::Pending,
+            domain: "d.localhost".into(),
+            error_message: None,
+            delete_requested: false,
+            created_at: now,
+            updated_at: now,
+        };
+        store.insert_deployment(&d, &Default::default(), 10).await.unwrap();
+        let domains = Domains::new(store.clone(), Verification::None, None, 5);
+        let AddDomain::Added(claim) = domains.add(&d.id, "www.example.com").await.unwrap() else {
+            panic!("added")
+        };
+        // The periodic check verifies the claim first; the request's own check of the pending
+        // copy it holds must not call that "taken".
+        assert!(
+            matches!(domains.check(claim.clone(), &d.domain).await.unwrap(), Checked::Now(c) if c.verified_at.is_some())
+        );
+        match domains.check(claim, &d.domain).await.unwrap() {
+            Checked::Now(c) => assert!(c.verified_at.is_some()),
+            Checked::TakenMeanwhile => panic!("its own deployment verified it: not taken"),
+        }
     }
 }
