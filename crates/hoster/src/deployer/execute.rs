@@ -44,7 +44,7 @@ pub(super) fn failed(message: impl Into<String>) -> DeployError {
 }
 
 /// Whether nothing else holds the port on the publish address.
-pub(super) fn bindable(addr: IpAddr, port: u16, protocol: Protocol) -> bool {
+fn bindable(addr: IpAddr, port: u16, protocol: Protocol) -> bool {
     match protocol {
         Protocol::Tcp => TcpListener::bind((addr, port)).is_ok(),
         Protocol::Udp => UdpSocket::bind((addr, port)).is_ok(),
@@ -125,8 +125,8 @@ impl Deployer {
         }
     }
 
-    /// Host ports for the deployment, before and now; `avoid` holds ports the engine refused on
-    /// an earlier try.
+    /// Host ports for the deployment, before and now, stored; `avoid` holds ports the engine
+    /// refused on an earlier try. Its own containers are not running (a start).
     async fn assign_ports(
         &self,
         id: &DeploymentId,
@@ -134,13 +134,31 @@ impl Deployer {
         avoid: &BTreeSet<u16>,
     ) -> Result<(Vec<plan::PortAssignment>, Vec<plan::PortAssignment>), DeployError> {
         let _one_at_a_time = self.ports.lock().await;
+        let (previous, assigned) = self.choose_ports(id, compose, avoid, false).await?;
+        if assigned != previous {
+            self.store.set_port_assignments(id, &assigned).await?;
+        }
+        Ok((previous, assigned))
+    }
+
+    /// Host ports for `compose` on the deployment, before and now (not stored): the ones it
+    /// has where the same container ports are published, free ones otherwise. `held`: its own
+    /// containers run and hold its ports (an upgrade); otherwise they were just stopped, and
+    /// the engine may take a moment to let go of them.
+    pub(super) async fn choose_ports(
+        &self,
+        id: &DeploymentId,
+        compose: &Compose,
+        avoid: &BTreeSet<u16>,
+        held: bool,
+    ) -> Result<(Vec<plan::PortAssignment>, Vec<plan::PortAssignment>), DeployError> {
         let previous = self.store.port_assignments(id).await?;
         let others: HashSet<(u16, Protocol)> = self.store.ports_of_others(id).await?.into_iter().collect();
+        let mine: HashSet<(u16, Protocol)> = previous.iter().map(|p| (p.host_port, p.protocol)).collect();
         let addr = self.settings.publish_address;
-        // Its own containers were just stopped (a restart): the engine may still be letting go
-        // of their ports for a moment. Wait for that rather than move the deployment's ports.
+        // Wait for a release rather than move the deployment's ports.
         let deadline = Instant::now() + RELEASE;
-        for p in &previous {
+        for p in previous.iter().filter(|_| !held) {
             while !avoid.contains(&p.host_port)
                 && !others.contains(&(p.host_port, p.protocol))
                 && !bindable(addr, p.host_port, p.protocol)
@@ -150,11 +168,15 @@ impl Deployer {
             }
         }
         let own = &self.settings.own_ports;
+        // Its own held ports cannot be bound now, and are its to keep.
+        let free_here = |port: u16, protocol: Protocol| {
+            (held && mine.contains(&(port, protocol))) || bindable(addr, port, protocol)
+        };
         let mut taken = |port: u16, protocol: Protocol| {
             avoid.contains(&port)
                 || own.contains(&port)
                 || others.contains(&(port, protocol))
-                || !bindable(addr, port, protocol)
+                || !free_here(port, protocol)
         };
         let assigned =
             plan::assign_ports(compose, &previous, self.settings.port_range.clone(), &mut taken).map_err(|e| {
@@ -163,9 +185,6 @@ impl Deployer {
                     message: e.to_string(),
                 }
             })?;
-        if assigned != previous {
-            self.store.set_port_assignments(id, &assigned).await?;
-        }
         Ok((previous, assigned))
     }
 

@@ -286,12 +286,28 @@ impl Deployer {
 
     /// The deployment's template and the values it holds.
     pub async fn variables(&self, d: &DeploymentRecord) -> Result<(TemplateRecord, Values), DeployError> {
-        let template = self
-            .store
-            .get_template(&d.template_id)
-            .await?
-            .ok_or_else(|| DeployError::TemplateNotFound(d.template_id.to_string()))?;
+        let template = self.template_of(&d.template_id).await?;
         Ok((template, self.store.deployment_values(&d.id).await?))
+    }
+
+    async fn template_of(&self, id: &TemplateId) -> Result<TemplateRecord, DeployError> {
+        self.store
+            .get_template(id)
+            .await?
+            .ok_or_else(|| DeployError::TemplateNotFound(id.to_string()))
+    }
+
+    /// The row, read under the deployment's lock, if it is running; `action` names the refusal
+    /// otherwise.
+    async fn running(&self, id: &DeploymentId, action: &'static str) -> Result<DeploymentRecord, DeployError> {
+        let d = self.load(id).await?;
+        if d.status != Status::Running {
+            return Err(DeployError::InvalidTransition {
+                action,
+                status: d.status,
+            });
+        }
+        Ok(d)
     }
 
     /// Lays `given` over the deployment's values (`null` returns one to its default, or to a
@@ -378,13 +394,7 @@ impl Deployer {
 
     pub async fn stop(self: &Arc<Self>, id: &DeploymentId, wait: bool) -> Result<DeploymentRecord, DeployError> {
         let guard = self.lock(id).await;
-        let mut d = self.load(id).await?;
-        if d.status != Status::Running {
-            return Err(DeployError::InvalidTransition {
-                action: "stop",
-                status: d.status,
-            });
-        }
+        let mut d = self.running(id, "stop").await?;
         self.step(&mut d, Status::Stopping, None).await?;
         if wait {
             self.finish_stop(&mut d).await?;
@@ -427,13 +437,7 @@ impl Deployer {
 
     async fn restart_locked(&self, id: &DeploymentId, service: Option<&str>) -> Result<DeploymentRecord, DeployError> {
         let _guard = self.lock(id).await;
-        let mut d = self.load(id).await?;
-        if d.status != Status::Running {
-            return Err(DeployError::InvalidTransition {
-                action: "restart",
-                status: d.status,
-            });
-        }
+        let mut d = self.running(id, "restart").await?;
         if let Some(service) = service
             && !self
                 .instance_of(&d)

@@ -6,11 +6,9 @@
 use std::collections::{BTreeSet, HashSet};
 
 use futures_util::future::try_join_all;
-use hoster_core::compose::{Compose, Protocol};
 use hoster_core::deployment::{Phase, Status};
-use hoster_core::error_code::ErrorCode;
 use hoster_core::id::{DeploymentId, TemplateId};
-use hoster_core::plan::{self, Change, Plan, PortAssignment, ServiceChange};
+use hoster_core::plan::{self, Change, Plan, ServiceChange};
 use hoster_core::problem::{Problem, Problems};
 use hoster_core::variables::{self, Values};
 
@@ -143,24 +141,6 @@ impl Deployer {
         .await
     }
 
-    async fn running(&self, id: &DeploymentId, action: &'static str) -> Result<DeploymentRecord, DeployError> {
-        let d = self.load(id).await?;
-        if d.status != Status::Running {
-            return Err(DeployError::InvalidTransition {
-                action,
-                status: d.status,
-            });
-        }
-        Ok(d)
-    }
-
-    async fn template_of(&self, id: &TemplateId) -> Result<TemplateRecord, DeployError> {
-        self.store
-            .get_template(id)
-            .await?
-            .ok_or_else(|| DeployError::TemplateNotFound(id.to_string()))
-    }
-
     /// Moves `d` from `current` to another version.
     async fn move_to(
         &self,
@@ -176,7 +156,7 @@ impl Deployer {
     ) -> Result<Upgrade, DeployError> {
         let (old_plan, _, old_ports) = self.plan_for(d, None).await?;
         let to: Instance = self.instantiate(target, &values, d, true)?;
-        let new_ports = self.ports_for(&d.id, &to.compose).await?;
+        let (_, new_ports) = self.choose_ports(&d.id, &to.compose, &BTreeSet::new(), true).await?;
         let new_plan = self.plan_with(d, &to, &new_ports)?;
         let outcome = Upgrade {
             from_version: current.spec.version.clone(),
@@ -255,27 +235,6 @@ impl Deployer {
                 Err(DeployError::Failed { code, message })
             }
         }
-    }
-
-    /// Host ports for `compose` while the deployment runs: the ones it has where the same
-    /// container ports are published (its own containers hold them), new ones otherwise. Not
-    /// stored.
-    async fn ports_for(&self, id: &DeploymentId, compose: &Compose) -> Result<Vec<PortAssignment>, DeployError> {
-        let previous = self.store.port_assignments(id).await?;
-        let others: HashSet<(u16, Protocol)> = self.store.ports_of_others(id).await?.into_iter().collect();
-        let own: HashSet<(u16, Protocol)> = previous.iter().map(|p| (p.host_port, p.protocol)).collect();
-        let addr = self.settings.publish_address;
-        let mut taken = |port: u16, protocol: Protocol| {
-            self.settings.own_ports.contains(&port)
-                || others.contains(&(port, protocol))
-                || (!own.contains(&(port, protocol)) && !super::execute::bindable(addr, port, protocol))
-        };
-        plan::assign_ports(compose, &previous, self.settings.port_range.clone(), &mut taken).map_err(|e| {
-            DeployError::Failed {
-                code: ErrorCode::PortUnavailable,
-                message: e.to_string(),
-            }
-        })
     }
 
     /// Replaces the containers `changes` names, from `from`'s to `to`'s: what goes is stopped
@@ -412,7 +371,7 @@ impl Deployer {
     }
 }
 
-/// `replaced web (image, environment); added worker; removed cache`, or `nothing changed`.
+/// `replaced web (image, environment); added worker; removed cache`, or `no container changed`.
 fn summary(upgrade: &Upgrade) -> String {
     let parts: Vec<String> = upgrade
         .changes
