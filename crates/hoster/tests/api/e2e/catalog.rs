@@ -90,12 +90,7 @@ async fn the_starter_catalog_imports_lists_filters_sorts_and_deploys() {
         assert_eq!(d["status"], "running", "{name}: {d}");
         if name == "Static Site" {
             let port = d["containers"][0]["ports"][0]["host_port"].as_u64().unwrap();
-            let page = reqwest::get(format!("http://127.0.0.1:{port}/"))
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let page = http_text(u16::try_from(port).unwrap(), "/").await;
             assert!(
                 page.contains("<h1>My site</h1>") && page.contains(d["url"].as_str().unwrap()),
                 "{page}"
