@@ -71,7 +71,7 @@ pub enum EventKind {
     /// One of its containers started, died, ran out of memory, changed health, ... (the
     /// engine's events).
     Container,
-    /// Someone acted on it (a restart).
+    /// Someone acted on it (a restart, an upgrade or rollback), or an upgrade was undone.
     Action,
 }
 
@@ -537,6 +537,9 @@ pub struct PastVersion {
     pub seq: i64,
     #[sqlx(try_from = "String")]
     pub template_id: TemplateId,
+    /// The template's version (a template a deployment may return to is never deleted).
+    pub version: String,
+    /// When the deployment left it.
     pub at: Timestamp,
 }
 
@@ -651,14 +654,13 @@ impl Store {
 
     /// The versions the deployment ran before, newest last.
     pub async fn past_versions(&self, id: &DeploymentId) -> Result<Vec<PastVersion>, StoreError> {
-        Ok(
-            sqlx::query_as(
-                "SELECT seq, template_id, at FROM deployment_versions WHERE deployment_id = ?1 ORDER BY seq",
-            )
-            .bind(id.as_str())
-            .fetch_all(&self.pool)
-            .await?,
+        Ok(sqlx::query_as(
+            "SELECT v.seq, v.template_id, t.version, v.at FROM deployment_versions v \
+                 JOIN templates t ON t.id = v.template_id WHERE v.deployment_id = ?1 ORDER BY v.seq",
         )
+        .bind(id.as_str())
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// The values of a past version, opened.
