@@ -269,10 +269,12 @@ pub async fn create_deployment(
         &created.template_id.to_string(),
     )
     .await;
+    // New: no containers or ports yet, so no engine call; only what it is offered.
+    let offers = state.store.offers(&[&created.template_id]).await?;
     Ok((
         StatusCode::CREATED,
         headers,
-        axum::Json(view_one(&state, created).await?),
+        axum::Json(view(&state, created, &[], &[], &offers)),
     ))
 }
 
@@ -488,7 +490,6 @@ pub struct UpgradeAnswer {
     pub to_version: String,
     /// Every service of either version, in the new version's start order: `added`, `removed`,
     /// `replaced` (with `reasons`: what differs) or `unchanged` (its container keeps running).
-    #[schema(value_type = Vec<Object>)]
     pub changes: Vec<hoster_core::plan::ServiceChange>,
     /// Values of variables the new version no longer declares, dropped.
     pub dropped_variables: Vec<String>,
@@ -584,8 +585,7 @@ pub async fn rollback_deployment(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VersionView {
     pub template_id: String,
-    /// Null when that template was deleted.
-    pub version: Option<String>,
+    pub version: String,
     /// When the deployment left it (past versions).
     #[schema(value_type = Option<String>, format = DateTime)]
     pub left_at: Option<Timestamp>,
@@ -613,21 +613,27 @@ pub async fn deployment_versions(
     Path(id): Path<String>,
 ) -> Result<axum::Json<VersionHistory>, ApiError> {
     let d = load(&state, &caller, Operation::GetDeployment, &id).await?;
-    let version_of = async |template: &TemplateId| -> Result<Option<String>, ApiError> {
-        Ok(state.store.get_template(template).await?.map(|t| t.spec.version))
-    };
+    let template = state
+        .store
+        .get_template(&d.template_id)
+        .await?
+        .ok_or_else(|| ApiError::template_not_found(d.template_id.as_str()))?;
     let current = VersionView {
         template_id: d.template_id.to_string(),
-        version: version_of(&d.template_id).await?,
+        version: template.spec.version,
         left_at: None,
     };
-    let mut past = Vec::new();
-    for v in state.store.past_versions(&d.id).await?.into_iter().rev() {
-        past.push(VersionView {
-            version: version_of(&v.template_id).await?,
+    let past = state
+        .store
+        .past_versions(&d.id)
+        .await?
+        .into_iter()
+        .rev()
+        .map(|v| VersionView {
             template_id: v.template_id.to_string(),
+            version: v.version,
             left_at: Some(v.at),
-        });
-    }
+        })
+        .collect();
     Ok(axum::Json(VersionHistory { current, past }))
 }

@@ -35,7 +35,7 @@ const MAX_LIMIT: u32 = 1000;
 pub struct EventsQuery {
     /// Rows after this `seq` (default 0: from the first). `Last-Event-ID` does the same.
     after: Option<i64>,
-    /// Rows per page, 1 to 1,000 (default 100).
+    /// Rows per page, 1 to 1,000 (default 100); a followed stream sends every row.
     limit: Option<u32>,
     /// Keep the response open as server-sent events (`event: deployment`, `id` = `seq`):
     /// the rows after `after`, then each row as it is written, until the client leaves; and
@@ -147,7 +147,7 @@ async fn answer(
     state: &AppState,
     query: EventsQuery,
     headers: &HeaderMap,
-    deployment: Option<hoster_core::id::DeploymentId>,
+    deployment: Option<DeploymentId>,
     customer: Option<String>,
 ) -> Result<Response, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
@@ -207,14 +207,16 @@ async fn answer(
     let live = stream::unfold(live, |mut live| async move {
         // Too far behind (lagged) or shut down: end, and let the client resume from its last id.
         live.recv().await.ok().map(|event| (event, live))
-    })
-    .filter(move |e| std::future::ready(e.seq > sent.load(Ordering::Relaxed)));
+    });
     let mine = move |d: &DeploymentId, c: &str| {
         deployment.as_ref().is_none_or(|mine| mine == d) && customer.as_deref().is_none_or(|mine| mine == c)
     };
     let also_mine = mine.clone();
     let rows = live
-        .filter(move |e| std::future::ready(also_mine(&e.deployment_id, &e.customer_id)))
+        .filter(move |e| {
+            let new = e.seq > sent.load(Ordering::Relaxed);
+            std::future::ready(new && also_mine(&e.deployment_id, &e.customer_id))
+        })
         .map(|e| Followed::Row(e.into()))
         .chain(stream::once(async { Followed::End }));
     // A progress update that was missed is overtaken by the next: falling behind skips, not ends.
