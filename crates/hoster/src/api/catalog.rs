@@ -109,7 +109,8 @@ fn matches(t: &TemplateRecord, query: &CatalogQuery) -> bool {
 }
 
 /// The catalog: one entry per template product (its creator's templates of one slug), the
-/// newest published version that is not deprecated. Any valid token may read it.
+/// newest published version that is not deprecated. Any admin, creator or customer token may
+/// read it.
 #[utoipa::path(
     get,
     path = "/api/v1/catalog",
