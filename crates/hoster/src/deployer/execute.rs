@@ -126,7 +126,7 @@ impl Deployer {
     }
 
     /// Host ports for the deployment, before and now, stored; `avoid` holds ports the engine
-    /// refused on an earlier try. Its own containers are not running (a start).
+    /// refused on an earlier try.
     async fn assign_ports(
         &self,
         id: &DeploymentId,
@@ -134,7 +134,7 @@ impl Deployer {
         avoid: &BTreeSet<u16>,
     ) -> Result<(Vec<plan::PortAssignment>, Vec<plan::PortAssignment>), DeployError> {
         let _one_at_a_time = self.ports.lock().await;
-        let (previous, assigned) = self.choose_ports(id, compose, avoid, false).await?;
+        let (previous, assigned) = self.choose_ports(id, compose, avoid).await?;
         if assigned != previous {
             self.store.set_port_assignments(id, &assigned).await?;
         }
@@ -142,41 +142,25 @@ impl Deployer {
     }
 
     /// Host ports for `compose` on the deployment, before and now (not stored): the ones it
-    /// has where the same container ports are published, free ones otherwise. `held`: its own
-    /// containers run and hold its ports (an upgrade); otherwise they were just stopped, and
-    /// the engine may take a moment to let go of them.
+    /// has where the same container ports are published, free ones otherwise. Its own are
+    /// kept without a bind test: its containers may hold them (an upgrade) or be letting go of
+    /// them (a restart); the engine says if another process took one ([`Self::run`]).
     pub(super) async fn choose_ports(
         &self,
         id: &DeploymentId,
         compose: &Compose,
         avoid: &BTreeSet<u16>,
-        held: bool,
     ) -> Result<(Vec<plan::PortAssignment>, Vec<plan::PortAssignment>), DeployError> {
         let previous = self.store.port_assignments(id).await?;
         let others: HashSet<(u16, Protocol)> = self.store.ports_of_others(id).await?.into_iter().collect();
         let mine: HashSet<(u16, Protocol)> = previous.iter().map(|p| (p.host_port, p.protocol)).collect();
         let addr = self.settings.publish_address;
-        // Wait for a release rather than move the deployment's ports.
-        let deadline = Instant::now() + RELEASE;
-        for p in previous.iter().filter(|_| !held) {
-            while !avoid.contains(&p.host_port)
-                && !others.contains(&(p.host_port, p.protocol))
-                && !bindable(addr, p.host_port, p.protocol)
-                && Instant::now() < deadline
-            {
-                sleep(Duration::from_millis(50)).await;
-            }
-        }
         let own = &self.settings.own_ports;
-        // Its own held ports cannot be bound now, and are its to keep.
-        let free_here = |port: u16, protocol: Protocol| {
-            (held && mine.contains(&(port, protocol))) || bindable(addr, port, protocol)
-        };
         let mut taken = |port: u16, protocol: Protocol| {
             avoid.contains(&port)
                 || own.contains(&port)
                 || others.contains(&(port, protocol))
-                || !free_here(port, protocol)
+                || !(mine.contains(&(port, protocol)) || bindable(addr, port, protocol))
         };
         let assigned =
             plan::assign_ports(compose, &previous, self.settings.port_range.clone(), &mut taken).map_err(|e| {
@@ -209,10 +193,19 @@ impl Deployer {
         Ok(Some(std::net::SocketAddr::new(ip, port.host_port)))
     }
 
-    /// Everything a start does after the state is `starting`. A host port someone else bound
-    /// between our check and the engine's bind (another process, another Hoster) is given up
-    /// for the next free one, a few times over.
+    /// Everything a start does after the state is `starting`. A host port the engine refuses
+    /// is waited for while it is one the deployment held before (its stopped containers'
+    /// proxies may not have let go yet), and otherwise, or after [`RELEASE`], given up for the
+    /// next free one (another process bound it), a few times over.
     pub(super) async fn run(&self, d: &DeploymentRecord, tracker: &Tracker<'_>) -> Result<(), DeployError> {
+        let held: BTreeSet<u16> = self
+            .store
+            .port_assignments(&d.id)
+            .await?
+            .iter()
+            .map(|p| p.host_port)
+            .collect();
+        let release = Instant::now() + RELEASE;
         let mut avoid = BTreeSet::new();
         loop {
             match self.run_once(d, &avoid, tracker).await {
@@ -223,6 +216,10 @@ impl Deployer {
                             message: format!("host port {port} is taken"),
                         });
                     };
+                    if held.contains(&port) && Instant::now() < release {
+                        sleep(POLL).await;
+                        continue;
+                    }
                     tracing::info!(deployment = %d.id, port, "host port taken meanwhile; choosing another");
                     avoid.insert(port);
                     self.remove_containers(&d.id).await?;

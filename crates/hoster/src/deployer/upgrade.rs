@@ -156,7 +156,7 @@ impl Deployer {
     ) -> Result<Upgrade, DeployError> {
         let (old_plan, _, old_ports) = self.plan_for(d, None).await?;
         let to: Instance = self.instantiate(target, &values, d, true)?;
-        let (_, new_ports) = self.choose_ports(&d.id, &to.compose, &BTreeSet::new(), true).await?;
+        let (_, new_ports) = self.choose_ports(&d.id, &to.compose, &BTreeSet::new()).await?;
         let new_plan = self.plan_with(d, &to, &new_ports)?;
         let outcome = Upgrade {
             from_version: current.spec.version.clone(),
