@@ -26,6 +26,18 @@ impl Timestamp {
 }
 
 impl Timestamp {
+    /// This moment plus `span`.
+    pub fn plus(&self, span: std::time::Duration) -> Self {
+        Self(self.0 + span)
+    }
+
+    /// `2026-12-07 23:40 UTC`: to the minute, for people.
+    pub fn to_minute(&self) -> String {
+        self.0
+            .format(format_description!("[year]-[month]-[day] [hour]:[minute] UTC"))
+            .unwrap_or_default()
+    }
+
     /// Milliseconds since the Unix epoch, for the core's arithmetic on times.
     pub fn unix_millis(&self) -> i64 {
         i64::try_from(self.0.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)

@@ -148,6 +148,7 @@ impl Application {
             rate_limiter: Arc::new(api::RateLimiter::new(config.rate_limit)),
             domains: domains.clone(),
             template_pages: Default::default(),
+            console_keys: Default::default(),
         });
         Ok(Self {
             listener,

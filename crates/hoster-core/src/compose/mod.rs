@@ -7,6 +7,7 @@
 pub mod document;
 pub mod engine_rules;
 pub mod interpolate;
+pub mod locate;
 mod model;
 mod parse;
 pub mod policy;

@@ -38,7 +38,7 @@ impl RateLimiter {
         }
     }
 
-    fn take(&self, key: &str) -> Result<(), f64> {
+    pub(crate) fn take(&self, key: &str) -> Result<(), f64> {
         if self.per_second == 0.0 {
             return Ok(());
         }
@@ -55,7 +55,7 @@ impl RateLimiter {
     }
 
     /// Whether `key` has run out, without spending anything.
-    fn exhausted(&self, key: &str) -> bool {
+    pub(crate) fn exhausted(&self, key: &str) -> bool {
         if self.per_second == 0.0 {
             return false;
         }

@@ -83,7 +83,7 @@ pub struct Catalog {
 }
 
 /// What it runs, from its compose model (checked at create, so it parses).
-fn services(t: &TemplateRecord, state: &AppState) -> Vec<ServiceSummary> {
+pub(crate) fn services(t: &TemplateRecord, state: &AppState) -> Vec<ServiceSummary> {
     let fields = TemplateFields::default().merged_over(&t.spec);
     let Some(Ok((_, compose))) = fields.ok().map(|f| f.validate_trusted(&state.limits)) else {
         return Vec::new();

@@ -21,8 +21,8 @@ pub struct Readiness {
     /// `ready` or `not_ready`.
     status: &'static str,
     /// `ok`, or why the check failed.
-    database: String,
-    docker: String,
+    pub database: String,
+    pub docker: String,
 }
 
 /// The process is up.

@@ -1,24 +1,24 @@
 //! The HTTP API. Owns routing, request decoding and response shapes; reaches the database
 //! only through [`Store`] and the engine only through [`Runtime`], never with SQL or Docker calls.
 
-mod access;
+pub(crate) mod access;
 mod auth;
-mod catalog;
-mod deployments;
-mod domains;
+pub(crate) mod catalog;
+pub(crate) mod deployments;
+pub(crate) mod domains;
 mod error;
-mod events;
-mod extract;
-mod health;
+pub(crate) mod events;
+pub(crate) mod extract;
+pub(crate) mod health;
 mod import;
-mod logs;
+pub(crate) mod logs;
 mod metrics;
 pub mod request_id;
 mod stats;
 mod stream;
 pub(crate) mod templates;
 mod usage;
-mod variables;
+pub(crate) mod variables;
 
 use hoster_core::error_code::ErrorCode;
 use std::sync::Arc;
@@ -33,7 +33,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use auth::RateLimiter;
+pub use auth::{RateLimiter, audit, require};
 pub use error::{ApiError, ErrorBody, status_of};
 
 use crate::deployer::Deployer;
@@ -74,6 +74,8 @@ pub struct Shared {
     pub rate_limiter: Arc<auth::RateLimiter>,
     pub domains: Arc<crate::domains::Domains>,
     pub template_pages: Arc<templates::PageCache>,
+    /// The key the console's form tokens are signed with.
+    pub console_keys: crate::console::Keys,
 }
 
 #[derive(OpenApi)]
@@ -291,6 +293,7 @@ pub fn proxy_router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(panic_response))
 }
 
+/// The API and, beside it with its own sign-in, the web console (`/ui/`).
 pub fn router(state: AppState) -> Router {
     let (router, openapi) = routes().split_for_parts();
     let doc = OpenApiJson(Arc::new(document(openapi).to_string()));
@@ -301,6 +304,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn(metrics::count))
         .layer(Extension(doc))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))
+        .merge(crate::console::router(state.clone()))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http().make_span_with(request_id::span))
         .layer(axum::middleware::from_fn(request_id::assign))

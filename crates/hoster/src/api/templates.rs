@@ -133,7 +133,12 @@ fn parse_id(id: &str) -> Result<TemplateId, ApiError> {
 
 /// The template if the caller may `op` it: see it for reads, own it for changes. Not-yours
 /// answers like unknown (404).
-async fn load(state: &AppState, caller: &Caller, op: Operation, id: &str) -> Result<TemplateRecord, ApiError> {
+pub(crate) async fn load(
+    state: &AppState,
+    caller: &Caller,
+    op: Operation,
+    id: &str,
+) -> Result<TemplateRecord, ApiError> {
     auth::require(caller, op)?;
     let tid = parse_id(id)?;
     let t = state

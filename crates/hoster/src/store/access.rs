@@ -103,4 +103,53 @@ impl Store {
         .fetch_all(&self.pool)
         .await?)
     }
+
+    /// Records a console sign-in with `token`, and forgets the sessions that have expired.
+    pub async fn insert_session(
+        &self,
+        id_hash: &[u8],
+        token: &TokenId,
+        now: &Timestamp,
+        expires_at: &Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM console_sessions WHERE expires_at <= ?1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO console_sessions (id_hash, token_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)")
+            .bind(id_hash)
+            .bind(token.as_str())
+            .bind(now)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The live token behind an unexpired console session.
+    pub async fn session_token(&self, id_hash: &[u8], now: &Timestamp) -> Result<Option<TokenRecord>, StoreError> {
+        let columns = TOKEN_COLUMNS
+            .split(", ")
+            .map(|c| format!("t.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Ok(sqlx::query_as(&format!(
+            "SELECT {columns} FROM console_sessions s JOIN api_tokens t ON t.id = s.token_id \
+             WHERE s.id_hash = ?1 AND s.expires_at > ?2 AND t.revoked_at IS NULL"
+        ))
+        .bind(id_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn delete_session(&self, id_hash: &[u8]) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM console_sessions WHERE id_hash = ?1")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }
