@@ -45,6 +45,8 @@ install_packages() {
   command -v systemd-analyze >/dev/null || missing+=(systemd)    # the unit in dist/ is verified
   command -v setpriv >/dev/null || missing+=(util-linux)         # the non-root start test
   command -v docker-registry >/dev/null || missing+=(docker-registry) # e2e: a real image pull
+  [ -x /usr/bin/chromium ] || missing+=(chromium)                # e2e: the console in a browser
+  [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)     #   driven over WebDriver
   install "${missing[@]}"
 }
 

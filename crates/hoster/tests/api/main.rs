@@ -2,6 +2,7 @@
 //! One binary for all of them, so the suite links once.
 
 mod access;
+mod browser;
 mod dns_server;
 mod doctor;
 mod e2e;

@@ -2,6 +2,7 @@
 
 mod catalog;
 mod compose_keys;
+mod console;
 mod deployments;
 mod examples;
 mod faults;
