@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prints the figures behind Hoster's speed goals. Loopback only, bounded in time.
 #   bench/run.sh            # all
-#   bench/run.sh templates  # one part: compose | templates | deploy | proxy
+#   bench/run.sh templates  # one part: compose | templates | deploy | proxy | console
 set -euo pipefail
 cd "$(dirname "$0")/.."
 part=${1:-all}
@@ -59,6 +59,11 @@ if [[ $part == all || $part == proxy ]]; then
   command -v nginx >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null; }
   say "proxy: direct vs Hoster vs nginx (bench/proxy.py)"
   with_engine proxy.py "$DURATION"
+fi
+
+if [[ $part == all || $part == console ]]; then
+  say "console pages with 1,000 deployments stored (bench/console.py)"
+  with_engine console.py
 fi
 
 if [[ $part == all || $part == templates ]]; then

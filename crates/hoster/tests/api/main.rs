@@ -3,6 +3,7 @@
 
 mod access;
 mod browser;
+mod console;
 mod dns_server;
 mod doctor;
 mod e2e;
