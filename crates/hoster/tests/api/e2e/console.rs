@@ -84,14 +84,24 @@ async fn publish_workflow(h: &Hoster, token: &str) -> String {
 async fn a_customer_deploys_the_complete_workflow_watches_it_and_removes_it() {
     let (h, tokens) = hoster_with(&[("creator", "admin"), ("customer", "customer-123")]).await;
     let template = publish_workflow(&h, &tokens[0]).await;
+    // The starter templates beside it, as an operator's catalog would have them.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hoster"))
+        .args(["catalog", "import", "--creator", "admin"])
+        .env("HOSTER_URL", h.url(""))
+        .env("HOSTER_TOKEN", &tokens[0])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let b = Browser::start().await;
     sign_in(&b, &h, &tokens[1]).await;
 
     // The catalog: search finds it, the template page shows what it runs.
+    b.wait_for_text("main", "13 templates", 10).await;
+    b.screenshots("catalog").await;
     b.fill("#q", "webapp").await;
     b.click(".filters button").await;
     b.wait_for_url("q=webapp").await;
-    b.screenshots("catalog").await;
+    b.wait_for_text("main", "1 template", 10).await;
     b.click(&format!("a[href='/ui/templates/{template}']")).await;
     let page = b.body().await;
     assert!(
