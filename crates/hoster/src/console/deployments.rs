@@ -123,7 +123,10 @@ struct DeploymentPage {
     logs: Vec<LogRow>,
     /// Where the log view follows from: the last line's time.
     logs_since: String,
+    /// Why there are no lines, when the engine could not give them.
+    logs_error: Option<String>,
     variables: Vec<VariableValue>,
+    has_secrets: bool,
     revealed: bool,
     progress: Vec<(String, String)>,
     can_start: bool,
@@ -196,7 +199,11 @@ async fn render(state: &AppState, viewer: &Viewer, id: &str, reveal: bool, delet
         .await
         .map(|axum::Json(d)| d);
     let events = events(state, viewer, id).await;
-    let logs = logs(state, viewer, id).await;
+    // The page is still worth showing when the engine cannot give the output.
+    let (logs, logs_error) = match logs(state, viewer, id).await {
+        Ok(lines) => (lines, None),
+        Err(e) => (Vec::new(), Some(e.message)),
+    };
     let may_configure = caller.permits(Operation::ConfigureDeployment);
     let variables = if may_configure {
         let query = api_query(Some(if reveal { "reveal=true" } else { "" }));
@@ -214,9 +221,9 @@ async fn render(state: &AppState, viewer: &Viewer, id: &str, reveal: bool, delet
     } else {
         Ok(Vec::new())
     };
-    let (domains, events, logs, variables) = match (domains, events, logs, variables) {
-        (Ok(a), Ok(b), Ok(c), Ok(v)) => (a, b, c, v),
-        (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => return error_page(viewer, e),
+    let (domains, events, variables) = match (domains, events, variables) {
+        (Ok(a), Ok(b), Ok(v)) => (a, b, v),
+        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return error_page(viewer, e),
     };
     let progress = d
         .progress
@@ -239,6 +246,8 @@ async fn render(state: &AppState, viewer: &Viewer, id: &str, reveal: bool, delet
         domains,
         events,
         logs,
+        logs_error,
+        has_secrets: variables.iter().any(|v| v.secret),
         variables,
         revealed: reveal,
         progress,

@@ -203,3 +203,46 @@ async fn a_refused_deploy_form_shows_each_error_beside_its_field_and_never_a_sec
     assert!(html.contains("<option value=\"fast\" selected>"), "the choice is kept");
     assert!(!html.contains("hunter2-very-secret"), "a secret is not sent back");
 }
+
+#[tokio::test]
+async fn secrets_show_only_when_asked_and_the_reveal_is_audited() {
+    let app = spawn_app().await;
+    let template = publish(&app, with_variables()).await;
+    let body = json!({"template_id": template, "customer_id": "c1", "name": "site", "variables": {"PORT": 1}});
+    let (_, d) = status_json(app.post_json("/api/v1/deployments", &body).await).await;
+    let id = d["id"].as_str().unwrap();
+    let (_, values) = status_json(
+        app.get(&format!("/api/v1/deployments/{id}/variables?reveal=true"))
+            .await,
+    )
+    .await;
+    let password = values["variables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "DB_PASSWORD")
+        .unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(password.len(), 32, "generated");
+
+    let (_, _, html) = page(&app, &format!("/ui/deployments/{id}")).await;
+    assert!(!html.contains(&password), "a secret is not on the page until asked for");
+    assert!(html.contains("id=\"reveal\""));
+    let r = no_redirects()
+        .post(app.url(&format!("/ui/deployments/{id}/secrets")))
+        .header("Origin", format!("http://{}", app.addr))
+        .form(&[("csrf", form_token(&html))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains(&password));
+    let (_, audit) = status_json(app.get("/api/v1/audit?limit=100").await).await;
+    let reveals = audit_actions(&audit)
+        .into_iter()
+        .filter(|a| *a == "deployment.variables.reveal")
+        .count();
+    assert_eq!(reveals, 2, "the API's reveal and the console's: {audit}");
+}
