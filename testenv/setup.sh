@@ -171,7 +171,17 @@ case "${1:-all}" in
     ;;
 esac
 
+# The backup tests' S3-compatible store: moto's server, from PyPI, in a venv of its own.
+install_moto() {
+  local venv="$here/../target/moto-venv"
+  [ -x "$venv/bin/moto_server" ] && return
+  log "installing moto[server] into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q 'moto[server]'
+}
+
 install_packages
+install_moto
 start_engine
 start_registry
 build busybox:latest "$here/images/busybox" /bin/busybox

@@ -15,6 +15,7 @@ pub mod import;
 pub mod plan;
 pub mod problem;
 pub mod rate;
+pub mod schedule;
 pub mod slug;
 pub mod template;
 pub mod usage;

@@ -32,6 +32,10 @@ pub enum Command {
     /// Check what an operator gets wrong (engine, address pools, ports, paths, disk, public
     /// URL) with the settings `serve` would use; exits non-zero on a problem.
     Doctor(Box<Config>),
+    /// Back up Hoster's own database: a consistent copy of the live file, checked and sealed.
+    Backup(BackupArgs),
+    /// Put a backup of Hoster's database back (the server must be stopped).
+    Restore(RestoreArgs),
     /// Create a deployment of a published template and start it (through the API).
     Deploy {
         /// The template's id.
@@ -177,6 +181,86 @@ pub enum TemplateAction {
         #[arg(long)]
         version: Option<String>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(subcommand)]
+    pub what: BackupWhat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupWhat {
+    /// The database, while the server runs or not; prints where the archive went.
+    Db {
+        /// A directory or `s3://bucket/prefix`; default HOSTER_BACKUP_S3_URL, else
+        /// HOSTER_BACKUP_DIR, else `backups` in the state directory.
+        #[arg(long)]
+        to: Option<String>,
+        #[command(flatten)]
+        config: Box<Config>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    #[command(subcommand)]
+    pub what: RestoreWhat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RestoreWhat {
+    /// The database from an archive (`PATH` or `s3://bucket/prefix/NAME.hbk`). It is opened and
+    /// checked first; the database it replaces is kept beside it.
+    Db {
+        from: String,
+        #[command(flatten)]
+        config: Box<Config>,
+    },
+}
+
+/// `hoster backup db`.
+pub async fn backup(args: BackupArgs) -> anyhow::Result<()> {
+    let BackupWhat::Db { to, config } = args.what;
+    let destination = match to {
+        Some(to) => crate::backup::destination::Destination::parse(&to)?,
+        None => config.backup_destination().map_err(anyhow::Error::msg)?,
+    };
+    let sealer = crate::sealing::Sealer::load_existing(config.secret_key.as_deref(), &config.database_path)
+        .map_err(anyhow::Error::msg)?;
+    let taken = crate::backup::database::back_up(&config.database_path, &sealer, &destination).await?;
+    let size: u64 = taken.manifest.files.iter().map(|f| f.size).sum();
+    println!(
+        "backed up {} (schema {}, {size} bytes, integrity ok) to {}",
+        config.database_path.display(),
+        taken.manifest.schema_version.unwrap_or_default(),
+        taken.location
+    );
+    Ok(())
+}
+
+/// `hoster restore db`.
+pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
+    let RestoreWhat::Db { from, config } = args.what;
+    if crate::doctor::hoster_answers(config.server_port).await {
+        anyhow::bail!(
+            "a Hoster answers on port {}: stop it first (a restore replaces the database under it)",
+            config.server_port
+        );
+    }
+    let sealer = crate::sealing::Sealer::load_existing(config.secret_key.as_deref(), &config.database_path)
+        .map_err(anyhow::Error::msg)?;
+    let restored = crate::backup::database::restore(&config.database_path, &sealer, &from).await?;
+    println!(
+        "restored {} from {from} (taken {}, schema {})",
+        config.database_path.display(),
+        restored.manifest.created_at,
+        restored.manifest.schema_version.unwrap_or_default()
+    );
+    if let Some(previous) = restored.previous {
+        println!("the database it replaced is at {}", previous.display());
+    }
+    Ok(())
 }
 
 #[derive(Debug, Args)]

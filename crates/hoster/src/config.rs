@@ -191,6 +191,25 @@ pub struct Config {
     )]
     pub allowed_registries: Vec<String>,
 
+    /// Directory backups are kept in (files 0600). Default: `backups` in the state directory.
+    #[arg(long = "backup-dir", env = "HOSTER_BACKUP_DIR")]
+    pub backup_dir: Option<PathBuf>,
+
+    /// An S3-compatible store backups are kept in instead, `s3://bucket/prefix`; credentials
+    /// and endpoint from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION and
+    /// AWS_ENDPOINT (AWS_ALLOW_HTTP is implied by an http:// endpoint).
+    #[arg(long = "backup-s3-url", env = "HOSTER_BACKUP_S3_URL")]
+    pub backup_s3_url: Option<String>,
+
+    /// When `serve` backs up its own database, in cron syntax, UTC (`0 3 * * *`: daily at
+    /// 03:00). Off when unset.
+    #[arg(long = "db-backup-schedule", env = "HOSTER_DB_BACKUP_SCHEDULE", value_parser = parse_schedule)]
+    pub db_backup_schedule: Option<hoster_core::schedule::Schedule>,
+
+    /// Scheduled database backups kept; older ones are removed after each new one.
+    #[arg(long = "db-backup-keep", env = "HOSTER_DB_BACKUP_KEEP", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..))]
+    pub db_backup_keep: u32,
+
     /// Log format.
     #[arg(long, env = "HOSTER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -202,6 +221,19 @@ impl Config {
         self.config_dir
             .clone()
             .unwrap_or_else(|| crate::paths::state_dir().join("configs"))
+    }
+
+    /// Where backups go: HOSTER_BACKUP_S3_URL, else HOSTER_BACKUP_DIR, else `backups` in the
+    /// state directory.
+    pub fn backup_destination(&self) -> Result<crate::backup::destination::Destination, String> {
+        match &self.backup_s3_url {
+            Some(url) => crate::backup::destination::Destination::parse(url).map_err(|e| e.to_string()),
+            None => Ok(crate::backup::destination::Destination::Dir(
+                self.backup_dir
+                    .clone()
+                    .unwrap_or_else(|| crate::paths::state_dir().join("backups")),
+            )),
+        }
     }
 
     /// HOSTER_TLS_DIR, or `certs` in the state directory.
@@ -330,6 +362,10 @@ impl FromStr for PortRange {
         }
         Ok(PortRange(lo..=hi))
     }
+}
+
+fn parse_schedule(s: &str) -> Result<hoster_core::schedule::Schedule, String> {
+    hoster_core::schedule::Schedule::parse(s)
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {

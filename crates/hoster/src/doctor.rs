@@ -191,7 +191,7 @@ async fn port_verdict(addr: SocketAddr, setting: &str, api_port: u16) -> Verdict
 }
 
 /// Whether a Hoster answers its health probe on this machine's `port`.
-async fn hoster_answers(port: u16) -> bool {
+pub(crate) async fn hoster_answers(port: u16) -> bool {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let probe = async {
         let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;

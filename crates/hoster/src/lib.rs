@@ -4,6 +4,7 @@
 
 pub mod acme;
 pub mod api;
+pub mod backup;
 pub mod catalog;
 pub mod cli;
 pub mod client;

@@ -33,6 +33,18 @@ async fn main() {
                 std::process::exit(1);
             }
         },
+        Command::Backup(args) => {
+            if let Err(e) = cli::backup(args).await {
+                eprintln!("error: {}", cli::error_chain(&e));
+                std::process::exit(1);
+            }
+        }
+        Command::Restore(args) => {
+            if let Err(e) = cli::restore(args).await {
+                eprintln!("error: {}", cli::error_chain(&e));
+                std::process::exit(1);
+            }
+        }
         Command::Token(args) => {
             if let Err(e) = cli::token(args).await {
                 eprintln!("error: {}", cli::error_chain(&e));

@@ -104,7 +104,7 @@ impl Metrics {
         );
         registry.register(
             "operation_duration_seconds",
-            "Time a deployment operation (start, stop, restart, delete) took",
+            "Time an operation took: a deployment's start, stop, restart, delete, upgrade; a scheduled database backup (db_backup)",
             metrics.operation_seconds.clone(),
         );
         registry.register(

@@ -19,12 +19,30 @@ const NONCE: usize = 24;
 #[derive(Clone)]
 pub struct Sealer {
     cipher: XChaCha20Poly1305,
+    /// The key backup archives are sealed with: derived from the same key, for another use.
+    backups: [u8; 32],
 }
 
 impl std::fmt::Debug for Sealer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Sealer(<key hidden>)")
     }
+}
+
+/// A key for one purpose from the secrets key (HKDF-SHA256), so that no two uses share one.
+fn derive(key: &[u8; 32], purpose: &'static [u8]) -> [u8; 32] {
+    struct Len;
+    impl ring::hkdf::KeyType for Len {
+        fn len(&self) -> usize {
+            32
+        }
+    }
+    let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"hoster").extract(key);
+    let mut out = [0u8; 32];
+    prk.expand(&[purpose], Len)
+        .and_then(|okm| okm.fill(&mut out))
+        .expect("32 bytes is a valid HKDF-SHA256 output length");
+    out
 }
 
 /// Where the key file of the database at `database` lives.
@@ -49,7 +67,14 @@ impl Sealer {
     pub fn new(key: [u8; 32]) -> Self {
         Self {
             cipher: XChaCha20Poly1305::new(Key::from_slice(&key)),
+            backups: derive(&key, b"hoster backup archives v1"),
         }
+    }
+
+    /// The key of backup archives (`backup::archive`): whoever holds the secrets key can
+    /// restore them, and nothing else is needed.
+    pub fn backup_key(&self) -> &[u8; 32] {
+        &self.backups
     }
 
     /// The key given (`HOSTER_SECRET_KEY`), or the one in the key file beside `database`, created
@@ -79,6 +104,18 @@ impl Sealer {
             }
             Err(e) => Err(format!("cannot read the key file {}: {e}", path.display())),
         }
+    }
+
+    /// The key given, or the key file beside `database`, which must exist: for reading what
+    /// was sealed elsewhere (a restore), where a new key would open nothing.
+    pub fn load_existing(given: Option<&str>, database: &Path) -> Result<Self, String> {
+        if given.is_none() && !key_file(database).exists() {
+            return Err(format!(
+                "no key: set HOSTER_SECRET_KEY, or put the key file of the Hoster that made the backup at {}",
+                key_file(database).display()
+            ));
+        }
+        Self::load(given, database)
     }
 
     /// `plain` sealed, bound to `context` (where it is stored), as text.

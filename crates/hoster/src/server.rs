@@ -33,6 +33,7 @@ pub struct Application {
     deployer: Arc<Deployer>,
     domains: Arc<Domains>,
     domain_check_interval: std::time::Duration,
+    db_backups: Option<crate::backup::database::Scheduled>,
     site: Site,
 }
 
@@ -161,6 +162,7 @@ impl Application {
             deployer,
             domains,
             domain_check_interval: config.domain_check_interval,
+            db_backups: scheduled_backups(config)?,
             site: Site {
                 router: api::router(state.clone()),
                 state,
@@ -198,6 +200,7 @@ impl Application {
         let reconciler = tokio::spawn(self.deployer.clone().reconcile_forever());
         let events = tokio::spawn(self.deployer.clone().watch_engine_events());
         let domain_checks = tokio::spawn(self.domains.clone().check_pending_forever(self.domain_check_interval));
+        let db_backups = self.db_backups.map(|b| tokio::spawn(b.run_forever()));
         let (stop, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             shutdown.await;
@@ -222,8 +225,8 @@ impl Application {
         for listener in [proxy, tls].into_iter().flatten() {
             let _ = listener.await;
         }
-        if let Some(renewer) = renewer {
-            renewer.abort();
+        for task in [renewer, db_backups].into_iter().flatten() {
+            task.abort();
         }
         reconciler.abort();
         events.abort();
@@ -232,6 +235,26 @@ impl Application {
         tracing::info!("hoster stopped; database closed");
         Ok(())
     }
+}
+
+/// HOSTER_DB_BACKUP_SCHEDULE's backups, checked at start: a destination that cannot be
+/// reached by configuration is an error now, not at 03:00.
+fn scheduled_backups(config: &Config) -> anyhow::Result<Option<crate::backup::database::Scheduled>> {
+    let Some(schedule) = config.db_backup_schedule.clone() else {
+        return Ok(None);
+    };
+    let to = config
+        .backup_destination()
+        .map_err(|e| anyhow::anyhow!("HOSTER_BACKUP_S3_URL: {e}"))?;
+    let sealer = crate::sealing::Sealer::load(config.secret_key.as_deref(), &config.database_path)
+        .map_err(anyhow::Error::msg)?;
+    Ok(Some(crate::backup::database::Scheduled {
+        database: config.database_path.clone(),
+        sealer,
+        to,
+        schedule,
+        keep: config.db_backup_keep as usize,
+    }))
 }
 
 fn policy(config: &Config) -> Policy {

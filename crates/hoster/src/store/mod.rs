@@ -79,6 +79,15 @@ pub struct Store {
 /// the last one it saw with `after` / `Last-Event-ID`).
 const EVENT_BACKLOG: usize = 1024;
 
+/// The newest migration this Hoster knows.
+pub fn known_schema() -> i64 {
+    sqlx::migrate!("./migrations")
+        .iter()
+        .map(|m| m.version)
+        .max()
+        .unwrap_or(0)
+}
+
 impl Store {
     /// Opens (creating if needed) the database file and brings its schema up to date; secrets
     /// are sealed with the key file beside it.
@@ -114,7 +123,7 @@ impl Store {
         let migrator = sqlx::migrate!("./migrations");
         // A database a newer Hoster wrote is left untouched: this one cannot know what its
         // later migrations changed, and migrating "around" them could lose data.
-        let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+        let known = known_schema();
         let migrated: bool = sqlx::query_scalar(
             "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
         )

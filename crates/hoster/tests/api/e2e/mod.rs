@@ -1,5 +1,6 @@
 //! End to end: a real `hoster serve` process, a real Docker engine, the spec's examples.
 
+mod backups;
 mod catalog;
 mod compose_keys;
 mod console;
