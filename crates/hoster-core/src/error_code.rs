@@ -38,6 +38,7 @@ codes! {
     DeploymentNotFound = "deployment_not_found",
     TokenNotFound = "token_not_found",
     DomainNotFound = "domain_not_found",
+    BackupNotFound = "backup_not_found",
     MethodNotAllowed = "method_not_allowed",
     TemplateExists = "template_exists",
     TemplatePublished = "template_published",
@@ -51,6 +52,10 @@ codes! {
     /// An upgrade or rollback did not come up and was undone: the deployment runs as before.
     UpgradeRolledBack = "upgrade_rolled_back",
     AlreadyRunning = "already_running",
+    /// A deployment with no volumes on the engine yet (never started): nothing to back up.
+    NothingToBackUp = "nothing_to_back_up",
+    /// A backup archive that is damaged, truncated or not one: refused before anything changed.
+    BackupInvalid = "backup_invalid",
     InvalidTransition = "invalid_transition",
     DomainTaken = "domain_taken",
     DomainReserved = "domain_reserved",

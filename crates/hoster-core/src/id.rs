@@ -47,6 +47,7 @@ macro_rules! id_type {
 id_type!(TemplateId, "tmpl_", "template");
 id_type!(DeploymentId, "depl_", "deployment");
 id_type!(TokenId, "tok_", "API token");
+id_type!(BackupId, "bkp_", "backup");
 
 fn encode(bytes: [u8; RANDOM_BYTES]) -> String {
     base32(&bytes)

@@ -150,6 +150,9 @@ impl Application {
             domains: domains.clone(),
             template_pages: Default::default(),
             console_keys: Default::default(),
+            backups: config
+                .backup_destination()
+                .map_err(|e| anyhow::anyhow!("HOSTER_BACKUP_S3_URL: {e}"))?,
         });
         Ok(Self {
             listener,
@@ -194,6 +197,12 @@ impl Application {
         }
         if let Some(addr) = self.tls_addr() {
             tracing::info!(%addr, "HTTPS listener");
+        }
+        // No backup or restore runs yet: a volume helper now is one a crash left behind.
+        match self.site.state.engine.remove_helpers().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "removed volume helpers a crash left"),
+            Err(e) => tracing::warn!(error = %e, "cannot look for leftover volume helpers"),
         }
         // The first reconcile pass runs at once, alongside serving: a request for a deployment
         // being reconciled waits on that deployment's lock.

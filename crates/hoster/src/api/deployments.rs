@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use hoster_core::access::{Caller, Operation};
 use hoster_core::deployment::{ServiceProgress, Status};
+use hoster_core::error_code::ErrorCode;
 use hoster_core::id::{DeploymentId, TemplateId};
 use hoster_core::plan::PortAssignment;
 use hoster_core::problem::{Problem, Problems};
@@ -95,6 +96,9 @@ pub struct CreateDeployment {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub variables: serde_json::Map<String, serde_json::Value>,
+    /// A backup (`bkp_...`) of one of the caller's deployments: the new deployment starts with
+    /// that backup's volumes (a clone). `template_id` defaults to the backed-up deployment's.
+    pub from_backup: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -184,7 +188,7 @@ async fn live_containers(state: &AppState, id: Option<&DeploymentId>) -> Vec<Con
     }
 }
 
-async fn view_one(state: &AppState, d: DeploymentRecord) -> Result<Deployment, ApiError> {
+pub(super) async fn view_one(state: &AppState, d: DeploymentRecord) -> Result<Deployment, ApiError> {
     let containers = live_containers(state, Some(&d.id)).await;
     let ports = state.store.port_assignments(&d.id).await?;
     let offers = state.store.offers(&[&d.template_id]).await?;
@@ -209,7 +213,24 @@ pub(super) async fn load(
     }
 }
 
-/// Create a deployment of a published template (`pending`; start it to run it).
+/// The deployment a clone's backup was taken of (the caller's, like any deployment they
+/// read) and the backup.
+async fn clone_source(
+    state: &AppState,
+    caller: &Caller,
+    bid: &str,
+) -> Result<(DeploymentRecord, crate::store::BackupRecord), ApiError> {
+    let not_found = || ApiError::new(ErrorCode::BackupNotFound, format!("no backup `{bid}`"));
+    let id = hoster_core::id::BackupId::parse(bid).ok_or_else(not_found)?;
+    let b = state.store.get_backup(&id).await?.ok_or_else(not_found)?;
+    let from = load(state, caller, Operation::ConfigureDeployment, b.deployment_id.as_str())
+        .await
+        .map_err(|_| not_found())?;
+    Ok((from, b))
+}
+
+/// Create a deployment of a published template (`pending`; start it to run it). With
+/// `from_backup`, its volumes are the backup's before it first starts.
 #[utoipa::path(
     post,
     path = "/api/v1/deployments",
@@ -217,7 +238,7 @@ pub(super) async fn load(
     request_body = CreateDeployment,
     responses(
         (status = 201, body = Deployment),
-        (status = 404, description = "template_not_found", body = ErrorBody),
+        (status = 404, description = "template_not_found, backup_not_found", body = ErrorBody),
         (status = 409, description = "template_not_published", body = ErrorBody)
     )
 )]
@@ -228,6 +249,13 @@ pub async fn create_deployment(
 ) -> Result<(StatusCode, HeaderMap, axum::Json<Deployment>), ApiError> {
     auth::require(&caller, Operation::CreateDeployment)?;
     body.customer_id = auth::acting_for(&caller, "customer_id", body.customer_id)?;
+    let source = match body.from_backup.take() {
+        Some(bid) => Some(clone_source(&state, &caller, &bid).await?),
+        None => None,
+    };
+    if let Some((from, _)) = &source {
+        body.template_id = body.template_id.or_else(|| Some(from.template_id.to_string()));
+    }
     let missing: Vec<Problem> = [
         ("template_id", &body.template_id),
         ("customer_id", &body.customer_id),
@@ -257,6 +285,15 @@ pub async fn create_deployment(
             variables: body.variables,
         })
         .await?;
+    if let Some((_, backup)) = &source
+        && let Err(e) = state.deployer.restore_backup(&created.id, backup, &state.backups).await
+    {
+        // A clone without its data is not what was asked for: nothing is left behind.
+        if let Err(cleanup) = state.deployer.delete(&created.id).await {
+            tracing::warn!(deployment = %created.id, error = %cleanup, "cannot remove a clone whose restore failed");
+        }
+        return Err(e.into());
+    }
     let mut headers = HeaderMap::new();
     if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/deployments/{}", created.id)) {
         headers.insert(header::LOCATION, location);

@@ -31,10 +31,14 @@ pub struct ErrorBody {
 pub fn status_of(code: ErrorCode) -> StatusCode {
     use ErrorCode::*;
     match code {
-        InvalidJson | ValidationError | InvalidPath | BadHost | DomainReserved => StatusCode::BAD_REQUEST,
+        InvalidJson | ValidationError | InvalidPath | BadHost | DomainReserved | BackupInvalid => {
+            StatusCode::BAD_REQUEST
+        }
         Unauthorized => StatusCode::UNAUTHORIZED,
         Forbidden => StatusCode::FORBIDDEN,
-        NotFound | TemplateNotFound | DeploymentNotFound | TokenNotFound | DomainNotFound => StatusCode::NOT_FOUND,
+        NotFound | TemplateNotFound | DeploymentNotFound | TokenNotFound | DomainNotFound | BackupNotFound => {
+            StatusCode::NOT_FOUND
+        }
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         TemplateExists
         | TemplatePublished
@@ -45,6 +49,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | VersionNotNewer
         | UpgradeRolledBack
         | AlreadyRunning
+        | NothingToBackUp
         | InvalidTransition
         | DomainTaken
         | DomainLimitReached
@@ -133,7 +138,7 @@ impl From<DeployError> for ApiError {
             DeployError::Invalid(problems) => ApiError::validation(problems),
             DeployError::LimitReached(_) => ApiError::new(ErrorCode::DeploymentLimitReached, message),
             DeployError::NoHostname => ApiError::new(ErrorCode::HostnameUnavailable, message),
-            DeployError::Failed { code, .. } => ApiError::new(code, message),
+            DeployError::Failed { code, .. } | DeployError::Backup { code, .. } => ApiError::new(code, message),
             DeployError::Engine(e @ EngineError::Unreachable { .. }) => {
                 tracing::warn!(error = %e, "engine unreachable");
                 ApiError::new(ErrorCode::EngineUnavailable, e.public_message())

@@ -3,6 +3,7 @@
 
 pub(crate) mod access;
 mod auth;
+mod backups;
 pub(crate) mod catalog;
 pub(crate) mod deployments;
 pub(crate) mod domains;
@@ -74,6 +75,8 @@ pub struct Shared {
     pub rate_limiter: Arc<auth::RateLimiter>,
     pub domains: Arc<crate::domains::Domains>,
     pub template_pages: Arc<templates::PageCache>,
+    /// Where deployments' backups go (HOSTER_BACKUP_S3_URL or HOSTER_BACKUP_DIR).
+    pub backups: crate::backup::destination::Destination,
     /// The key the console's form tokens are signed with.
     pub console_keys: crate::console::Keys,
 }
@@ -142,6 +145,9 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(access::list_tokens, access::create_token))
         .routes(routes!(access::revoke_token))
         .routes(routes!(access::audit_log))
+        .routes(routes!(backups::list_backups, backups::create_backup))
+        .routes(routes!(backups::delete_backup))
+        .routes(routes!(backups::restore_backup))
         .routes(routes!(usage::usage))
         .routes(routes!(usage::earnings))
 }

@@ -11,7 +11,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 
 use super::archive::{self, ArchiveError};
 use super::destination::{Destination, DestinationError, split_location};
-use super::{Kind, Manifest, archive_name};
+use super::{Kind, Manifest, Scratch, archive_name};
 use crate::sealing::Sealer;
 
 /// The name the database has inside its archive.
@@ -44,19 +44,10 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DbBackupError {
     move |source| DbBackupError::Io { what, source }
 }
 
-/// A file removed when dropped, so that no failure leaves a copy of the database behind.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// A private scratch file beside `database` (the same file system, and its directory's owner).
-fn scratch(database: &Path, what: &str) -> Scratch {
-    let name = format!(".hoster-{what}-{:016x}", rand::random::<u64>());
-    Scratch(crate::paths::parent_of(database).join(name))
+/// A private scratch file beside `database` (the same file system, its directory's owner).
+fn scratch(database: &Path, what: &str) -> Result<Scratch, DbBackupError> {
+    let dir = crate::paths::parent_of(database);
+    Scratch::create(&dir, what).map_err(io(format!("cannot create a file in {}", dir.display())))
 }
 
 async fn connect(path: &Path) -> Result<SqliteConnection, sqlx::Error> {
@@ -94,8 +85,7 @@ pub struct Taken {
 /// sealed in `to`.
 pub async fn back_up(database: &Path, sealer: &Sealer, to: &Destination) -> Result<Taken, DbBackupError> {
     let now = crate::clock::now();
-    let copy = scratch(database, "backup");
-    crate::private_fs::create_file(&copy.0).map_err(io(format!("cannot create {}", copy.0.display())))?;
+    let copy = scratch(database, "backup")?;
     let mut live = connect(database).await?;
     sqlx::query("VACUUM INTO ?1")
         .bind(copy.0.to_string_lossy().as_ref())
@@ -105,12 +95,13 @@ pub async fn back_up(database: &Path, sealer: &Sealer, to: &Destination) -> Resu
     let mut manifest = Manifest::new(Kind::Database, now.to_string());
     manifest.schema_version = check(&copy.0).await?;
 
-    let sealed = scratch(database, "archive");
+    let sealed = scratch(database, "archive")?;
     let key = *sealer.backup_key();
     let (from, into) = (copy.0.clone(), sealed.0.clone());
     let manifest = tokio::task::spawn_blocking(move || -> Result<Manifest, DbBackupError> {
-        let out = crate::private_fs::create_file(&into)
-            .and_then(|()| std::fs::OpenOptions::new().write(true).open(&into))
+        let out = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&into)
             .map_err(io(format!("cannot create {}", into.display())))?;
         let mut writer = archive::Writer::new(&key, BufWriter::new(out)).map_err(io("cannot write the archive"))?;
         writer.begin(FILE).map_err(io("cannot write the archive"))?;
@@ -163,10 +154,9 @@ pub struct Restored {
 /// touched; the database it replaces is kept beside it. The server must be stopped.
 pub async fn restore(database: &Path, sealer: &Sealer, location: &str) -> Result<Restored, DbBackupError> {
     let (from, name) = split_location(location)?;
-    let fetched = scratch(database, "restore");
+    let fetched = scratch(database, "restore")?;
     from.fetch(&name, &fetched.0).await?;
-    let copy = scratch(database, "restored");
-    crate::private_fs::create_file(&copy.0).map_err(io(format!("cannot create {}", copy.0.display())))?;
+    let copy = scratch(database, "restored")?;
     let key = *sealer.backup_key();
     let (archive_path, into) = (fetched.0.clone(), copy.0.clone());
     let manifest = tokio::task::spawn_blocking(move || -> Result<Manifest, DbBackupError> {

@@ -13,6 +13,20 @@ use serde::{Deserialize, Serialize};
 pub enum Kind {
     /// Hoster's SQLite database.
     Database,
+    /// A deployment's named volumes, a tar stream each (`volumes/<name>.tar`).
+    Deployment,
+}
+
+/// Which deployment a volume archive was taken of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentInfo {
+    pub id: String,
+    pub name: String,
+    pub template_id: String,
+    pub template_version: String,
+    pub services: Vec<String>,
+    /// The compose file's names of the volumes it holds.
+    pub volumes: Vec<String>,
 }
 
 /// One file in an archive.
@@ -36,6 +50,9 @@ pub struct Manifest {
     /// Database archives: the newest migration applied to the copy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema_version: Option<i64>,
+    /// Volume archives: whose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentInfo>,
     /// Filled in by the writer.
     #[serde(default)]
     pub files: Vec<FileEntry>,
@@ -49,8 +66,27 @@ impl Manifest {
             created_at,
             hoster_version: env!("CARGO_PKG_VERSION").to_string(),
             schema_version: None,
+            deployment: None,
             files: Vec::new(),
         }
+    }
+}
+
+/// A file removed when dropped, so that no failure leaves a copy of data behind.
+pub struct Scratch(pub std::path::PathBuf);
+
+impl Scratch {
+    /// A new private (0600) empty file in `dir`.
+    pub fn create(dir: &std::path::Path, what: &str) -> std::io::Result<Scratch> {
+        let path = dir.join(format!(".hoster-{what}-{:016x}", rand::random::<u64>()));
+        crate::private_fs::create_file(&path)?;
+        Ok(Scratch(path))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 

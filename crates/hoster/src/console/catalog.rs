@@ -271,6 +271,7 @@ pub async fn deploy(
         customer_id: form.text("customer_id"),
         name: form.text("name"),
         variables,
+        from_backup: None,
     };
     let created =
         api_deployments::create_deployment(State(state.clone()), Extension(viewer.caller.clone()), Json(body)).await;

@@ -5,6 +5,7 @@
 //! Every operation on one deployment holds that deployment's lock, so concurrent calls queue
 //! instead of interleaving; the state machine then refuses what no longer applies.
 
+mod backups;
 mod execute;
 pub mod logs;
 pub mod progress;
@@ -85,6 +86,10 @@ pub enum DeployError {
     /// The operation ran and failed; the deployment is now `failed` with this message.
     #[error("{message}")]
     Failed { code: ErrorCode, message: String },
+    /// A backup or restore did not happen; the deployment is as it was (`backup_invalid`,
+    /// `nothing_to_back_up`), or the archive could not be written (`runtime_error`).
+    #[error("{message}")]
+    Backup { code: ErrorCode, message: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -452,6 +452,11 @@ impl Engine {
             .map_err(EngineError::from_docker)?;
         Ok(containers
             .into_iter()
+            .filter(|c| {
+                c.labels
+                    .as_ref()
+                    .is_none_or(|l| !l.contains_key(super::volumes::HELPER))
+            })
             .map(|c| {
                 let labels = c.labels.unwrap_or_default();
                 let status = c.status.unwrap_or_default();

@@ -309,4 +309,41 @@ impl Runtime for FakeEngine {
         })
         .boxed())
     }
+
+    // The fake keeps no file data: what moves in and out of volumes is the real engine's.
+    async fn export_volume(
+        &self,
+        _deployment: &DeploymentId,
+        volume: &str,
+        _image: &str,
+        _out: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    ) -> Result<(), EngineError> {
+        Err(EngineError::Docker(format!(
+            "the fake engine keeps no data for volume {volume}"
+        )))
+    }
+
+    async fn import_volume(
+        &self,
+        _deployment: &DeploymentId,
+        volume: &str,
+        _image: &str,
+        _input: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    ) -> Result<(), EngineError> {
+        Err(EngineError::Docker(format!(
+            "the fake engine keeps no data for volume {volume}"
+        )))
+    }
+
+    async fn remove_helpers(&self) -> Result<usize, EngineError> {
+        Ok(0)
+    }
+
+    async fn pause_container(&self, _name: &str) -> Result<(), EngineError> {
+        Ok(())
+    }
+
+    async fn unpause_container(&self, _name: &str) -> Result<(), EngineError> {
+        Ok(())
+    }
 }

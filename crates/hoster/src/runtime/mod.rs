@@ -12,6 +12,7 @@ mod logs;
 mod objects;
 mod pull;
 mod stats;
+mod volumes;
 
 use std::time::Duration;
 
@@ -77,6 +78,27 @@ pub trait Runtime: Send + Sync {
     /// What this instance's containers do (start, die, OOM, restart, health changes, removal),
     /// as the engine reports it; the stream ends (or errs) when the connection to the engine does.
     async fn container_events(&self) -> Result<BoxStream<'_, Result<ContainerEvent, EngineError>>, EngineError>;
+    /// Sends `volume`'s contents as a tar stream (entries under `hoster-volume/`), through a
+    /// helper container of `image` (present on the engine) that is never started.
+    async fn export_volume(
+        &self,
+        deployment: &DeploymentId,
+        volume: &str,
+        image: &str,
+        out: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    ) -> Result<(), EngineError>;
+    /// Writes a tar stream of [`Runtime::export_volume`]'s form into `volume`.
+    async fn import_volume(
+        &self,
+        deployment: &DeploymentId,
+        volume: &str,
+        image: &str,
+        input: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    ) -> Result<(), EngineError>;
+    /// Removes the helpers a crash left; how many.
+    async fn remove_helpers(&self) -> Result<usize, EngineError>;
+    async fn pause_container(&self, name: &str) -> Result<(), EngineError>;
+    async fn unpause_container(&self, name: &str) -> Result<(), EngineError>;
 }
 
 #[async_trait::async_trait]
@@ -145,5 +167,32 @@ impl Runtime for Engine {
     }
     async fn container_events(&self) -> Result<BoxStream<'_, Result<ContainerEvent, EngineError>>, EngineError> {
         Engine::container_events(self).await
+    }
+    async fn export_volume(
+        &self,
+        deployment: &DeploymentId,
+        volume: &str,
+        image: &str,
+        out: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    ) -> Result<(), EngineError> {
+        Engine::export_volume(self, deployment, volume, image, out).await
+    }
+    async fn import_volume(
+        &self,
+        deployment: &DeploymentId,
+        volume: &str,
+        image: &str,
+        input: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    ) -> Result<(), EngineError> {
+        Engine::import_volume(self, deployment, volume, image, input).await
+    }
+    async fn remove_helpers(&self) -> Result<usize, EngineError> {
+        Engine::remove_helpers(self).await
+    }
+    async fn pause_container(&self, name: &str) -> Result<(), EngineError> {
+        Engine::pause_container(self, name).await
+    }
+    async fn unpause_container(&self, name: &str) -> Result<(), EngineError> {
+        Engine::unpause_container(self, name).await
     }
 }

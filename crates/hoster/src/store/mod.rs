@@ -1,6 +1,7 @@
 //! SQLite storage. Owns the schema and every SQL statement; knows nothing of HTTP or Docker.
 
 mod access;
+mod backups;
 mod deployments;
 mod domains;
 mod templates;
@@ -17,6 +18,7 @@ use crate::sealing::Sealer;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub use access::{AuditEntry, TokenRecord};
+pub use backups::BackupRecord;
 pub use deployments::{DeploymentFilter, DeploymentRecord, Event, EventFilter, EventKind, Insert, PastVersion};
 pub use domains::{AddDomain, DomainRecord};
 pub use templates::{DeleteOutcome, Offer, TemplateFilter, TemplateRecord};

@@ -341,6 +341,33 @@ async fn every_route_allows_exactly_what_each_role_should() {
         ),
         (
             Method::GET,
+            "/api/v1/deployments/{deployment}/backups",
+            None,
+            [Allowed, Forbidden, Forbidden, Allowed, Hidden, Unauthenticated],
+        ),
+        (
+            // A fresh deployment has no volumes yet: 409 for those allowed to ask.
+            Method::POST,
+            "/api/v1/deployments/{deployment}/backups",
+            None,
+            [Allowed, Forbidden, Forbidden, Allowed, Hidden, Unauthenticated],
+        ),
+        // No such backup: the owner and admins get 404 `backup_not_found`, as unknown as
+        // another's deployment is (the e2e backup test restores and deletes real ones).
+        (
+            Method::POST,
+            "/api/v1/deployments/{deployment}/backups/bkp_aaaaaaaaaaaaaaaa/restore",
+            None,
+            [Hidden, Forbidden, Forbidden, Hidden, Hidden, Unauthenticated],
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/deployments/{deployment}/backups/bkp_aaaaaaaaaaaaaaaa",
+            None,
+            [Hidden, Forbidden, Forbidden, Hidden, Hidden, Unauthenticated],
+        ),
+        (
+            Method::GET,
             "/api/v1/events",
             None,
             [Allowed, Forbidden, Forbidden, Allowed, Allowed, Unauthenticated],

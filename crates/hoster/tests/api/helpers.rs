@@ -245,6 +245,7 @@ impl Hoster {
             .arg("serve")
             .env("HOSTER_DATABASE_PATH", dir.path().join("hoster.db"))
             .env("HOSTER_CONFIG_DIR", dir.path().join("configs"))
+            .env("HOSTER_BACKUP_DIR", dir.path().join("backups"))
             .env("HOSTER_SERVER_PORT", "0")
             .env("HOSTER_INSTANCE", &instance)
             .env("HOSTER_PORT_RANGE", &range)

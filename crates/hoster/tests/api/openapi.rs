@@ -51,6 +51,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/catalog"),
     ("get", "/api/v1/deployments/{id}/versions"),
     ("get", "/api/v1/creators/{id}/earnings"),
+    ("get", "/api/v1/deployments/{id}/backups"),
+    ("post", "/api/v1/deployments/{id}/backups"),
+    ("delete", "/api/v1/deployments/{id}/backups/{bid}"),
+    ("post", "/api/v1/deployments/{id}/backups/{bid}/restore"),
 ];
 
 #[tokio::test]

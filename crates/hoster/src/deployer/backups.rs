@@ -1,0 +1,360 @@
+//! Backups of a deployment's named volumes and restores from them, under the deployment's
+//! lock. A backup pauses what runs for the copy (resumed whatever happens), streams each volume
+//! out of the engine into one sealed archive (`backup::archive`), and stores it; a restore opens
+//! and checks the whole archive first, then stops the deployment, replaces its volumes with the
+//! archive's, and starts it again if it ran.
+
+use std::collections::HashSet;
+use std::io::{BufReader, BufWriter, Write};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hoster_core::deployment::Status;
+use hoster_core::error_code::ErrorCode;
+use hoster_core::id::{BackupId, DeploymentId};
+use hoster_core::plan::object_name;
+
+use super::{DeployError, Deployer};
+use crate::backup::archive::{self, ArchiveError};
+use crate::backup::destination::Destination;
+use crate::backup::{DeploymentInfo, Kind, Manifest, Scratch, archive_name};
+use crate::clock;
+use crate::runtime::ContainerStatus;
+use crate::store::{BackupRecord, DeploymentRecord, EventKind};
+
+/// Where a volume's tar stream sits in an archive.
+fn file_of(volume: &str) -> String {
+    format!("volumes/{volume}.tar")
+}
+
+fn volume_of(file: &str) -> Option<&str> {
+    file.strip_prefix("volumes/")?.strip_suffix(".tar")
+}
+
+/// Chunks in flight between the engine and the archive: what is in memory per stream.
+const IN_FLIGHT: usize = 16;
+
+enum Piece {
+    Begin(String),
+    Data(Bytes),
+    End,
+}
+
+fn invalid(e: impl std::fmt::Display) -> DeployError {
+    DeployError::Backup {
+        code: ErrorCode::BackupInvalid,
+        message: format!("the backup cannot be restored: {e}"),
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> DeployError {
+    DeployError::Backup {
+        code: ErrorCode::RuntimeError,
+        message: format!("the backup could not be written: {e}"),
+    }
+}
+
+impl Deployer {
+    /// Backs up every named volume of the deployment into one archive stored at `to`.
+    pub async fn back_up(&self, id: &DeploymentId, to: &Destination) -> Result<BackupRecord, DeployError> {
+        let _guard = self.lock(id).await;
+        let d = self.load(id).await?;
+        let result = crate::metrics::timed("backup", self.back_up_locked(&d, to)).await;
+        let note = match &result {
+            Ok(b) => format!(
+                "backed up {} ({} bytes) to {}",
+                volumes_named(&b.manifest),
+                b.size_bytes,
+                b.location
+            ),
+            Err(e) => format!("backup failed: {e}"),
+        };
+        self.store.note(&d.id, EventKind::Action, &note, &clock::now()).await?;
+        result
+    }
+
+    async fn back_up_locked(&self, d: &DeploymentRecord, to: &Destination) -> Result<BackupRecord, DeployError> {
+        let instance = self.instance_of(d).await?;
+        let present: HashSet<String> = self
+            .engine
+            .volumes(Some(&d.id))
+            .await?
+            .into_iter()
+            .map(|v| v.name)
+            .collect();
+        let volumes: Vec<String> = instance
+            .compose
+            .volumes
+            .iter()
+            .filter(|v| present.contains(&object_name(&d.id, v)))
+            .cloned()
+            .collect();
+        if volumes.is_empty() {
+            return Err(DeployError::Backup {
+                code: ErrorCode::NothingToBackUp,
+                message: "the deployment has no named volumes on the engine (start it once first)".into(),
+            });
+        }
+        let image = instance
+            .compose
+            .services
+            .first()
+            .map(|s| s.image.clone())
+            .unwrap_or_default();
+        let now = clock::now();
+        let mut manifest = Manifest::new(Kind::Deployment, now.to_string());
+        manifest.deployment = Some(DeploymentInfo {
+            id: d.id.to_string(),
+            name: d.name.clone(),
+            template_id: d.template_id.to_string(),
+            template_version: instance.template.spec.version.clone(),
+            services: instance.compose.services.iter().map(|s| s.name.clone()).collect(),
+            volumes: volumes.clone(),
+        });
+
+        // Paused for a consistent copy; resumed whatever happens.
+        let running: Vec<String> = self
+            .engine
+            .containers(Some(&d.id))
+            .await?
+            .into_iter()
+            .filter(|c| c.state == ContainerStatus::Running)
+            .map(|c| c.id)
+            .collect();
+        let mut paused = Vec::new();
+        let mut written = Ok(());
+        for c in &running {
+            match self.engine.pause_container(c).await {
+                Ok(()) => paused.push(c.clone()),
+                Err(e) => {
+                    written = Err(e.into());
+                    break;
+                }
+            }
+        }
+        let scratch = Scratch::create(&std::env::temp_dir(), "volumes").map_err(unavailable)?;
+        let archive = match written {
+            Ok(()) => self.write_archive(&d.id, &volumes, &image, manifest, &scratch).await,
+            Err(e) => Err(e),
+        };
+        for c in &paused {
+            if let Err(e) = self.engine.unpause_container(c).await {
+                tracing::error!(deployment = %d.id, container = %c, error = %e, "cannot resume a container after its backup");
+            }
+        }
+        let manifest = archive?;
+        let size = std::fs::metadata(&scratch.0).map_err(unavailable)?.len();
+        let name = archive_name(d.id.as_str(), &now);
+        let location = to.put(&name, &scratch.0).await.map_err(unavailable)?;
+        let record = BackupRecord {
+            id: BackupId::from_random(rand::random()),
+            deployment_id: d.id.clone(),
+            name,
+            location,
+            size_bytes: i64::try_from(size).unwrap_or(i64::MAX),
+            manifest: serde_json::to_string(&manifest).expect("a manifest serializes"),
+            created_at: now,
+        };
+        self.store.insert_backup(&record).await?;
+        Ok(record)
+    }
+
+    /// Streams each volume out of the engine into the sealed archive at `scratch`.
+    async fn write_archive(
+        &self,
+        id: &DeploymentId,
+        volumes: &[String],
+        image: &str,
+        manifest: Manifest,
+        scratch: &Scratch,
+    ) -> Result<Manifest, DeployError> {
+        let key = self.store.backup_key();
+        let path = scratch.0.clone();
+        let (pieces, mut received) = tokio::sync::mpsc::channel::<Piece>(IN_FLIGHT);
+        let writer = tokio::task::spawn_blocking(move || -> std::io::Result<Manifest> {
+            let out = std::fs::OpenOptions::new().write(true).open(&path)?;
+            let mut w = archive::Writer::new(&key, BufWriter::new(out))?;
+            while let Some(piece) = received.blocking_recv() {
+                match piece {
+                    Piece::Begin(name) => w.begin(&name)?,
+                    Piece::Data(bytes) => w.data(&bytes)?,
+                    Piece::End => {
+                        w.end()?;
+                    }
+                }
+            }
+            let (mut out, manifest) = w.finish(manifest)?;
+            out.flush()?;
+            out.get_ref().sync_all()?;
+            Ok(manifest)
+        });
+        let sent = async {
+            for v in volumes {
+                let gone = || unavailable("the archive writer stopped");
+                pieces.send(Piece::Begin(file_of(v))).await.map_err(|_| gone())?;
+                let (chunks, mut arriving) = tokio::sync::mpsc::channel::<Bytes>(IN_FLIGHT);
+                let volume = object_name(id, v);
+                let export = self.engine.export_volume(id, &volume, image, chunks);
+                let forward = async {
+                    while let Some(chunk) = arriving.recv().await {
+                        if pieces.send(Piece::Data(chunk)).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                let (exported, ()) = tokio::join!(export, forward);
+                exported?;
+                pieces.send(Piece::End).await.map_err(|_| gone())?;
+            }
+            Ok::<(), DeployError>(())
+        }
+        .await;
+        drop(pieces);
+        let written = writer.await.map_err(unavailable)?;
+        sent?;
+        written.map_err(unavailable)
+    }
+
+    /// Puts the volumes of `backup` (a backup of this deployment, or of another one: a clone)
+    /// back into the deployment. The archive is fetched and checked whole before anything
+    /// changes; then the deployment is stopped, its volumes replaced, and started again when it
+    /// ran.
+    pub async fn restore_backup(
+        self: &Arc<Self>,
+        id: &DeploymentId,
+        backup: &BackupRecord,
+        from: &Destination,
+    ) -> Result<DeploymentRecord, DeployError> {
+        let scratch = Scratch::create(&std::env::temp_dir(), "restore").map_err(unavailable)?;
+        from.fetch(&backup.name, &scratch.0).await.map_err(invalid)?;
+        let manifest = self.read_archive(&scratch, None).await?;
+        let volumes: Vec<String> = manifest
+            .files
+            .iter()
+            .filter_map(|f| volume_of(&f.name).map(str::to_string))
+            .collect();
+        if manifest.kind != Kind::Deployment || volumes.is_empty() {
+            return Err(invalid("it is not a backup of a deployment's volumes"));
+        }
+
+        let guard = self.lock(id).await;
+        let mut d = self.load(id).await?;
+        let instance = self.instance_of(&d).await?;
+        if let Some(missing) = volumes.iter().find(|v| !instance.compose.volumes.contains(v)) {
+            return Err(invalid(format!("this deployment's template has no volume `{missing}`")));
+        }
+        let was_running = d.status == Status::Running;
+        match d.status {
+            Status::Running => {
+                self.step(&mut d, Status::Stopping, None).await?;
+                self.run_stop(&mut d).await?;
+            }
+            Status::Stopped | Status::Failed | Status::Pending => {}
+            status => {
+                return Err(DeployError::InvalidTransition {
+                    action: "restore",
+                    status,
+                });
+            }
+        }
+        // Fresh containers at the next start: the volumes they mounted are replaced.
+        self.remove_containers(&d.id).await?;
+        let (plan, _, _) = self.plan_for(&d, None).await?;
+        for v in &volumes {
+            let name = object_name(&d.id, v);
+            let spec = plan
+                .volumes
+                .iter()
+                .find(|s| s.name == name)
+                .ok_or_else(|| invalid(format!("no volume `{v}` in the deployment's plan")))?;
+            if let Err(e) = self.engine.remove_volume(&name).await {
+                tracing::debug!(volume = %name, error = %e, "no volume to remove before a restore");
+            }
+            self.engine.ensure_volume(spec).await?;
+        }
+        let image = instance
+            .compose
+            .services
+            .first()
+            .map(|s| s.image.clone())
+            .unwrap_or_default();
+        self.read_archive(&scratch, Some((&d.id, &image))).await?;
+        let note = format!("restored {} from backup {}", volumes_named(&backup.manifest), backup.id);
+        self.store.note(&d.id, EventKind::Action, &note, &clock::now()).await?;
+        if was_running {
+            self.step(&mut d, Status::Starting, None).await?;
+            self.finish_start(&mut d).await?;
+        }
+        drop(guard);
+        Ok(d)
+    }
+
+    /// Reads the archive at `scratch` through, every checksum checked; with `into`, each volume's
+    /// stream goes into that deployment's volume of the same name, through `image`'s helper.
+    async fn read_archive(
+        &self,
+        scratch: &Scratch,
+        into: Option<(&DeploymentId, &str)>,
+    ) -> Result<Manifest, DeployError> {
+        let key = self.store.backup_key();
+        let path = scratch.0.clone();
+        let (opened, mut volumes) = tokio::sync::mpsc::channel::<(String, tokio::sync::mpsc::Receiver<Bytes>)>(1);
+        let importing = into.is_some();
+        let reader = tokio::task::spawn_blocking(move || -> Result<Manifest, ArchiveError> {
+            let input = BufReader::new(std::fs::File::open(&path)?);
+            archive::read(&key, input, |file| {
+                let Some(volume) = volume_of(file).filter(|_| importing) else {
+                    return Ok(None);
+                };
+                let (chunks, arriving) = tokio::sync::mpsc::channel::<Bytes>(IN_FLIGHT);
+                opened
+                    .blocking_send((volume.to_string(), arriving))
+                    .map_err(|_| std::io::Error::other("the restore stopped"))?;
+                Ok(Some(Box::new(ToChannel(chunks)) as Box<dyn Write>))
+            })
+        });
+        let imported = async {
+            while let Some((volume, arriving)) = volumes.recv().await {
+                if let Some((id, image)) = into {
+                    self.engine
+                        .import_volume(id, &object_name(id, &volume), image, arriving)
+                        .await?;
+                }
+            }
+            Ok::<(), DeployError>(())
+        }
+        .await;
+        let manifest = reader.await.map_err(invalid)?.map_err(invalid)?;
+        imported?;
+        Ok(manifest)
+    }
+}
+
+/// A volume's bytes, from the archive reader's thread to the engine's upload.
+struct ToChannel(tokio::sync::mpsc::Sender<Bytes>);
+
+impl Write for ToChannel {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Bytes::copy_from_slice(buf))
+            .map_err(|_| std::io::Error::other("the engine stopped taking the volume"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `2 volumes (data, uploads)` from a stored manifest.
+fn volumes_named(manifest_json: &str) -> String {
+    let volumes = serde_json::from_str::<Manifest>(manifest_json)
+        .ok()
+        .and_then(|m| m.deployment)
+        .map(|d| d.volumes)
+        .unwrap_or_default();
+    match volumes.len() {
+        1 => format!("volume {}", volumes[0]),
+        n => format!("{n} volumes ({})", volumes.join(", ")),
+    }
+}
