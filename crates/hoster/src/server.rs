@@ -210,6 +210,11 @@ impl Application {
         let events = tokio::spawn(self.deployer.clone().watch_engine_events());
         let domain_checks = tokio::spawn(self.domains.clone().check_pending_forever(self.domain_check_interval));
         let db_backups = self.db_backups.map(|b| tokio::spawn(b.run_forever()));
+        let scheduled = tokio::spawn(
+            self.deployer
+                .clone()
+                .back_up_on_schedules(self.site.state.backups.clone()),
+        );
         let (stop, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             shutdown.await;
@@ -238,6 +243,7 @@ impl Application {
             task.abort();
         }
         reconciler.abort();
+        scheduled.abort();
         events.abort();
         domain_checks.abort();
         self.store.close().await;

@@ -177,3 +177,121 @@ pub async fn restore_backup(
     let d = state.deployer.restore_backup(&d.id, &b, &state.backups).await?;
     Ok(axum::Json(super::deployments::view_one(&state, d).await?))
 }
+
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetSchedule {
+    /// Cron syntax, UTC: five fields (`0 3 * * *`, daily at 03:00), or six with seconds first.
+    pub schedule: String,
+    /// Backups of this deployment kept (1 to 1,000); older ones are removed after each run.
+    pub keep: u32,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BackupSchedule {
+    pub schedule: String,
+    pub keep: u32,
+    /// The next run (RFC 3339, UTC).
+    pub next_run: Option<String>,
+}
+
+fn schedule_view(schedule: &hoster_core::schedule::Schedule, keep: u32) -> BackupSchedule {
+    let next_run = schedule
+        .next_after(crate::clock::now().unix_millis())
+        .and_then(|ms| time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok())
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
+    BackupSchedule {
+        schedule: schedule.as_str().to_string(),
+        keep,
+        next_run,
+    }
+}
+
+/// The deployment's backup schedule; 404 `not_found` when it has none.
+#[utoipa::path(
+    get,
+    path = "/api/v1/deployments/{id}/backup-schedule",
+    tag = "deployments",
+    params(("id" = String, Path, description = "Deployment id")),
+    responses((status = 200, body = BackupSchedule), (status = 404, body = ErrorBody))
+)]
+pub async fn get_schedule(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<BackupSchedule>, ApiError> {
+    let d = load(&state, &caller, Operation::ConfigureDeployment, &id).await?;
+    let stored = state
+        .store
+        .backup_schedule(&d.id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("{id} has no backup schedule")))?;
+    let schedule = hoster_core::schedule::Schedule::parse(&stored.schedule)
+        .map_err(|e| ApiError::internal("a stored backup schedule does not parse", &e))?;
+    Ok(axum::Json(schedule_view(
+        &schedule,
+        u32::try_from(stored.keep).unwrap_or(u32::MAX),
+    )))
+}
+
+/// Back the deployment up on a schedule, keeping `keep` backups; replaces any schedule it had.
+#[utoipa::path(
+    put,
+    path = "/api/v1/deployments/{id}/backup-schedule",
+    tag = "deployments",
+    params(("id" = String, Path, description = "Deployment id")),
+    request_body = SetSchedule,
+    responses((status = 200, body = BackupSchedule), (status = 400, body = ErrorBody))
+)]
+pub async fn set_schedule(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    super::extract::Json(body): super::extract::Json<SetSchedule>,
+) -> Result<axum::Json<BackupSchedule>, ApiError> {
+    let d = load(&state, &caller, Operation::ConfigureDeployment, &id).await?;
+    let mut problems = Vec::new();
+    let schedule = hoster_core::schedule::Schedule::parse(&body.schedule)
+        .map_err(|e| problems.push(hoster_core::problem::Problem::field("schedule", e)))
+        .ok();
+    if !(1..=1000).contains(&body.keep) {
+        problems.push(hoster_core::problem::Problem::field("keep", "must be from 1 to 1000"));
+    }
+    let Some(schedule) = schedule.filter(|_| problems.is_empty()) else {
+        return Err(ApiError::validation(hoster_core::problem::Problems(problems)));
+    };
+    state
+        .store
+        .set_backup_schedule(&crate::store::ScheduleRecord {
+            deployment_id: d.id.clone(),
+            schedule: schedule.as_str().to_string(),
+            keep: i64::from(body.keep),
+        })
+        .await?;
+    auth::audit(&state, &caller, "deployment.backup.schedule", &id, schedule.as_str()).await;
+    Ok(axum::Json(schedule_view(&schedule, body.keep)))
+}
+
+/// Stop backing the deployment up on a schedule (its backups stay).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/deployments/{id}/backup-schedule",
+    tag = "deployments",
+    params(("id" = String, Path, description = "Deployment id")),
+    responses((status = 204, description = "removed"), (status = 404, body = ErrorBody))
+)]
+pub async fn remove_schedule(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let d = load(&state, &caller, Operation::ConfigureDeployment, &id).await?;
+    if !state.store.remove_backup_schedule(&d.id).await? {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("{id} has no backup schedule"),
+        ));
+    }
+    auth::audit(&state, &caller, "deployment.backup.unschedule", &id, "").await;
+    Ok(StatusCode::NO_CONTENT)
+}

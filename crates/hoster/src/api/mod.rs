@@ -148,6 +148,11 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(backups::list_backups, backups::create_backup))
         .routes(routes!(backups::delete_backup))
         .routes(routes!(backups::restore_backup))
+        .routes(routes!(
+            backups::get_schedule,
+            backups::set_schedule,
+            backups::remove_schedule
+        ))
         .routes(routes!(usage::usage))
         .routes(routes!(usage::earnings))
 }

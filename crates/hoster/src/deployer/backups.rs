@@ -358,3 +358,64 @@ fn volumes_named(manifest_json: &str) -> String {
         n => format!("{n} volumes ({})", volumes.join(", ")),
     }
 }
+
+/// How often the backup loop looks at the schedules.
+const SCHEDULE_TICK: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Deployer {
+    /// Runs each deployment's backup schedule: a backup at each time it names, then its oldest
+    /// backups beyond `keep` removed (archive and record). A failure is the backup's own event
+    /// and `operation="backup",outcome="error"` in /metrics; the next time comes anyway. A
+    /// time that passes while Hoster is down is not made up for.
+    pub async fn back_up_on_schedules(self: Arc<Self>, to: Destination) {
+        let mut next: std::collections::HashMap<DeploymentId, (String, i64)> = Default::default();
+        loop {
+            tokio::time::sleep(SCHEDULE_TICK).await;
+            let schedules = match self.store.backup_schedules().await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the backup schedules");
+                    continue;
+                }
+            };
+            let now = clock::now().unix_millis();
+            next.retain(|id, _| schedules.iter().any(|s| s.deployment_id == *id));
+            for s in schedules {
+                let Ok(schedule) = hoster_core::schedule::Schedule::parse(&s.schedule) else {
+                    continue;
+                };
+                let due = match next.get(&s.deployment_id) {
+                    Some((text, at)) if *text == s.schedule => *at,
+                    // New or changed: its first time is the next one from now.
+                    _ => {
+                        let at = schedule.next_after(now).unwrap_or(i64::MAX);
+                        next.insert(s.deployment_id.clone(), (s.schedule.clone(), at));
+                        at
+                    }
+                };
+                if now < due {
+                    continue;
+                }
+                let at = schedule.next_after(now).unwrap_or(i64::MAX);
+                next.insert(s.deployment_id.clone(), (s.schedule.clone(), at));
+                if let Err(e) = self.back_up(&s.deployment_id, &to).await {
+                    tracing::warn!(deployment = %s.deployment_id, error = %e, "scheduled backup failed");
+                    continue;
+                }
+                if let Err(e) = self.prune_backups(&s.deployment_id, &to, s.keep).await {
+                    tracing::warn!(deployment = %s.deployment_id, error = %e, "cannot remove old backups");
+                }
+            }
+        }
+    }
+
+    /// Removes the deployment's backups beyond the newest `keep`.
+    async fn prune_backups(&self, id: &DeploymentId, at: &Destination, keep: i64) -> Result<(), DeployError> {
+        let backups = self.store.backups_of(id).await?;
+        for old in backups.iter().skip(usize::try_from(keep).unwrap_or(usize::MAX)) {
+            at.delete(&old.name).await.map_err(unavailable)?;
+            self.store.delete_backup(&old.id).await?;
+        }
+        Ok(())
+    }
+}

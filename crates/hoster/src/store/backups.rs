@@ -73,3 +73,55 @@ impl Store {
         *self.sealer.backup_key()
     }
 }
+
+/// A deployment's backup schedule, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ScheduleRecord {
+    #[sqlx(try_from = "String")]
+    pub deployment_id: DeploymentId,
+    /// Cron syntax, UTC; checked by `hoster_core::schedule` before it is stored.
+    pub schedule: String,
+    pub keep: i64,
+}
+
+impl Store {
+    pub async fn set_backup_schedule(&self, s: &ScheduleRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO backup_schedules (deployment_id, schedule, keep) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (deployment_id) DO UPDATE SET schedule = excluded.schedule, keep = excluded.keep",
+        )
+        .bind(s.deployment_id.as_str())
+        .bind(&s.schedule)
+        .bind(s.keep)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn backup_schedule(&self, deployment: &DeploymentId) -> Result<Option<ScheduleRecord>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT deployment_id, schedule, keep FROM backup_schedules WHERE deployment_id = ?1")
+                .bind(deployment.as_str())
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Every schedule, for the server's backup loop.
+    pub async fn backup_schedules(&self) -> Result<Vec<ScheduleRecord>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT deployment_id, schedule, keep FROM backup_schedules ORDER BY deployment_id")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Whether there was one to remove.
+    pub async fn remove_backup_schedule(&self, deployment: &DeploymentId) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM backup_schedules WHERE deployment_id = ?1")
+            .bind(deployment.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -18,7 +18,7 @@ use crate::sealing::Sealer;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub use access::{AuditEntry, TokenRecord};
-pub use backups::BackupRecord;
+pub use backups::{BackupRecord, ScheduleRecord};
 pub use deployments::{DeploymentFilter, DeploymentRecord, Event, EventFilter, EventKind, Insert, PastVersion};
 pub use domains::{AddDomain, DomainRecord};
 pub use templates::{DeleteOutcome, Offer, TemplateFilter, TemplateRecord};

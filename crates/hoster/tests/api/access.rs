@@ -352,8 +352,26 @@ async fn every_route_allows_exactly_what_each_role_should() {
             None,
             [Allowed, Forbidden, Forbidden, Allowed, Hidden, Unauthenticated],
         ),
-        // No such backup: the owner and admins get 404 `backup_not_found`, as unknown as
-        // another's deployment is (the e2e backup test restores and deletes real ones).
+        (
+            Method::PUT,
+            "/api/v1/deployments/{deployment}/backup-schedule",
+            Some(json!({"schedule": "0 3 * * *", "keep": 3})),
+            [Allowed, Forbidden, Forbidden, Allowed, Hidden, Unauthenticated],
+        ),
+        // No such backup or schedule: the owner and admins get 404, as unknown as another's
+        // deployment is (the e2e backup tests restore, delete and unschedule real ones).
+        (
+            Method::GET,
+            "/api/v1/deployments/{deployment}/backup-schedule",
+            None,
+            [Hidden, Forbidden, Forbidden, Hidden, Hidden, Unauthenticated],
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/deployments/{deployment}/backup-schedule",
+            None,
+            [Hidden, Forbidden, Forbidden, Hidden, Hidden, Unauthenticated],
+        ),
         (
             Method::POST,
             "/api/v1/deployments/{deployment}/backups/bkp_aaaaaaaaaaaaaaaa/restore",

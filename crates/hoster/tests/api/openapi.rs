@@ -55,6 +55,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/deployments/{id}/backups"),
     ("delete", "/api/v1/deployments/{id}/backups/{bid}"),
     ("post", "/api/v1/deployments/{id}/backups/{bid}/restore"),
+    ("get", "/api/v1/deployments/{id}/backup-schedule"),
+    ("put", "/api/v1/deployments/{id}/backup-schedule"),
+    ("delete", "/api/v1/deployments/{id}/backup-schedule"),
 ];
 
 #[tokio::test]

@@ -501,3 +501,90 @@ async fn a_postgres_row_comes_back_from_a_volume_backup_and_a_clone_starts_with_
     h.delete_deployment(&clone).await;
     h.delete_deployment(&id).await;
 }
+
+#[tokio::test]
+async fn a_deployment_backed_up_on_a_schedule_keeps_its_newest_backups() {
+    let h = Hoster::start().await;
+    let template = h
+        .publish(&serde_json::json!({
+            "name": "scheduled",
+            "version": "1.0.0",
+            "creator_id": "admin",
+            "compose_spec": "services:\n  app:\n    image: busybox\n    command: [\"sh\", \"-c\", \"echo kept > /data/file; exec sleep 3600\"]\n    volumes:\n      - data:/data\nvolumes:\n  data: {}\n"
+        }))
+        .await;
+    let id = h.create_deployment(&template, "nightly").await;
+    h.start_deployment(&id).await;
+    let path = format!("/api/v1/deployments/{id}/backup-schedule");
+    for (body, field) in [
+        (serde_json::json!({"schedule": "every night", "keep": 2}), "schedule"),
+        (serde_json::json!({"schedule": "0 3 * * *", "keep": 0}), "keep"),
+    ] {
+        let (status, e) = h.request(Method::PUT, &path, Some(&body)).await;
+        assert_eq!(
+            (status.as_u16(), e["details"][0]["field"].as_str()),
+            (400, Some(field)),
+            "{e}"
+        );
+    }
+    let (status, _) = h.request(Method::GET, &path, None).await;
+    assert_eq!(status, 404, "no schedule yet");
+    let (status, set) = h
+        .request(
+            Method::PUT,
+            &path,
+            Some(&serde_json::json!({"schedule": "*/2 * * * * *", "keep": 2})),
+        )
+        .await;
+    assert_eq!(status, 200, "{set}");
+    assert!(set["next_run"].as_str().is_some_and(|t| t.ends_with('Z')), "{set}");
+
+    // Three runs at least (every 2 s), two kept.
+    let started = std::time::Instant::now();
+    let backups = loop {
+        let (_, events) = h
+            .request(Method::GET, &format!("/api/v1/deployments/{id}/events"), None)
+            .await;
+        let runs = events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                e["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("backed up volume data"))
+            })
+            .count();
+        let (_, listed) = h
+            .request(Method::GET, &format!("/api/v1/deployments/{id}/backups"), None)
+            .await;
+        if runs >= 3 && listed.as_array().unwrap().len() == 2 {
+            break listed;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(40),
+            "{runs} runs; {listed}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    };
+    let names: Vec<String> = backups
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["location"].as_str().unwrap().to_string())
+        .collect();
+    let on_disk: Vec<String> = archives(&h.dir.path().join("backups"))
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    assert_eq!(on_disk.len(), 2, "{on_disk:?}");
+    assert!(names.iter().all(|n| on_disk.contains(n)), "{names:?} vs {on_disk:?}");
+    let (_, d) = h.get_deployment(&id).await;
+    assert_eq!(d["status"], "running", "paused and resumed each time");
+
+    let (status, _) = h.request(Method::DELETE, &path, None).await;
+    assert_eq!(status, 204);
+    let (status, _) = h.request(Method::GET, &path, None).await;
+    assert_eq!(status, 404);
+    h.delete_deployment(&id).await;
+}
