@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prints the figures behind Hoster's speed goals. Loopback only, bounded in time.
 #   bench/run.sh            # all
-#   bench/run.sh templates  # one part: compose | templates | deploy | proxy | console
+#   bench/run.sh templates  # one part: compose | templates | deploy | proxy | console | backup
 set -euo pipefail
 cd "$(dirname "$0")/.."
 part=${1:-all}
@@ -64,6 +64,11 @@ fi
 if [[ $part == all || $part == console ]]; then
   say "console pages with 1,000 deployments stored (bench/console.py)"
   with_engine console.py
+fi
+
+if [[ $part == all || $part == backup ]]; then
+  say "a 2 GiB volume backed up and restored (bench/backup.py)"
+  with_engine backup.py
 fi
 
 if [[ $part == all || $part == templates ]]; then

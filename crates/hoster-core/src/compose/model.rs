@@ -52,6 +52,18 @@ pub struct Service {
     pub files: Vec<InlineFile>,
     /// `links`: services this one names, with the alias it knows them by.
     pub links: Vec<Link>,
+    /// `x-hoster-backup`: what a backup of the deployment's volumes does with this service.
+    pub backup: BackupHook,
+}
+
+/// `x-hoster-backup: {command: [...], stop: true}` on a service.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackupHook {
+    /// Run in the service's container before the volumes are copied (a database's dump, say);
+    /// the backup fails when it exits non-zero.
+    pub command: Option<Vec<String>>,
+    /// Stop the container for the copy (started again after) instead of pausing it.
+    pub stop: bool,
 }
 
 /// One entry of `links`.

@@ -155,6 +155,14 @@ impl Service {
         if let Some(d) = self.stop_grace_period {
             m.insert("stop_grace_period".into(), json!(format_duration(d)));
         }
+        if self.backup != BackupHook::default() {
+            let mut hook = Map::new();
+            if let Some(command) = &self.backup.command {
+                hook.insert("command".into(), json!(command));
+            }
+            hook.insert("stop".into(), json!(self.backup.stop));
+            m.insert("x-hoster-backup".into(), Value::Object(hook));
+        }
         m.insert(
             "deploy".into(),
             json!({"resources": {"limits": resources(&self.limits), "reservations": resources(&self.reservations)}}),

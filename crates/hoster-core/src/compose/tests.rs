@@ -610,6 +610,44 @@ fn document() -> impl Strategy<Value = String> {
     })
 }
 
+#[test]
+fn a_service_says_what_a_backup_does_with_it() {
+    let s = one(
+        "services:\n  db:\n    image: postgres\n    x-hoster-backup:\n      command: pg_dump -f /data/dump.sql app\n",
+    );
+    assert_eq!(
+        s.backup,
+        BackupHook {
+            command: Some(vec![
+                "pg_dump".into(),
+                "-f".into(),
+                "/data/dump.sql".into(),
+                "app".into()
+            ]),
+            stop: false
+        }
+    );
+    let c = ok("services:\n  app:\n    image: busybox\n    x-hoster-backup: {stop: true}\n");
+    assert_eq!(
+        c.services[0].backup,
+        BackupHook {
+            command: None,
+            stop: true
+        }
+    );
+    // The canonical form keeps it.
+    assert_eq!(parse_value(&c.to_canonical(), &Limits::default()).unwrap(), c);
+    has_error(
+        "services:\n  app:\n    image: busybox\n    x-hoster-backup: {pause: false}\n",
+        "services.app.x-hoster-backup.pause: x-hoster-backup takes `command` (run before the copy) and `stop` (stop instead of pause)",
+    );
+    // Other extensions stay Compose's own: ignored, as Compose does.
+    assert_eq!(
+        one("services:\n  app:\n    image: busybox\n    x-other: 1\n").backup,
+        BackupHook::default()
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 

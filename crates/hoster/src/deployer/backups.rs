@@ -1,5 +1,7 @@
 //! Backups of a deployment's named volumes and restores from them, under the deployment's
-//! lock. A backup pauses what runs for the copy (resumed whatever happens), streams each volume
+//! lock. A backup runs the services' pre-backup commands (`x-hoster-backup.command`), pauses
+//! what runs for the copy (or stops the services that ask, `x-hoster-backup.stop`; back as they
+//! were whatever happens), streams each volume
 //! out of the engine into one sealed archive (`backup::archive`), and stores it; a restore opens
 //! and checks the whole archive first, then stops the deployment, replaces its volumes with the
 //! archive's, and starts it again if it ran.
@@ -29,6 +31,17 @@ fn file_of(volume: &str) -> String {
 
 fn volume_of(file: &str) -> Option<&str> {
     file.strip_prefix("volumes/")?.strip_suffix(".tar")
+}
+
+/// The image volume helpers are made of: the deployment's own first service's, which is on the
+/// engine since the deployment ran.
+fn helper_image(instance: &super::execute::Instance) -> String {
+    instance
+        .compose
+        .services
+        .first()
+        .map(|s| s.image.clone())
+        .unwrap_or_default()
 }
 
 /// Chunks in flight between the engine and the archive: what is in memory per stream.
@@ -95,12 +108,7 @@ impl Deployer {
                 message: "the deployment has no named volumes on the engine (start it once first)".into(),
             });
         }
-        let image = instance
-            .compose
-            .services
-            .first()
-            .map(|s| s.image.clone())
-            .unwrap_or_default();
+        let image = helper_image(&instance);
         let now = clock::now();
         let mut manifest = Manifest::new(Kind::Deployment, now.to_string());
         manifest.deployment = Some(DeploymentInfo {
@@ -112,34 +120,75 @@ impl Deployer {
             volumes: volumes.clone(),
         });
 
-        // Paused for a consistent copy; resumed whatever happens.
-        let running: Vec<String> = self
+        let running: Vec<(String, String)> = self
             .engine
             .containers(Some(&d.id))
             .await?
             .into_iter()
             .filter(|c| c.state == ContainerStatus::Running)
-            .map(|c| c.id)
+            .map(|c| (c.service, c.id))
             .collect();
-        let mut paused = Vec::new();
-        let mut written = Ok(());
-        for c in &running {
-            match self.engine.pause_container(c).await {
-                Ok(()) => paused.push(c.clone()),
-                Err(e) => {
-                    written = Err(e.into());
-                    break;
-                }
+        // A service's own step first, while everything runs (a database's dump into its volume);
+        // a stopped service's data is at rest already.
+        for s in &instance.compose.services {
+            let (Some(command), Some((_, container))) =
+                (&s.backup.command, running.iter().find(|(svc, _)| *svc == s.name))
+            else {
+                continue;
+            };
+            let (code, output) = self.engine.exec(container, command).await?;
+            if code != 0 {
+                return Err(DeployError::Backup {
+                    code: ErrorCode::RuntimeError,
+                    message: format!(
+                        "the pre-backup command of `{}` exited with {code}: {}",
+                        s.name,
+                        output.trim()
+                    ),
+                });
+            }
+        }
+        // Then still for the copy: stopped where the service asks, paused otherwise; back as
+        // they were whatever happens.
+        let stops: HashSet<&str> = instance
+            .compose
+            .services
+            .iter()
+            .filter(|s| s.backup.stop)
+            .map(|s| s.name.as_str())
+            .collect();
+        let (mut paused, mut stopped) = (Vec::new(), Vec::new());
+        let mut still = Ok(());
+        for (service, container) in &running {
+            let done = if stops.contains(service.as_str()) {
+                self.engine
+                    .stop_container(container, None)
+                    .await
+                    .map(|()| stopped.push(container.clone()))
+            } else {
+                self.engine
+                    .pause_container(container)
+                    .await
+                    .map(|()| paused.push(container.clone()))
+            };
+            if let Err(e) = done {
+                still = Err(e.into());
+                break;
             }
         }
         let scratch = Scratch::create(&std::env::temp_dir(), "volumes").map_err(unavailable)?;
-        let archive = match written {
+        let archive = match still {
             Ok(()) => self.write_archive(&d.id, &volumes, &image, manifest, &scratch).await,
             Err(e) => Err(e),
         };
         for c in &paused {
             if let Err(e) = self.engine.unpause_container(c).await {
                 tracing::error!(deployment = %d.id, container = %c, error = %e, "cannot resume a container after its backup");
+            }
+        }
+        for c in &stopped {
+            if let Err(e) = self.engine.start_container(c).await {
+                tracing::error!(deployment = %d.id, container = %c, error = %e, "cannot start a container after its backup");
             }
         }
         let manifest = archive?;
@@ -272,12 +321,7 @@ impl Deployer {
             }
             self.engine.ensure_volume(spec).await?;
         }
-        let image = instance
-            .compose
-            .services
-            .first()
-            .map(|s| s.image.clone())
-            .unwrap_or_default();
+        let image = helper_image(&instance);
         self.read_archive(&scratch, Some((&d.id, &image))).await?;
         let note = format!("restored {} from backup {}", volumes_named(&backup.manifest), backup.id);
         self.store.note(&d.id, EventKind::Action, &note, &clock::now()).await?;

@@ -346,4 +346,10 @@ impl Runtime for FakeEngine {
     async fn unpause_container(&self, _name: &str) -> Result<(), EngineError> {
         Ok(())
     }
+
+    async fn exec(&self, name: &str, _command: &[String]) -> Result<(i64, String), EngineError> {
+        Err(EngineError::Docker(format!(
+            "the fake engine runs no commands (in {name})"
+        )))
+    }
 }

@@ -99,6 +99,8 @@ pub trait Runtime: Send + Sync {
     async fn remove_helpers(&self) -> Result<usize, EngineError>;
     async fn pause_container(&self, name: &str) -> Result<(), EngineError>;
     async fn unpause_container(&self, name: &str) -> Result<(), EngineError>;
+    /// Runs `command` in a running container: its exit code and the end of its output.
+    async fn exec(&self, name: &str, command: &[String]) -> Result<(i64, String), EngineError>;
 }
 
 #[async_trait::async_trait]
@@ -194,5 +196,8 @@ impl Runtime for Engine {
     }
     async fn unpause_container(&self, name: &str) -> Result<(), EngineError> {
         Engine::unpause_container(self, name).await
+    }
+    async fn exec(&self, name: &str, command: &[String]) -> Result<(i64, String), EngineError> {
+        Engine::exec(self, name, command).await
     }
 }

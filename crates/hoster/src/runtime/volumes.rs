@@ -134,6 +134,42 @@ impl Engine {
         Ok(helpers.len())
     }
 
+    /// Runs `command` in the running container `name`: its exit code and the end of its output.
+    pub(super) async fn exec(&self, name: &str, command: &[String]) -> Result<(i64, String), EngineError> {
+        let docker = self.client().await?;
+        let config = bollard::models::ExecConfig {
+            cmd: Some(command.to_vec()),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        let created = docker
+            .create_exec(name, config)
+            .await
+            .map_err(EngineError::from_docker)?;
+        let mut output = String::new();
+        if let bollard::exec::StartExecResults::Attached { output: mut lines, .. } = docker
+            .start_exec(&created.id, None)
+            .await
+            .map_err(EngineError::from_docker)?
+        {
+            while let Some(chunk) = lines.next().await {
+                output.push_str(&chunk.map_err(EngineError::from_docker)?.to_string());
+                // The end is what says why a command failed.
+                if output.len() > 4096 {
+                    let cut = output.len() - 2048;
+                    let cut = (cut..output.len()).find(|i| output.is_char_boundary(*i)).unwrap_or(cut);
+                    output.drain(..cut);
+                }
+            }
+        }
+        let inspected = docker
+            .inspect_exec(&created.id)
+            .await
+            .map_err(EngineError::from_docker)?;
+        Ok((inspected.exit_code.unwrap_or(-1), output))
+    }
+
     pub(super) async fn pause_container(&self, name: &str) -> Result<(), EngineError> {
         let docker = self.client().await?;
         docker.pause_container(name).await.map_err(EngineError::from_docker)

@@ -18,6 +18,25 @@ fn unsupported_service_key(key: &str) -> String {
 }
 
 impl Walker<'_> {
+    fn backup_hook(&mut self, path: &str, v: &Value) -> BackupHook {
+        let mut hook = BackupHook::default();
+        let Some(map) = self.mapping(path, v) else {
+            return hook;
+        };
+        for (key, value) in map {
+            let p = join(path, key);
+            match key.as_str() {
+                "command" => hook.command = self.words(&p, value).filter(|w| !w.is_empty()),
+                "stop" => hook.stop = self.boolean(&p, value).unwrap_or(false),
+                _ => self.problem(
+                    &p,
+                    "x-hoster-backup takes `command` (run before the copy) and `stop` (stop instead of pause)",
+                ),
+            }
+        }
+        hook
+    }
+
     pub(super) fn service(&mut self, name: &str, v: &Value) -> Option<Service> {
         let path = join("services", name);
         if !valid_name(name) {
@@ -81,6 +100,7 @@ impl Walker<'_> {
                 "secrets" => self.service_files(&p, super::files::Section::Secrets, value, &mut s.files),
                 // Checked by `profiled`: a service with profiles is never parsed this far.
                 "profiles" => {}
+                "x-hoster-backup" => s.backup = self.backup_hook(&p, value),
                 k if k.starts_with("x-") => {}
                 other => {
                     if !self.option(&p, other, value, &mut s.options) {

@@ -393,13 +393,14 @@ async fn backups_kept_in_an_s3_store_restore_elsewhere_and_the_schedule_keeps_it
 }
 
 /// The spec's PostgreSQL example with its data on a named volume (the example keeps it in the
-/// image's anonymous volume, which a backup of named volumes does not cover).
+/// image's anonymous volume, which a backup of named volumes does not cover), dumped before
+/// each backup.
 fn postgres_with_a_volume() -> Value {
     serde_json::json!({
         "name": "postgres-kept",
         "version": "1.0.0",
         "creator_id": "admin",
-        "compose_spec": "services:\n  db:\n    image: postgres:15-alpine\n    ports:\n      - \"5432\"\n    environment:\n      POSTGRES_PASSWORD: secret\n      POSTGRES_USER: app\n      POSTGRES_DB: appdb\n    volumes:\n      - pgdata:/var/lib/postgresql/data\nvolumes:\n  pgdata: {}\n"
+        "compose_spec": "services:\n  db:\n    image: postgres:15-alpine\n    ports:\n      - \"5432\"\n    environment:\n      POSTGRES_PASSWORD: secret\n      POSTGRES_USER: app\n      POSTGRES_DB: appdb\n    volumes:\n      - pgdata:/var/lib/postgresql/data\n    x-hoster-backup:\n      command: [\"sh\", \"-c\", \"PGPASSWORD=secret pg_dump -h 127.0.0.1 -U app appdb > /var/lib/postgresql/data/dump.sql\"]\nvolumes:\n  pgdata: {}\n"
     })
 }
 
@@ -434,6 +435,12 @@ async fn a_postgres_row_comes_back_from_a_volume_backup_and_a_clone_starts_with_
     let bid = backup["id"].as_str().unwrap().to_string();
     let (_, d) = h.get_deployment(&id).await;
     assert_eq!(d["status"], "running", "resumed after the copy");
+    let db = d["containers"][0]["container_id"].as_str().unwrap().to_string();
+    let dump = exec(&db, &["cat", "/var/lib/postgresql/data/dump.sql"]);
+    assert!(
+        dump.contains("CREATE TABLE public.orders") && dump.contains("kept"),
+        "the pre-backup dump ran: {dump}"
+    );
     let (_, listed) = h
         .request(Method::GET, &format!("/api/v1/deployments/{id}/backups"), None)
         .await;
@@ -510,11 +517,38 @@ async fn a_deployment_backed_up_on_a_schedule_keeps_its_newest_backups() {
             "name": "scheduled",
             "version": "1.0.0",
             "creator_id": "admin",
-            "compose_spec": "services:\n  app:\n    image: busybox\n    command: [\"sh\", \"-c\", \"echo kept > /data/file; exec sleep 3600\"]\n    volumes:\n      - data:/data\nvolumes:\n  data: {}\n"
+            "compose_spec": "services:\n  app:\n    image: busybox\n    command: [\"sh\", \"-c\", \"echo kept > /data/file; exec sleep 3600\"]\n    stop_grace_period: 1s\n    volumes:\n      - data:/data\n    x-hoster-backup: {stop: true}\nvolumes:\n  data: {}\n"
         }))
         .await;
     let id = h.create_deployment(&template, "nightly").await;
     h.start_deployment(&id).await;
+
+    // A pre-backup command that fails fails the backup, and the deployment goes on.
+    let failing = h
+        .publish(&serde_json::json!({
+            "name": "failing-dump",
+            "version": "1.0.0",
+            "creator_id": "admin",
+            "compose_spec": "services:\n  app:\n    image: busybox\n    command: [\"sleep\", \"3600\"]\n    volumes:\n      - data:/data\n    x-hoster-backup:\n      command: [\"sh\", \"-c\", \"echo no space left >&2; exit 3\"]\nvolumes:\n  data: {}\n"
+        }))
+        .await;
+    let f = h.create_deployment(&failing, "failing").await;
+    h.start_deployment(&f).await;
+    let (status, e) = h
+        .request(Method::POST, &format!("/api/v1/deployments/{f}/backups"), None)
+        .await;
+    assert_eq!(
+        (status.as_u16(), e["code"].as_str()),
+        (502, Some("runtime_error")),
+        "{e}"
+    );
+    assert!(
+        e["error"].as_str().unwrap().contains("exited with 3: no space left"),
+        "{e}"
+    );
+    let (_, fd) = h.get_deployment(&f).await;
+    assert_eq!(fd["status"], "running");
+    h.delete_deployment(&f).await;
     let path = format!("/api/v1/deployments/{id}/backup-schedule");
     for (body, field) in [
         (serde_json::json!({"schedule": "every night", "keep": 2}), "schedule"),
@@ -580,7 +614,20 @@ async fn a_deployment_backed_up_on_a_schedule_keeps_its_newest_backups() {
     assert_eq!(on_disk.len(), 2, "{on_disk:?}");
     assert!(names.iter().all(|n| on_disk.contains(n)), "{names:?} vs {on_disk:?}");
     let (_, d) = h.get_deployment(&id).await;
-    assert_eq!(d["status"], "running", "paused and resumed each time");
+    assert_eq!(d["status"], "running", "stopped and started again each time");
+    let (_, events) = h
+        .request(Method::GET, &format!("/api/v1/deployments/{id}/events"), None)
+        .await;
+    let starts = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "container" && e["message"].as_str().is_some_and(|m| m.ends_with("started")))
+        .count();
+    assert!(
+        starts >= 3,
+        "x-hoster-backup.stop: the container was started again after each copy ({starts})"
+    );
 
     let (status, _) = h.request(Method::DELETE, &path, None).await;
     assert_eq!(status, 204);
