@@ -222,6 +222,48 @@ async fn a_damaged_archive_a_foreign_key_or_a_running_server_leave_the_database_
     assert!(text(&out).contains("does not open with this key"), "{}", text(&out));
     assert_eq!(std::fs::read(&db).unwrap(), before);
 
+    // A database a newer Hoster wrote (a migration this one does not know) is refused too.
+    let newer = backups.join("newer");
+    std::fs::create_dir_all(&newer).unwrap();
+    let newer_db = newer.join("hoster.db");
+    std::fs::copy(h.dir.path().join("hoster.db.key"), newer.join("hoster.db.key")).unwrap();
+    let out = hoster(
+        &["restore", "db", &archive.to_string_lossy()],
+        &[
+            ("HOSTER_DATABASE_PATH", &newer_db.to_string_lossy()),
+            ("HOSTER_SERVER_PORT", &free),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", newer_db.display()))
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (9999, 'from the future', 1, x'00', 0)")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        c.close().await.unwrap();
+    }
+    let out = hoster(
+        &["backup", "db", "--to", &newer.to_string_lossy()],
+        &[("HOSTER_DATABASE_PATH", &newer_db.to_string_lossy())],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let from_the_future = archives(&newer).pop().unwrap();
+    let out = hoster(
+        &["restore", "db", &from_the_future.to_string_lossy()],
+        &[("HOSTER_DATABASE_PATH", &db_env), ("HOSTER_SERVER_PORT", &free)],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("from a newer Hoster (schema 9999"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+
     // The good archive goes in, and what it replaced is kept.
     let out = hoster(
         &["restore", "db", &archive.to_string_lossy()],
@@ -633,5 +675,73 @@ async fn a_deployment_backed_up_on_a_schedule_keeps_its_newest_backups() {
     assert_eq!(status, 204);
     let (status, _) = h.request(Method::GET, &path, None).await;
     assert_eq!(status, 404);
+    h.delete_deployment(&id).await;
+}
+
+#[tokio::test]
+async fn a_volume_backup_kept_in_s3_restores_its_files() {
+    let s3 = moto("volume-backups").await;
+    let h = Hoster::start_in(
+        tempfile::tempdir().unwrap(),
+        &[
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+            ("AWS_ENDPOINT", s3.endpoint.as_str()),
+            ("HOSTER_BACKUP_S3_URL", "s3://volume-backups/deployments"),
+        ],
+    )
+    .await;
+    let template = h
+        .publish(&serde_json::json!({
+            "name": "files",
+            "version": "1.0.0",
+            "creator_id": "admin",
+            "compose_spec": "services:\n  app:\n    image: busybox\n    command: [\"sh\", \"-c\", \"[ -e /data/file ] || echo first > /data/file; exec sleep 3600\"]\n    volumes:\n      - data:/data\nvolumes:\n  data: {}\n"
+        }))
+        .await;
+    let id = h.create_deployment(&template, "files").await;
+    h.start_deployment(&id).await;
+    let container = |d: &Value| d["containers"][0]["container_id"].as_str().unwrap().to_string();
+    let (_, d) = h.get_deployment(&id).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while exec(&container(&d), &["cat", "/data/file"]).trim() != "first" {
+        assert!(std::time::Instant::now() < deadline, "the file was never written");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let (status, backup) = h
+        .request(Method::POST, &format!("/api/v1/deployments/{id}/backups"), None)
+        .await;
+    assert_eq!(status, 201, "{backup}");
+    let location = backup["location"].as_str().unwrap();
+    assert!(
+        location.starts_with("s3://volume-backups/deployments/depl_"),
+        "{location}"
+    );
+    let stored = reqwest::get(format!(
+        "{}/volume-backups?list-type=2&prefix=deployments/",
+        s3.endpoint
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert!(
+        stored.contains(location.trim_start_matches("s3://volume-backups/")),
+        "{stored}"
+    );
+
+    exec(&container(&d), &["sh", "-c", "echo changed > /data/file"]);
+    let bid = backup["id"].as_str().unwrap();
+    let (status, restored) = h
+        .request(
+            Method::POST,
+            &format!("/api/v1/deployments/{id}/backups/{bid}/restore"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{restored}");
+    assert_eq!(exec(&container(&restored), &["cat", "/data/file"]).trim(), "first");
     h.delete_deployment(&id).await;
 }
