@@ -551,31 +551,52 @@ async fn a_postgres_row_comes_back_from_a_volume_backup_and_a_clone_starts_with_
     h.delete_deployment(&id).await;
 }
 
+/// A busybox template running `command` (YAML flow) with a named volume `data` at /data, and
+/// `extra` (YAML lines of the service).
+fn busybox_with_data(name: &str, command: &str, extra: &str) -> Value {
+    serde_json::json!({
+        "name": name,
+        "version": "1.0.0",
+        "creator_id": "admin",
+        "compose_spec": format!(
+            "services:\n  app:\n    image: busybox\n    command: {command}\n{extra}    volumes:\n      - data:/data\nvolumes:\n  data: {{}}\n"
+        )
+    })
+}
+
+/// Publishes `template`, creates a deployment of it and starts it; the deployment's id.
+async fn started(h: &Hoster, template: &Value, name: &str) -> String {
+    let template = h.publish(template).await;
+    let id = h.create_deployment(&template, name).await;
+    h.start_deployment(&id).await;
+    id
+}
+
 #[tokio::test]
 async fn a_deployment_backed_up_on_a_schedule_keeps_its_newest_backups() {
     let h = Hoster::start().await;
-    let template = h
-        .publish(&serde_json::json!({
-            "name": "scheduled",
-            "version": "1.0.0",
-            "creator_id": "admin",
-            "compose_spec": "services:\n  app:\n    image: busybox\n    command: [\"sh\", \"-c\", \"echo kept > /data/file; exec sleep 3600\"]\n    stop_grace_period: 1s\n    volumes:\n      - data:/data\n    x-hoster-backup: {stop: true}\nvolumes:\n  data: {}\n"
-        }))
-        .await;
-    let id = h.create_deployment(&template, "nightly").await;
-    h.start_deployment(&id).await;
+    let id = started(
+        &h,
+        &busybox_with_data(
+            "scheduled",
+            r#"["sh", "-c", "echo kept > /data/file; exec sleep 3600"]"#,
+            "    stop_grace_period: 1s\n    x-hoster-backup: {stop: true}\n",
+        ),
+        "nightly",
+    )
+    .await;
 
     // A pre-backup command that fails fails the backup, and the deployment goes on.
-    let failing = h
-        .publish(&serde_json::json!({
-            "name": "failing-dump",
-            "version": "1.0.0",
-            "creator_id": "admin",
-            "compose_spec": "services:\n  app:\n    image: busybox\n    command: [\"sleep\", \"3600\"]\n    volumes:\n      - data:/data\n    x-hoster-backup:\n      command: [\"sh\", \"-c\", \"echo no space left >&2; exit 3\"]\nvolumes:\n  data: {}\n"
-        }))
-        .await;
-    let f = h.create_deployment(&failing, "failing").await;
-    h.start_deployment(&f).await;
+    let f = started(
+        &h,
+        &busybox_with_data(
+            "failing-dump",
+            r#"["sleep", "3600"]"#,
+            "    x-hoster-backup:\n      command: [\"sh\", \"-c\", \"echo no space left >&2; exit 3\"]\n",
+        ),
+        "failing",
+    )
+    .await;
     let (status, e) = h
         .request(Method::POST, &format!("/api/v1/deployments/{f}/backups"), None)
         .await;
@@ -692,16 +713,16 @@ async fn a_volume_backup_kept_in_s3_restores_its_files() {
         ],
     )
     .await;
-    let template = h
-        .publish(&serde_json::json!({
-            "name": "files",
-            "version": "1.0.0",
-            "creator_id": "admin",
-            "compose_spec": "services:\n  app:\n    image: busybox\n    command: [\"sh\", \"-c\", \"[ -e /data/file ] || echo first > /data/file; exec sleep 3600\"]\n    volumes:\n      - data:/data\nvolumes:\n  data: {}\n"
-        }))
-        .await;
-    let id = h.create_deployment(&template, "files").await;
-    h.start_deployment(&id).await;
+    let id = started(
+        &h,
+        &busybox_with_data(
+            "files",
+            r#"["sh", "-c", "[ -e /data/file ] || echo first > /data/file; exec sleep 3600"]"#,
+            "",
+        ),
+        "files",
+    )
+    .await;
     let container = |d: &Value| d["containers"][0]["container_id"].as_str().unwrap().to_string();
     let (_, d) = h.get_deployment(&id).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
