@@ -634,6 +634,9 @@ async fn values_reach_the_container_as_written_and_engine_messages_do_not_reach_
         );
     }
     assert!(row["error_message"].as_str().unwrap().contains("not found"), "{row}");
+    // A failed deployment keeps its containers for their output: delete it, or they stay.
+    let gone = app.delete(&format!("/api/v1/deployments/{id}")).await;
+    assert_eq!(gone.status(), StatusCode::NO_CONTENT);
 }
 
 /// Any template that validates, with its images present, starts: whatever it says cannot make
