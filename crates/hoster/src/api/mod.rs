@@ -3,7 +3,7 @@
 
 pub(crate) mod access;
 mod auth;
-mod backups;
+pub(crate) mod backups;
 pub(crate) mod catalog;
 pub(crate) mod deployments;
 pub(crate) mod domains;

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::catalog::Pager;
 use super::session::{Form, Viewer};
 use super::{Chrome, Section, api_query, error_page, html, see_other, status_class, word};
+use crate::api::backups as api_backups;
 use crate::api::deployments::{self as api, Deployment};
 use crate::api::domains::{self as api_domains, DomainView};
 use crate::api::events as api_events;
@@ -89,6 +90,14 @@ pub async fn list(
     })
 }
 
+/// A backup as the page lists it.
+pub struct BackupRow {
+    pub id: String,
+    pub when: String,
+    pub size: String,
+    pub volumes: String,
+}
+
 /// One row of the history, as the events API gives it.
 #[derive(Deserialize)]
 pub struct EventRow {
@@ -127,6 +136,7 @@ struct DeploymentPage {
     logs_error: Option<String>,
     variables: Vec<VariableValue>,
     has_secrets: bool,
+    backups: Vec<BackupRow>,
     revealed: bool,
     progress: Vec<(String, String)>,
     can_start: bool,
@@ -221,9 +231,16 @@ async fn render(state: &AppState, viewer: &Viewer, id: &str, reveal: bool, delet
     } else {
         Ok(Vec::new())
     };
-    let (domains, events, variables) = match (domains, events, variables) {
-        (Ok(a), Ok(b), Ok(v)) => (a, b, v),
-        (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return error_page(viewer, e),
+    let backups = if may_configure {
+        api_backups::list_backups(State(state.clone()), Extension(caller.clone()), Path(id.to_string()))
+            .await
+            .map(|axum::Json(b)| b)
+    } else {
+        Ok(Vec::new())
+    };
+    let (domains, events, variables, backups) = match (domains, events, variables, backups) {
+        (Ok(a), Ok(b), Ok(v), Ok(k)) => (a, b, v, k),
+        (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => return error_page(viewer, e),
     };
     let progress = d
         .progress
@@ -248,6 +265,15 @@ async fn render(state: &AppState, viewer: &Viewer, id: &str, reveal: bool, delet
         logs,
         logs_error,
         has_secrets: variables.iter().any(|v| v.secret),
+        backups: backups
+            .into_iter()
+            .map(|b| BackupRow {
+                when: b.created_at.to_minute(),
+                size: format!("{:.1} MB", b.size_bytes as f64 / 1e6),
+                volumes: b.volumes.join(", "),
+                id: b.id,
+            })
+            .collect(),
         variables,
         revealed: reveal,
         progress,
@@ -366,6 +392,34 @@ pub async fn act(
     };
     match done {
         Ok(notice) => see_other(&page, notice),
+        Err(e) => error_page(&viewer, e),
+    }
+}
+
+/// "Back up now": the backups API's create, then back to the page.
+pub async fn back_up(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    _form: Form,
+) -> Response {
+    match api_backups::create_backup(State(state), Extension(viewer.caller.clone()), Path(id.clone())).await {
+        Ok(_) => see_other(&format!("/ui/deployments/{id}"), "backed_up"),
+        Err(e) => error_page(&viewer, e),
+    }
+}
+
+/// Restores one of the deployment's backups (the API checks the archive first).
+pub async fn restore(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    axum::extract::Path((id, bid)): axum::extract::Path<(String, String)>,
+    _form: Form,
+) -> Response {
+    let answer =
+        api_backups::restore_backup(State(state), Extension(viewer.caller.clone()), Path((id.clone(), bid))).await;
+    match answer {
+        Ok(_) => see_other(&format!("/ui/deployments/{id}"), "restored"),
         Err(e) => error_page(&viewer, e),
     }
 }

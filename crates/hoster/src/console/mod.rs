@@ -42,6 +42,8 @@ pub fn router(state: AppState) -> Router {
         .route("/ui/deployments/{id}", get(deployments::page))
         .route("/ui/deployments/{id}/logs", get(deployments::logs_stream))
         .route("/ui/deployments/{id}/secrets", post(deployments::secrets))
+        .route("/ui/deployments/{id}/backups", post(deployments::back_up))
+        .route("/ui/deployments/{id}/backups/{bid}/restore", post(deployments::restore))
         .route("/ui/deployments/{id}/{action}", post(deployments::act))
         .route("/ui/studio", get(studio::list))
         .route("/ui/studio/new", get(studio::new_page).post(studio::create))
@@ -231,6 +233,8 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "version" => "New version created: edit it, then publish it.",
         "revoked" => "Token revoked.",
         "signed_out" => "Signed out.",
+        "backed_up" => "Backup taken.",
+        "restored" => "Restored from the backup.",
         _ => return None,
     })
 }

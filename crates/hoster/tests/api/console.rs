@@ -246,3 +246,50 @@ async fn secrets_show_only_when_asked_and_the_reveal_is_audited() {
         .count();
     assert_eq!(reveals, 2, "the API's reveal and the console's: {audit}");
 }
+
+#[tokio::test]
+async fn a_deployments_page_backs_it_up_and_restores_it() {
+    let app = spawn_app().await;
+    let compose = "services:\n  app:\n    image: busybox\n    command: [\"sh\", \"-c\", \"[ -e /data/f ] || echo first > /data/f; exec sleep 3600\"]\n    stop_grace_period: 1s\n    volumes:\n      - data:/data\nvolumes:\n  data: {}\n";
+    let template = publish(
+        &app,
+        json!({"name": "kept", "version": "1.0.0", "creator_id": "ada", "compose_spec": compose}),
+    )
+    .await;
+    let body = json!({"template_id": template, "customer_id": "c1", "name": "kept"});
+    let (_, d) = status_json(app.post_json("/api/v1/deployments", &body).await).await;
+    let id = d["id"].as_str().unwrap().to_string();
+    let (status, started) = status_json(app.post(&format!("/api/v1/deployments/{id}/start")).await).await;
+    assert_eq!(status, 200, "{started}");
+    let (_, _, html) = page(&app, &format!("/ui/deployments/{id}")).await;
+    assert!(html.contains("id=\"back-up\"") && html.contains("None yet."), "{html}");
+    let post = |path: String, token: String| {
+        let request = no_redirects()
+            .post(app.url(&path))
+            .header("Origin", format!("http://{}", app.addr))
+            .form(&[("csrf", token)]);
+        async move { request.send().await.unwrap() }
+    };
+    let r = post(format!("/ui/deployments/{id}/backups"), form_token(&html)).await;
+    assert_eq!(r.status(), 303);
+    assert!(r.headers()[LOCATION].to_str().unwrap().ends_with("notice=backed_up"));
+    let (_, _, html) = page(&app, &format!("/ui/deployments/{id}?notice=backed_up")).await;
+    assert!(
+        html.contains("Backup taken.") && html.contains("<td>data</td>"),
+        "{html}"
+    );
+    let (_, listed) = status_json(app.get(&format!("/api/v1/deployments/{id}/backups")).await).await;
+    let bid = listed[0]["id"].as_str().unwrap();
+    assert!(html.contains(&format!("/backups/{bid}/restore")));
+    let r = post(format!("/ui/deployments/{id}/backups/{bid}/restore"), form_token(&html)).await;
+    assert_eq!(r.status(), 303);
+    assert!(r.headers()[LOCATION].to_str().unwrap().ends_with("notice=restored"));
+    let (_, d) = status_json(app.get(&format!("/api/v1/deployments/{id}")).await).await;
+    assert_eq!(d["status"], "running");
+    assert!(
+        app.delete(&format!("/api/v1/deployments/{id}"))
+            .await
+            .status()
+            .is_success()
+    );
+}
