@@ -410,7 +410,8 @@ impl Deployer {
     /// Runs each deployment's backup schedule: a backup at each time it names, then its oldest
     /// backups beyond `keep` removed (archive and record). A failure is the backup's own event
     /// and `operation="backup",outcome="error"` in /metrics; the next time comes anyway. A
-    /// time that passes while Hoster is down is not made up for.
+    /// deployment that has not run yet is skipped; a time that passes while Hoster is down is
+    /// not made up for.
     pub async fn back_up_on_schedules(self: Arc<Self>, to: Destination) {
         let mut next: std::collections::HashMap<DeploymentId, (String, i64)> = Default::default();
         loop {
@@ -442,6 +443,11 @@ impl Deployer {
                 }
                 let at = schedule.next_after(now).unwrap_or(i64::MAX);
                 next.insert(s.deployment_id.clone(), (s.schedule.clone(), at));
+                // One that never started has no volumes yet: nothing to back up, nothing to say.
+                match self.store.get_deployment(&s.deployment_id).await {
+                    Ok(Some(d)) if matches!(d.status, Status::Running | Status::Stopped | Status::Failed) => {}
+                    _ => continue,
+                }
                 if let Err(e) = self.back_up(&s.deployment_id, &to).await {
                     tracing::warn!(deployment = %s.deployment_id, error = %e, "scheduled backup failed");
                     continue;

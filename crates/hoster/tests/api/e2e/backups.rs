@@ -612,6 +612,22 @@ async fn a_deployment_backed_up_on_a_schedule_keeps_its_newest_backups() {
     let (_, fd) = h.get_deployment(&f).await;
     assert_eq!(fd["status"], "running");
     h.delete_deployment(&f).await;
+    // One that never started is on a schedule too, and is skipped until it runs.
+    let pending = h
+        .create_deployment(
+            &h.publish(&busybox_with_data("pending", r#"["sleep", "3600"]"#, ""))
+                .await,
+            "later",
+        )
+        .await;
+    let (status, _) = h
+        .request(
+            Method::PUT,
+            &format!("/api/v1/deployments/{pending}/backup-schedule"),
+            Some(&serde_json::json!({"schedule": "* * * * * *", "keep": 1})),
+        )
+        .await;
+    assert_eq!(status, 200);
     let path = format!("/api/v1/deployments/{id}/backup-schedule");
     for (body, field) in [
         (serde_json::json!({"schedule": "every night", "keep": 2}), "schedule"),
@@ -690,6 +706,18 @@ async fn a_deployment_backed_up_on_a_schedule_keeps_its_newest_backups() {
     assert!(
         starts >= 3,
         "x-hoster-backup.stop: the container was started again after each copy ({starts})"
+    );
+
+    let (_, events) = h
+        .request(Method::GET, &format!("/api/v1/deployments/{pending}/events"), None)
+        .await;
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| !e["message"].as_str().unwrap_or_default().contains("backup")),
+        "a deployment that never ran is not backed up, nor told it failed: {events}"
     );
 
     let (status, _) = h.request(Method::DELETE, &path, None).await;
