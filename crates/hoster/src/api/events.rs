@@ -37,6 +37,9 @@ pub struct EventsQuery {
     after: Option<i64>,
     /// Rows per page, 1 to 1,000 (default 100); a followed stream sends every row.
     limit: Option<u32>,
+    /// `true`: the newest `limit` rows after `after` (still oldest first), rather than the
+    /// oldest; for pages only.
+    newest: Option<bool>,
     /// Keep the response open as server-sent events (`event: deployment`, `id` = `seq`):
     /// the rows after `after`, then each row as it is written, until the client leaves; and
     /// `event: progress` (a `ProgressView`, no id) as a start's progress changes.
@@ -162,15 +165,23 @@ async fn answer(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<i64>().ok());
     let after = query.after.or(resumed).unwrap_or(0);
+    let newest = query.newest.unwrap_or(false);
     if !query.follow.unwrap_or(false) {
         let filter = EventFilter {
             deployment: deployment.as_ref(),
             customer_id: customer.as_deref(),
             after,
             limit,
+            newest,
         };
         let rows = state.store.events(&filter).await?;
         return Ok(axum::Json(rows.into_iter().map(EventView::from).collect::<Vec<_>>()).into_response());
+    }
+    if newest {
+        return Err(ApiError::validation(Problems(vec![Problem::field(
+            "newest",
+            "is for pages; a followed stream sends every row after `after`",
+        )])));
     }
     // Subscribed before the backlog is read, so no row falls between the two.
     let live = state.store.subscribe_events();
@@ -187,6 +198,7 @@ async fn answer(
             customer_id: customer.as_deref(),
             after: cursor?,
             limit: MAX_LIMIT,
+            newest: false,
         };
         let page = match store.events(&filter).await {
             Ok(page) => page,

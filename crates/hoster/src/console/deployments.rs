@@ -101,7 +101,6 @@ pub struct BackupRow {
 /// One row of the history, as the events API gives it.
 #[derive(Deserialize)]
 pub struct EventRow {
-    pub seq: i64,
     pub kind: String,
     pub from: Option<String>,
     pub to: String,
@@ -155,28 +154,16 @@ async fn body_of(response: Response) -> Vec<u8> {
 }
 
 async fn events(state: &AppState, viewer: &Viewer, id: &str) -> Result<Vec<EventRow>, ApiError> {
-    let mut rows: Vec<EventRow> = Vec::new();
-    loop {
-        let after = rows.last().map_or(0, |r| r.seq);
-        let query = api_query(Some(&format!("after={after}&limit=1000")))?;
-        let response = api_events::deployment_events(
-            State(state.clone()),
-            Extension(viewer.caller.clone()),
-            Path(id.to_string()),
-            Query(query),
-            HeaderMap::new(),
-        )
-        .await?;
-        let page: Vec<EventRow> = serde_json::from_slice(&body_of(response).await).unwrap_or_default();
-        let full = page.len() == 1000;
-        rows.extend(page);
-        if rows.len() > EVENTS_SHOWN {
-            rows.drain(..rows.len() - EVENTS_SHOWN);
-        }
-        if !full {
-            break;
-        }
-    }
+    let query = api_query(Some(&format!("newest=true&limit={EVENTS_SHOWN}")))?;
+    let response = api_events::deployment_events(
+        State(state.clone()),
+        Extension(viewer.caller.clone()),
+        Path(id.to_string()),
+        Query(query),
+        HeaderMap::new(),
+    )
+    .await?;
+    let mut rows: Vec<EventRow> = serde_json::from_slice(&body_of(response).await).unwrap_or_default();
     rows.reverse();
     Ok(rows)
 }

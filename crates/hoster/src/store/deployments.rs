@@ -133,6 +133,8 @@ pub struct EventFilter<'a> {
     /// Rows after this `seq`.
     pub after: i64,
     pub limit: u32,
+    /// The newest `limit` rows rather than the oldest (answered oldest first either way).
+    pub newest: bool,
 }
 
 const COLUMNS: &str =
@@ -423,17 +425,22 @@ impl Store {
 
     /// History rows, oldest first.
     pub async fn events(&self, filter: &EventFilter<'_>) -> Result<Vec<Event>, StoreError> {
-        Ok(sqlx::query_as(&format!(
+        let order = if filter.newest { "DESC" } else { "ASC" };
+        let mut rows: Vec<Event> = sqlx::query_as(&format!(
             "SELECT {EVENT_COLUMNS} FROM deployment_events e JOIN deployments d ON d.id = e.deployment_id \
              WHERE e.seq > ?1 AND (?2 IS NULL OR e.deployment_id = ?2) AND (?3 IS NULL OR d.customer_id = ?3) \
-             ORDER BY e.seq LIMIT ?4"
+             ORDER BY e.seq {order} LIMIT ?4"
         ))
         .bind(filter.after)
         .bind(filter.deployment.map(DeploymentId::as_str))
         .bind(filter.customer_id)
         .bind(filter.limit)
         .fetch_all(&self.pool)
-        .await?)
+        .await?;
+        if filter.newest {
+            rows.reverse();
+        }
+        Ok(rows)
     }
 
     /// History rows as they commit, from now on.

@@ -483,6 +483,37 @@ async fn a_container_killed_behind_hosters_back_shows_in_the_event_stream_within
         "the engine's start event is in the history: {next:?}"
     );
     let last = next.last().unwrap()["seq"].as_i64().unwrap();
+    // The newest page: the last two rows, oldest first; not for a followed stream.
+    let (_, newest) = h
+        .request(
+            reqwest::Method::GET,
+            &format!("/api/v1/deployments/{id}/events?newest=true&limit=2"),
+            None,
+        )
+        .await;
+    let seqs: Vec<i64> = newest
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
+    let all: Vec<i64> = rows
+        .iter()
+        .chain(next.iter())
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, all[all.len() - 2..]);
+    let (status, refused) = h
+        .request(
+            reqwest::Method::GET,
+            &format!("/api/v1/deployments/{id}/events?newest=true&follow=true"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), refused["details"][0]["field"].as_str()),
+        (400, Some("newest"))
+    );
 
     let follow = |path: String| {
         let client = h.client.clone();
