@@ -95,7 +95,7 @@ pub async fn back_up(database: &Path, sealer: &Sealer, to: &Destination) -> Resu
     let mut manifest = Manifest::new(Kind::Database, now.to_string());
     manifest.schema_version = check(&copy.0).await?;
 
-    let sealed = scratch(database, "archive")?;
+    let sealed = to.scratch("archive")?;
     let key = *sealer.backup_key();
     let (from, into) = (copy.0.clone(), sealed.0.clone());
     let manifest = tokio::task::spawn_blocking(move || -> Result<Manifest, DbBackupError> {
@@ -154,11 +154,10 @@ pub struct Restored {
 /// touched; the database it replaces is kept beside it. The server must be stopped.
 pub async fn restore(database: &Path, sealer: &Sealer, location: &str) -> Result<Restored, DbBackupError> {
     let (from, name) = split_location(location)?;
-    let fetched = scratch(database, "restore")?;
-    from.fetch(&name, &fetched.0).await?;
+    let archive = from.local(&name).await?;
     let copy = scratch(database, "restored")?;
     let key = *sealer.backup_key();
-    let (archive_path, into) = (fetched.0.clone(), copy.0.clone());
+    let (archive_path, into) = (archive.path.clone(), copy.0.clone());
     let manifest = tokio::task::spawn_blocking(move || -> Result<Manifest, DbBackupError> {
         let input =
             std::fs::File::open(&archive_path).map_err(io(format!("cannot read {}", archive_path.display())))?;

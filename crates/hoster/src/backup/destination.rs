@@ -12,8 +12,16 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, WriteMultipart};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::Scratch;
+
 /// A part of an upload sent at a time: what is in memory while an archive leaves.
 const PART: usize = 8 * 1024 * 1024;
+
+/// An archive as a local file; see [`Destination::local`].
+pub struct Local {
+    pub path: PathBuf,
+    _copy: Option<Scratch>,
+}
 
 #[derive(Clone)]
 pub enum Destination {
@@ -114,21 +122,41 @@ impl Destination {
         }
     }
 
-    /// Stores the local file `from` as `name`; its location.
+    /// A private file an archive is written into before [`Destination::put`]: in the directory
+    /// itself, so that the put is a rename and a large archive is written once; for a store, in
+    /// the system's temporary directory, from where it is uploaded.
+    pub fn scratch(&self, what: &str) -> Result<Scratch, DestinationError> {
+        let dir = match self {
+            Destination::Dir(dir) => {
+                crate::private_fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
+                dir.clone()
+            }
+            Destination::S3 { .. } => std::env::temp_dir(),
+        };
+        Scratch::create(&dir, what).map_err(io(format!("cannot create a file in {}", dir.display())))
+    }
+
+    /// Stores the local file `from` (owner-only, as [`Destination::scratch`] makes them) as
+    /// `name`; its location.
     pub async fn put(&self, name: &str, from: &Path) -> Result<String, DestinationError> {
         let name = Self::checked(name)?;
         match self {
             Destination::Dir(dir) => {
                 crate::private_fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
-                let partial = dir.join(format!(".{name}.partial"));
-                tokio::fs::copy(from, &partial)
-                    .await
-                    .map_err(io(format!("cannot write {}", partial.display())))?;
-                crate::private_fs::restrict(&partial).map_err(io(format!("cannot restrict {}", partial.display())))?;
                 let target = dir.join(name);
-                tokio::fs::rename(&partial, &target)
-                    .await
-                    .map_err(io(format!("cannot write {}", target.display())))?;
+                if tokio::fs::rename(from, &target).await.is_err() {
+                    // Another file system: copied beside the target first, so that a reader never
+                    // sees half an archive under its name.
+                    let partial = dir.join(format!(".{name}.partial"));
+                    tokio::fs::copy(from, &partial)
+                        .await
+                        .map_err(io(format!("cannot write {}", partial.display())))?;
+                    crate::private_fs::restrict(&partial)
+                        .map_err(io(format!("cannot restrict {}", partial.display())))?;
+                    tokio::fs::rename(&partial, &target)
+                        .await
+                        .map_err(io(format!("cannot write {}", target.display())))?;
+                }
             }
             Destination::S3 { store, prefix, .. } => {
                 let upload = store.put_multipart(&Self::object(prefix, name)).await?;
@@ -154,19 +182,23 @@ impl Destination {
         Ok(self.location(name))
     }
 
-    /// Copies archive `name` to the local file `to`, streamed.
-    pub async fn fetch(&self, name: &str, to: &Path) -> Result<(), DestinationError> {
+    /// Archive `name` as a local file to read: the file itself in a directory; from a store, a
+    /// copy streamed into a scratch file that goes when the answer is dropped.
+    pub async fn local(&self, name: &str) -> Result<Local, DestinationError> {
         let name = Self::checked(name)?;
         match self {
             Destination::Dir(dir) => {
-                let from = dir.join(name);
-                tokio::fs::copy(&from, to)
-                    .await
-                    .map_err(io(format!("cannot read {}", from.display())))?;
+                let path = dir.join(name);
+                if !path.is_file() {
+                    return Err(DestinationError::Invalid(format!("{} does not exist", path.display())));
+                }
+                Ok(Local { path, _copy: None })
             }
             Destination::S3 { store, prefix, .. } => {
+                let copy = self.scratch("fetched")?;
+                let to = copy.0.clone();
                 let mut stream = store.get(&Self::object(prefix, name)).await?.into_stream();
-                let mut file = tokio::fs::File::create(to)
+                let mut file = tokio::fs::File::create(&to)
                     .await
                     .map_err(io(format!("cannot write {}", to.display())))?;
                 while let Some(chunk) = stream.next().await {
@@ -177,9 +209,12 @@ impl Destination {
                 file.flush()
                     .await
                     .map_err(io(format!("cannot write {}", to.display())))?;
+                Ok(Local {
+                    path: to,
+                    _copy: Some(copy),
+                })
             }
         }
-        Ok(())
     }
 
     /// The archives here whose names start with `prefix`, sorted by name (oldest first).
@@ -269,11 +304,18 @@ mod tests {
     async fn a_directory_keeps_owner_only_files_listed_in_time_order() {
         let dir = tempfile::tempdir().unwrap();
         let d = Destination::Dir(dir.path().join("backups"));
-        let src = dir.path().join("src");
-        std::fs::write(&src, b"archive").unwrap();
         for name in ["db-2.hbk", "db-1.hbk", "other-1.hbk"] {
-            d.put(name, &src).await.unwrap();
+            let scratch = d.scratch("test").unwrap();
+            std::fs::write(&scratch.0, b"archive").unwrap();
+            d.put(name, &scratch.0).await.unwrap();
         }
+        // Written where it is kept: the put was a rename, no scratch file is left.
+        let hidden: Vec<_> = std::fs::read_dir(dir.path().join("backups"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+            .collect();
+        assert!(hidden.is_empty(), "{hidden:?}");
         assert_eq!(d.list("db-").await.unwrap(), ["db-1.hbk", "db-2.hbk"]);
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(dir.path().join("backups/db-1.hbk"))
@@ -281,9 +323,9 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        let back = dir.path().join("back");
-        d.fetch("db-2.hbk", &back).await.unwrap();
-        assert_eq!(std::fs::read(&back).unwrap(), b"archive");
+        let local = d.local("db-2.hbk").await.unwrap();
+        assert_eq!(std::fs::read(&local.path).unwrap(), b"archive");
+        assert!(d.local("db-3.hbk").await.is_err());
         d.delete("db-1.hbk").await.unwrap();
         assert_eq!(d.list("db-").await.unwrap(), ["db-2.hbk"]);
     }

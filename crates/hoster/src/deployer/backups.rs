@@ -19,7 +19,7 @@ use hoster_core::plan::object_name;
 use super::{DeployError, Deployer};
 use crate::backup::archive::{self, ArchiveError};
 use crate::backup::destination::Destination;
-use crate::backup::{DeploymentInfo, Kind, Manifest, Scratch, archive_name};
+use crate::backup::{DeploymentInfo, Kind, Manifest, archive_name};
 use crate::clock;
 use crate::runtime::ContainerStatus;
 use crate::store::{BackupRecord, DeploymentRecord, EventKind};
@@ -176,9 +176,9 @@ impl Deployer {
                 break;
             }
         }
-        let scratch = Scratch::create(&std::env::temp_dir(), "volumes").map_err(unavailable)?;
+        let scratch = to.scratch("volumes").map_err(unavailable)?;
         let archive = match still {
-            Ok(()) => self.write_archive(&d.id, &volumes, &image, manifest, &scratch).await,
+            Ok(()) => self.write_archive(&d.id, &volumes, &image, manifest, &scratch.0).await,
             Err(e) => Err(e),
         };
         for c in &paused {
@@ -208,17 +208,17 @@ impl Deployer {
         Ok(record)
     }
 
-    /// Streams each volume out of the engine into the sealed archive at `scratch`.
+    /// Streams each volume out of the engine into the sealed archive at `path`.
     async fn write_archive(
         &self,
         id: &DeploymentId,
         volumes: &[String],
         image: &str,
         manifest: Manifest,
-        scratch: &Scratch,
+        path: &std::path::Path,
     ) -> Result<Manifest, DeployError> {
         let key = self.store.backup_key();
-        let path = scratch.0.clone();
+        let path = path.to_path_buf();
         let (pieces, mut received) = tokio::sync::mpsc::channel::<Piece>(IN_FLIGHT);
         let writer = tokio::task::spawn_blocking(move || -> std::io::Result<Manifest> {
             let out = std::fs::OpenOptions::new().write(true).open(&path)?;
@@ -274,9 +274,8 @@ impl Deployer {
         backup: &BackupRecord,
         from: &Destination,
     ) -> Result<DeploymentRecord, DeployError> {
-        let scratch = Scratch::create(&std::env::temp_dir(), "restore").map_err(unavailable)?;
-        from.fetch(&backup.name, &scratch.0).await.map_err(invalid)?;
-        let manifest = self.read_archive(&scratch, None).await?;
+        let archive = from.local(&backup.name).await.map_err(invalid)?;
+        let manifest = self.read_archive(&archive.path, None).await?;
         let volumes: Vec<String> = manifest
             .files
             .iter()
@@ -322,7 +321,7 @@ impl Deployer {
             self.engine.ensure_volume(spec).await?;
         }
         let image = helper_image(&instance);
-        self.read_archive(&scratch, Some((&d.id, &image))).await?;
+        self.read_archive(&archive.path, Some((&d.id, &image))).await?;
         let note = format!("restored {} from backup {}", volumes_named(&backup.manifest), backup.id);
         self.store.note(&d.id, EventKind::Action, &note, &clock::now()).await?;
         if was_running {
@@ -333,15 +332,15 @@ impl Deployer {
         Ok(d)
     }
 
-    /// Reads the archive at `scratch` through, every checksum checked; with `into`, each volume's
+    /// Reads the archive at `path` through, every checksum checked; with `into`, each volume's
     /// stream goes into that deployment's volume of the same name, through `image`'s helper.
     async fn read_archive(
         &self,
-        scratch: &Scratch,
+        path: &std::path::Path,
         into: Option<(&DeploymentId, &str)>,
     ) -> Result<Manifest, DeployError> {
         let key = self.store.backup_key();
-        let path = scratch.0.clone();
+        let path = path.to_path_buf();
         let (opened, mut volumes) = tokio::sync::mpsc::channel::<(String, tokio::sync::mpsc::Receiver<Bytes>)>(1);
         let importing = into.is_some();
         let reader = tokio::task::spawn_blocking(move || -> Result<Manifest, ArchiveError> {
