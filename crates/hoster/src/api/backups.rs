@@ -127,7 +127,11 @@ pub async fn list_backups(
     path = "/api/v1/deployments/{id}/backups/{bid}",
     tag = "deployments",
     params(("id" = String, Path, description = "Deployment id"), ("bid" = String, Path, description = "Backup id")),
-    responses((status = 204, description = "deleted"), (status = 404, description = "backup_not_found", body = ErrorBody))
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 404, description = "backup_not_found", body = ErrorBody),
+        (status = 502, description = "runtime_error: the archive could not be removed; the backup is kept", body = ErrorBody)
+    )
 )]
 pub async fn delete_backup(
     State(state): State<AppState>,
@@ -137,16 +141,13 @@ pub async fn delete_backup(
     let d = load(&state, &caller, Operation::ConfigureDeployment, &id).await?;
     let b = backup_of(&state, &d, &bid).await?;
     auth::audit(&state, &caller, "deployment.backup.delete", &id, &bid).await;
-    if let Err(e) = state.backups.delete(&b.name).await {
-        // Gone already is what a delete wants; anything else keeps the record.
-        tracing::warn!(backup = %b.id, error = %e, "cannot delete a backup's archive");
-        if state.backups.list(&b.name).await.map(|l| !l.is_empty()).unwrap_or(true) {
-            return Err(ApiError::new(
-                ErrorCode::RuntimeError,
-                format!("the archive could not be deleted: {e}"),
-            ));
-        }
-    }
+    // The record goes only once the archive has: a failure keeps both, to try again.
+    state.backups.delete(&b.name).await.map_err(|e| {
+        ApiError::new(
+            ErrorCode::RuntimeError,
+            format!("the archive could not be deleted: {e}"),
+        )
+    })?;
     state.store.delete_backup(&b.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

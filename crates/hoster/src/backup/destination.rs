@@ -251,16 +251,21 @@ impl Destination {
         Ok(names)
     }
 
+    /// Removes archive `name`; one that is gone already is fine.
     pub async fn delete(&self, name: &str) -> Result<(), DestinationError> {
         let name = Self::checked(name)?;
         match self {
             Destination::Dir(dir) => {
                 let path = dir.join(name);
-                tokio::fs::remove_file(&path)
-                    .await
-                    .map_err(io(format!("cannot remove {}", path.display())))?;
+                match tokio::fs::remove_file(&path).await {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    other => other.map_err(io(format!("cannot remove {}", path.display())))?,
+                }
             }
-            Destination::S3 { store, prefix, .. } => store.delete(&Self::object(prefix, name)).await?,
+            Destination::S3 { store, prefix, .. } => match store.delete(&Self::object(prefix, name)).await {
+                Err(object_store::Error::NotFound { .. }) => {}
+                other => other?,
+            },
         }
         Ok(())
     }
@@ -328,5 +333,6 @@ mod tests {
         assert!(d.local("db-3.hbk").await.is_err());
         d.delete("db-1.hbk").await.unwrap();
         assert_eq!(d.list("db-").await.unwrap(), ["db-2.hbk"]);
+        d.delete("db-1.hbk").await.unwrap();
     }
 }
