@@ -9,7 +9,7 @@ use hoster_core::template::Variable;
 use hoster_core::variables::Kind;
 
 use super::session::{Form, Viewer};
-use super::{Chrome, FieldErrors, Section, api_query, error_page, html, html_status, price, see_other};
+use super::{Chrome, FieldErrors, Pager, Section, api_query, error_page, html, html_status, param, price, see_other};
 use crate::api::catalog::{self as api_catalog, CatalogEntry, ServiceSummary};
 use crate::api::deployments::{self as api_deployments, CreateDeployment};
 use crate::api::extract::{Json, Path, Query};
@@ -29,57 +29,6 @@ struct CatalogPage {
     categories: Vec<String>,
     tags: Vec<String>,
     pages: Pager,
-}
-
-/// Previous and next links of a paginated list, keeping its other query parameters.
-pub struct Pager {
-    pub previous: Option<String>,
-    pub next: Option<String>,
-    pub showing: String,
-}
-
-impl Pager {
-    pub fn new(base: &str, raw: Option<&str>, offset: u64, limit: u32, shown: usize, total: u64) -> Self {
-        let kept: Vec<(String, String)> = serde_urlencoded::from_str::<Vec<(String, String)>>(raw.unwrap_or_default())
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|(k, v)| k != "offset" && k != "notice" && !v.is_empty())
-            .collect();
-        let link = |offset: u64| {
-            let mut pairs = kept.clone();
-            pairs.push(("offset".into(), offset.to_string()));
-            format!("{base}?{}", serde_urlencoded::to_string(pairs).unwrap_or_default())
-        };
-        let limit = u64::from(limit);
-        let end = offset + shown as u64;
-        Pager {
-            previous: (offset > 0).then(|| link(offset.saturating_sub(limit))),
-            next: (end < total).then(|| link(end)),
-            showing: if shown == 0 {
-                "none".to_string()
-            } else {
-                format!("{}–{end} of {total}", offset + 1)
-            },
-        }
-    }
-}
-
-fn offset_of(raw: Option<&str>) -> u64 {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(raw.unwrap_or_default())
-        .unwrap_or_default()
-        .into_iter()
-        .find(|(k, _)| k == "offset")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0)
-}
-
-pub(crate) fn param(raw: Option<&str>, name: &str) -> String {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(raw.unwrap_or_default())
-        .unwrap_or_default()
-        .into_iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v)
-        .unwrap_or_default()
 }
 
 pub async fn catalog(
@@ -111,7 +60,7 @@ pub async fn catalog(
     categories.dedup();
     tags.sort();
     tags.dedup();
-    let pages = Pager::new("/ui/", raw, offset_of(raw), list.limit, list.entries.len(), list.total);
+    let pages = Pager::new("/ui/", raw, list.offset, list.limit, list.entries.len(), list.total);
     html(&CatalogPage {
         chrome: Chrome::new(&viewer, Section::Catalog, "Catalog"),
         total: list.total,
@@ -300,17 +249,6 @@ pub async fn deploy(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pages_link_back_and_forth_keeping_the_filters() {
-        let p = Pager::new("/ui/", Some("q=web&offset=20&notice=saved"), 20, 20, 20, 45);
-        assert_eq!(p.previous.as_deref(), Some("/ui/?q=web&offset=0"));
-        assert_eq!(p.next.as_deref(), Some("/ui/?q=web&offset=40"));
-        assert_eq!(p.showing, "21–40 of 45");
-        let last = Pager::new("/ui/", None, 40, 20, 5, 45);
-        assert_eq!(last.next, None);
-        assert_eq!(Pager::new("/ui/", None, 0, 20, 0, 0).showing, "none");
-    }
 
     #[test]
     fn the_form_follows_the_variables() {

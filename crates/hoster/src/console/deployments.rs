@@ -10,7 +10,7 @@ use hoster_core::access::Operation;
 use hoster_core::deployment::Status;
 use serde::Deserialize;
 
-use super::catalog::Pager;
+use super::Pager;
 use super::session::{Form, Viewer};
 use super::{Chrome, Section, api_query, error_page, html, see_other, status_class, word};
 use crate::api::backups as api_backups;
@@ -69,7 +69,7 @@ pub async fn list(
         Ok(axum::Json(list)) => list,
         Err(e) => return error_page(&viewer, e),
     };
-    let param = |name: &str| super::catalog::param(raw, name);
+    let param = |name: &str| super::param(raw, name);
     let pages = Pager::new(
         "/ui/deployments",
         raw,
@@ -299,7 +299,7 @@ pub async fn logs_stream(
     axum::extract::Path(id): axum::extract::Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let since = super::catalog::param(raw.as_deref(), "since");
+    let since = super::param(raw.as_deref(), "since");
     let query = format!(
         "follow=true&tail=0{}",
         if since.is_empty() {

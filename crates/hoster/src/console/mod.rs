@@ -256,6 +256,49 @@ pub fn api_query<T: DeserializeOwned>(raw: Option<&str>) -> Result<T, ApiError> 
     })
 }
 
+/// Previous and next links of a paginated list, keeping its other query parameters.
+pub struct Pager {
+    pub previous: Option<String>,
+    pub next: Option<String>,
+    pub showing: String,
+}
+
+impl Pager {
+    pub fn new(base: &str, raw: Option<&str>, offset: u64, limit: u32, shown: usize, total: u64) -> Self {
+        let kept: Vec<(String, String)> = serde_urlencoded::from_str::<Vec<(String, String)>>(raw.unwrap_or_default())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(k, v)| k != "offset" && k != "notice" && !v.is_empty())
+            .collect();
+        let link = |offset: u64| {
+            let mut pairs = kept.clone();
+            pairs.push(("offset".into(), offset.to_string()));
+            format!("{base}?{}", serde_urlencoded::to_string(pairs).unwrap_or_default())
+        };
+        let limit = u64::from(limit);
+        let end = offset + shown as u64;
+        Pager {
+            previous: (offset > 0).then(|| link(offset.saturating_sub(limit))),
+            next: (end < total).then(|| link(end)),
+            showing: if shown == 0 {
+                "none".to_string()
+            } else {
+                format!("{}–{end} of {total}", offset + 1)
+            },
+        }
+    }
+}
+
+/// The value of `name` in a raw query string, empty when absent.
+pub fn param(raw: Option<&str>, name: &str) -> String {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(raw.unwrap_or_default())
+        .unwrap_or_default()
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+        .unwrap_or_default()
+}
+
 /// Problems by the form field they belong to; the ones no field shows are listed at the top.
 #[derive(Default)]
 pub struct FieldErrors {
@@ -341,6 +384,17 @@ mod tests {
         assert_eq!((f.q, f.offset), (None, Some(20)));
         assert!(api_query::<Filter>(Some("bogus=1")).is_err());
         assert!(api_query::<Filter>(Some("offset=x")).is_err());
+    }
+
+    #[test]
+    fn pages_link_back_and_forth_keeping_the_filters() {
+        let p = Pager::new("/ui/", Some("q=web&offset=20&notice=saved"), 20, 20, 20, 45);
+        assert_eq!(p.previous.as_deref(), Some("/ui/?q=web&offset=0"));
+        assert_eq!(p.next.as_deref(), Some("/ui/?q=web&offset=40"));
+        assert_eq!(p.showing, "21–40 of 45");
+        let last = Pager::new("/ui/", None, 40, 20, 5, 45);
+        assert_eq!(last.next, None);
+        assert_eq!(Pager::new("/ui/", None, 0, 20, 0, 0).showing, "none");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use axum::response::Response;
 use hoster_core::access::Operation;
 use hoster_core::deployment::Status;
 
-use super::catalog::Pager;
+use super::Pager;
 use super::session::{Form, Viewer};
 use super::{Chrome, FieldErrors, Section, api_query, error_page, html, html_status, see_other};
 use crate::api::access::{self as api, AuditView, CreateToken, NewToken, TokenView};
@@ -155,7 +155,7 @@ pub async fn audit(
     Extension(viewer): Extension<Viewer>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let offset: u64 = super::catalog::param(raw.as_deref(), "offset").parse().unwrap_or(0);
+    let offset: u64 = super::param(raw.as_deref(), "offset").parse().unwrap_or(0);
     let answer = match api_query(Some(&format!("limit={}&offset={offset}", AUDIT_PAGE + 1))) {
         Ok(q) => api::audit_log(State(state), Extension(viewer.caller.clone()), Query(q)).await,
         Err(e) => Err(e),

@@ -34,6 +34,8 @@ pub struct Row {
 struct RowPage {
     templates: Vec<Row>,
     total: u64,
+    limit: u32,
+    offset: u64,
 }
 
 #[derive(Template)]
@@ -42,15 +44,13 @@ struct ListPage {
     chrome: Chrome,
     rows: Vec<Row>,
     total: u64,
-    pages: super::catalog::Pager,
+    pages: super::Pager,
 }
 
-/// A creator's own templates; all of them for admins and local mode.
+/// Whose templates the studio shows: a creator's own (the subject their token acts for); all
+/// of them for admins and local mode.
 fn own(caller: &Caller) -> Option<String> {
-    match caller {
-        Caller::Token { subject, .. } if !caller.permits(Operation::TrustTemplate) => Some(subject.clone()),
-        _ => None,
-    }
+    caller.acting_for("creator_id", None).ok().flatten()
 }
 
 pub async fn list(
@@ -58,7 +58,7 @@ pub async fn list(
     Extension(viewer): Extension<Viewer>,
     axum::extract::RawQuery(raw): axum::extract::RawQuery,
 ) -> Response {
-    let offset = super::catalog::param(raw.as_deref(), "offset");
+    let offset = super::param(raw.as_deref(), "offset");
     let mut query = format!("offset={offset}");
     if let Some(creator) = own(&viewer.caller) {
         query.push_str(&format!("&creator_id={}", super::session::urlencode(&creator)));
@@ -79,14 +79,13 @@ pub async fn list(
             ApiError::internal("the template list did not read back", &"bad JSON"),
         );
     };
-    let offset = offset.parse().unwrap_or(0);
     html(&ListPage {
         chrome: Chrome::new(&viewer, Section::Studio, "Studio"),
-        pages: super::catalog::Pager::new(
+        pages: super::Pager::new(
             "/ui/studio",
             raw.as_deref(),
-            offset,
-            20,
+            page.offset,
+            page.limit,
             page.templates.len(),
             page.total,
         ),

@@ -434,6 +434,22 @@ async fn backups_kept_in_an_s3_store_restore_elsewhere_and_the_schedule_keeps_it
     assert_eq!(list["templates"][0]["name"], Value::from("in-s3"));
 }
 
+/// `POST .../backups/{bid}/restore`: status and body.
+async fn restore(h: &Hoster, id: &str, bid: &str) -> (reqwest::StatusCode, Value) {
+    h.request(
+        Method::POST,
+        &format!("/api/v1/deployments/{id}/backups/{bid}/restore"),
+        None,
+    )
+    .await
+}
+
+/// The deployment's history: status and rows.
+async fn history(h: &Hoster, id: &str) -> (reqwest::StatusCode, Value) {
+    h.request(Method::GET, &format!("/api/v1/deployments/{id}/events"), None)
+        .await
+}
+
 /// The spec's PostgreSQL example with its data on a named volume (the example keeps it in the
 /// image's anonymous volume, which a backup of named volumes does not cover), dumped before
 /// each backup.
@@ -490,13 +506,7 @@ async fn a_postgres_row_comes_back_from_a_volume_backup_and_a_clone_starts_with_
 
     sql(&h, &id, "DELETE FROM orders").await;
     assert_eq!(sql(&h, &id, "SELECT count(*) FROM orders").await, "0");
-    let (status, restored) = h
-        .request(
-            Method::POST,
-            &format!("/api/v1/deployments/{id}/backups/{bid}/restore"),
-            None,
-        )
-        .await;
+    let (status, restored) = restore(&h, &id, &bid).await;
     assert_eq!(status, 200, "{restored}");
     assert_eq!(restored["status"], "running");
     assert_eq!(sql(&h, &id, "SELECT item FROM orders").await, "kept");
@@ -518,13 +528,7 @@ async fn a_postgres_row_comes_back_from_a_volume_backup_and_a_clone_starts_with_
     let at = bytes.len() / 3;
     bytes[at] ^= 1;
     std::fs::write(&archive, bytes).unwrap();
-    let (status, refused) = h
-        .request(
-            Method::POST,
-            &format!("/api/v1/deployments/{id}/backups/{bid}/restore"),
-            None,
-        )
-        .await;
+    let (status, refused) = restore(&h, &id, &bid).await;
     assert_eq!(
         (status.as_u16(), refused["code"].as_str()),
         (400, Some("backup_invalid")),
@@ -655,9 +659,7 @@ async fn a_deployment_backed_up_on_a_schedule_keeps_its_newest_backups() {
     // Three runs at least (every 2 s), two kept.
     let started = std::time::Instant::now();
     let backups = loop {
-        let (_, events) = h
-            .request(Method::GET, &format!("/api/v1/deployments/{id}/events"), None)
-            .await;
+        let (_, events) = history(&h, &id).await;
         let runs = events
             .as_array()
             .unwrap()
@@ -694,9 +696,7 @@ async fn a_deployment_backed_up_on_a_schedule_keeps_its_newest_backups() {
     assert!(names.iter().all(|n| on_disk.contains(n)), "{names:?} vs {on_disk:?}");
     let (_, d) = h.get_deployment(&id).await;
     assert_eq!(d["status"], "running", "stopped and started again each time");
-    let (_, events) = h
-        .request(Method::GET, &format!("/api/v1/deployments/{id}/events"), None)
-        .await;
+    let (_, events) = history(&h, &id).await;
     let starts = events
         .as_array()
         .unwrap()
@@ -708,9 +708,7 @@ async fn a_deployment_backed_up_on_a_schedule_keeps_its_newest_backups() {
         "x-hoster-backup.stop: the container was started again after each copy ({starts})"
     );
 
-    let (_, events) = h
-        .request(Method::GET, &format!("/api/v1/deployments/{pending}/events"), None)
-        .await;
+    let (_, events) = history(&h, &pending).await;
     assert!(
         events
             .as_array()
@@ -783,13 +781,7 @@ async fn a_volume_backup_kept_in_s3_restores_its_files() {
 
     exec(&container(&d), &["sh", "-c", "echo changed > /data/file"]);
     let bid = backup["id"].as_str().unwrap();
-    let (status, restored) = h
-        .request(
-            Method::POST,
-            &format!("/api/v1/deployments/{id}/backups/{bid}/restore"),
-            None,
-        )
-        .await;
+    let (status, restored) = restore(&h, &id, bid).await;
     assert_eq!(status, 200, "{restored}");
     assert_eq!(exec(&container(&restored), &["cat", "/data/file"]).trim(), "first");
     h.delete_deployment(&id).await;
