@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Brings up what Hoster's tests need on a bare Debian machine: Debian's Docker engine,
 # running, local stand-ins for every image the spec's examples name, and the tools the tests
-# and fuzz/run.sh call (psql, jq, curl, pebble, python3 with venv). Idempotent:
+# and fuzz/run.sh call (psql, jq, curl, pebble, docker-registry, python3 with venv, chromium
+# and chromedriver, moto's S3 server in target/moto-venv). Idempotent:
 # whatever already exists is kept, so a second run takes seconds.
 #
 #   testenv/setup.sh                    # engine + images
