@@ -31,8 +31,10 @@ pub(super) struct Instance {
 }
 
 pub(super) const POLL: Duration = Duration::from_millis(100);
-/// Longest wait for the engine to release the host ports of a deployment's stopped containers.
-const RELEASE: Duration = Duration::from_secs(2);
+/// Longest wait for the engine to release the host ports of a deployment's stopped containers
+/// (a loaded machine's port proxies took over 2 s: a whole restart then got new ports and new
+/// containers); only a port another process took waits this long before another is chosen.
+const RELEASE: Duration = Duration::from_secs(10);
 /// Deployments' instances kept at most; with more in use than this, some are rebuilt now and then.
 const INSTANCES: usize = 1000;
 
